@@ -1,0 +1,98 @@
+"""The small interface every simulator backend implements, and how one is chosen."""
+from __future__ import annotations
+
+import os
+import re
+from abc import ABC, abstractmethod
+
+from spicelib.sim.simulator import Simulator
+
+from .errors import ConvergenceError, NetlistError, SimulatorNotFoundError
+
+ENV_VAR = "BUCKBI_SIMULATOR"
+
+# Phrases in simulator logs that mean the solver gave up, and that the netlist was rejected.
+_CONVERGENCE = re.compile(
+    r"timestep too small|singular matrix|gmin stepping failed|source stepping failed|"
+    r"transient op failed|no convergence|iteration limit reached|analysis failed|"
+    r"time step too small|failed to converge",
+    re.IGNORECASE,
+)
+_NETLIST = re.compile(
+    r"unknown model|could not find include file|can't find model|error on line|unknown subckt|"
+    r"syntax error|unable to find definition|error: no such|there aren't any circuits loaded|"
+    r"undefined parameter|fatal error",
+    re.IGNORECASE,
+)
+
+
+def excerpt(log: str, pattern: re.Pattern | None = None, context: int = 3, limit: int = 25) -> str:
+    """Lines of ``log`` around the first match of ``pattern`` (or its tail)."""
+    lines = [ln for ln in log.splitlines() if ln.strip()]
+    if pattern is not None:
+        for i, ln in enumerate(lines):
+            if pattern.search(ln):
+                return "\n".join(lines[max(0, i - context): i + context + 1])
+    return "\n".join(lines[-limit:])
+
+
+class Backend(ABC):
+    """One SPICE simulator, run through a spicelib ``Simulator`` class."""
+
+    name: str = ""
+    raw_dialect: str | None = None
+
+    @abstractmethod
+    def spicelib_simulator(self) -> type[Simulator]:
+        """The spicelib class SimRunner runs netlists with."""
+
+    @abstractmethod
+    def install_hint(self) -> str:
+        """How a user gets this simulator."""
+
+    def is_available(self) -> bool:
+        return self.spicelib_simulator().is_available()
+
+    def switches(self) -> list[str]:
+        """Extra command-line switches for every run."""
+        return []
+
+    def ensure_available(self) -> None:
+        if not self.is_available():
+            raise SimulatorNotFoundError(f"{self.name} was not found. {self.install_hint()}")
+
+    def check_log(self, log: str, returncode: int) -> None:
+        """Raise the specific error a failed run's log shows, if any."""
+        if _CONVERGENCE.search(log):
+            raise ConvergenceError(
+                f"{self.name} did not converge. Check the circuit for floating nodes or ideal loops, "
+                "or relax the solver (method=gear, smaller maxstep).", excerpt(log, _CONVERGENCE))
+        if _NETLIST.search(log):
+            raise NetlistError(f"{self.name} rejected the netlist.", excerpt(log, _NETLIST))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def available_backends() -> dict[str, type[Backend]]:
+    from .ltspice import LTspiceBackend
+    from .ngspice import NgspiceBackend
+    return {"ngspice": NgspiceBackend, "ltspice": LTspiceBackend}
+
+
+def get_simulator(choice: str | Backend | None = None) -> Backend:
+    """Pick a backend: an explicit choice, else ``$BUCKBI_SIMULATOR``, else ``auto``.
+
+    ``auto`` takes LTspice when spicelib finds it installed, ngspice otherwise.
+    """
+    if isinstance(choice, Backend):
+        return choice
+    name = (choice or os.environ.get(ENV_VAR) or "auto").strip().lower()
+    backends = available_backends()
+    if name == "auto":
+        lt = backends["ltspice"]()
+        return lt if lt.is_available() else backends["ngspice"]()
+    if name not in backends:
+        raise ValueError(f"unknown simulator {name!r}; choose one of: auto, {', '.join(backends)} "
+                         f"(set by --simulator or ${ENV_VAR})")
+    return backends[name]()

@@ -1,0 +1,36 @@
+"""ngspice backend (the embedded default) through spicelib's NGspiceSimulator."""
+from __future__ import annotations
+
+import shutil
+
+from spicelib.simulators.ngspice_simulator import NGspiceSimulator
+
+from .backend import Backend
+
+
+class NgspiceBackend(Backend):
+    """ngspice in batch mode; ``compatibility`` is passed as ``-D ngbehavior=...``."""
+
+    name = "ngspice"
+    raw_dialect = "ngspice"  # ngspice < 44 writes no header line spicelib could detect it by
+
+    def __init__(self, executable: str | None = None, compatibility: str = "kiltpsa"):
+        self.executable = executable or shutil.which("ngspice") or (NGspiceSimulator.spice_exe or [None])[0]
+        self.compatibility = compatibility
+        # A private subclass, so that neither path nor mode leak into spicelib's shared class.
+        self._cls = type(f"NGspice_{compatibility}", (NGspiceSimulator,), {
+            "spice_exe": [self.executable] if self.executable else [],
+            "process_name": "ngspice",
+            "_compatibility_mode": compatibility,
+        })
+
+    def spicelib_simulator(self) -> type[NGspiceSimulator]:
+        return self._cls
+
+    def install_hint(self) -> str:
+        where = f" (looked for {self.executable!r})" if self.executable else ""
+        return (f"Install it with 'sudo apt-get install -y ngspice'{where}, or run on LTspice with "
+                "--simulator ltspice / BUCKBI_SIMULATOR=ltspice.")
+
+    def __repr__(self) -> str:
+        return f"NgspiceBackend(executable={self.executable!r}, compatibility={self.compatibility!r})"
