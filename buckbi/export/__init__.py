@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from torch import nn
+
+from ..fsutil import atomic_write_text
 
 from .graph import (SUPPORTED, ExportError, NonFiniteWeightError, TrainingModeError,
                     UnsupportedLayerError, WidthMismatchError, has_state, lower)
@@ -51,7 +52,7 @@ def export_model(model: nn.Module, path: str | os.PathLike | None = None, *, sub
     text = render(ops, n_in, n_out, subckt_name=subckt_name, dialect=dialect, structure=structure,
                   input_names=ins, output_names=outs, clocked=has_state(ops))
     if path is not None:
-        _atomic_write(Path(path), text)
+        atomic_write_text(path, text)
     return text
 
 
@@ -63,10 +64,3 @@ def export_model_to_ltspice(model: nn.Module, filename: str | os.PathLike, subck
         print(f"exported {subckt_name} to {filename} ({text.count(chr(10))} lines)")
     return text
 
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a netlist."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -192,25 +192,9 @@ def lower(model: nn.Module, n_inputs: int | None = None) -> tuple[list[Op], int,
     raw: list[Op] = []
     for path, leaf in _walk(model, ""):
         raw.extend(_lower_module(path, leaf))
+    n_in = _check_widths(raw, n_inputs)
     ops = _fold_batchnorm(raw)
-    width = input_width(ops) if n_inputs is None else n_inputs
-    if width is None:
-        raise ExportError("the model has no Linear or recurrent layer, so its input width is unknown; "
-                          "pass input_names=[...] to say how many inputs it has.")
-    n_in = width
-    for i, op in enumerate(ops):
-        if isinstance(op, Affine):
-            need = op.weight.shape[1]
-        elif isinstance(op, Cell):
-            need = op.w_ih.shape[1]
-        else:
-            continue
-        if need != width:
-            raise WidthMismatchError(
-                f"layer {i} ({op.source if isinstance(op, Affine) else op.kind}) expects {need} features "
-                f"but the previous layer gives {width}; fix the layer sizes."
-            )
-        width = op.width
+    width = _out_width(ops, n_in)
     for op in ops:
         if isinstance(op, Activation) and op.kind == "softplus" and op.params["beta"] == 0:
             raise ExportError("Softplus with beta=0 divides by zero; use beta > 0.")
@@ -218,6 +202,34 @@ def lower(model: nn.Module, n_inputs: int | None = None) -> tuple[list[Op], int,
             if not math.isfinite(v):
                 raise NonFiniteWeightError(f"activation {op.kind} has a non-finite parameter {v}")
     return ops, n_in, width
+
+
+def _out_width(ops: list[Op], width: int) -> int:
+    for op in ops:
+        if isinstance(op, (Affine, Cell)):
+            width = op.width
+    return width
+
+
+def _check_widths(ops: list[Op], n_inputs: int | None) -> int:
+    """Check each weighted op against the width before it; returns the input width."""
+    width = input_width(ops) if n_inputs is None else n_inputs
+    if width is None:
+        raise ExportError("the model has no Linear or recurrent layer, so its input width is unknown; "
+                          "pass input_names=[...] to say how many inputs it has.")
+    n_in = width
+    for i, op in enumerate(ops):
+        if isinstance(op, Affine):
+            need, what = op.weight.shape[1], op.source
+        elif isinstance(op, Cell):
+            need, what = op.w_ih.shape[1], op.kind
+        else:
+            continue
+        if need != width:
+            raise WidthMismatchError(f"weighted layer {i + 1} ({what}) expects {need} features but the "
+                                     f"previous layer gives {width}; fix the layer sizes.")
+        width = op.width
+    return n_in
 
 
 def has_state(ops: list[Op]) -> bool:
