@@ -18,6 +18,7 @@ _CONVERGENCE = re.compile(
     r"time step too small|failed to converge",
     re.IGNORECASE,
 )
+_ABORTED = re.compile(r"timestep too small|simulation\(s\) aborted", re.IGNORECASE)
 _NETLIST = re.compile(
     r"unknown model|could not find include file|can't find model|error on line|unknown subckt|"
     r"syntax error|unable to find definition|error: no such|there aren't any circuits loaded|"
@@ -27,11 +28,11 @@ _NETLIST = re.compile(
 
 
 def excerpt(log: str, pattern: re.Pattern | None = None, context: int = 3, limit: int = 25) -> str:
-    """Lines of ``log`` around the first match of ``pattern`` (or its tail)."""
+    """Lines of ``log`` around the last match of ``pattern`` (the final verdict), or its tail."""
     lines = [ln for ln in log.splitlines() if ln.strip()]
     if pattern is not None:
-        for i, ln in enumerate(lines):
-            if pattern.search(ln):
+        for i in reversed(range(len(lines))):
+            if pattern.search(lines[i]):
                 return "\n".join(lines[max(0, i - context): i + context + 1])
     return "\n".join(lines[-limit:])
 
@@ -62,12 +63,17 @@ class Backend(ABC):
             raise SimulatorNotFoundError(f"{self.name} was not found. {self.install_hint()}")
 
     def check_log(self, log: str, returncode: int) -> None:
-        """Raise the specific error a failed run's log shows, if any."""
-        if _CONVERGENCE.search(log):
+        """Raise the specific error a run's log shows, if any.
+
+        A successful run may log recovered gmin/source stepping, so those phrases count only when the
+        simulator failed; an aborted transient counts always.
+        """
+        failed = returncode != 0 or _ABORTED.search(log)
+        if failed and _CONVERGENCE.search(log):
             raise ConvergenceError(
                 f"{self.name} did not converge. Check the circuit for floating nodes or ideal loops, "
                 "or relax the solver (method=gear, smaller maxstep).", excerpt(log, _CONVERGENCE))
-        if _NETLIST.search(log):
+        if failed and _NETLIST.search(log):
             raise NetlistError(f"{self.name} rejected the netlist.", excerpt(log, _NETLIST))
 
     def __repr__(self) -> str:

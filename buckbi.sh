@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One entry point that installs what it needs (idempotently) and runs buckbi:
+#   ./buckbi.sh train [options]   the main job: behaviour-imitation training on ngspice
+#   ./buckbi.sh test  [pytest args]  the test suite
+#   ./buckbi.sh <any buckbi command>  e.g. export, with the same set-up
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=${BUCKBI_VENV:-.venv}
+PY=${PYTHON:-python3}
+
+need_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+  echo "buckbi: need root to run: $*" >&2; exit 1; fi; }
+
+if ! command -v ngspice >/dev/null 2>&1 && [ "${BUCKBI_SIMULATOR:-}" != ltspice ]; then
+  echo "buckbi: installing ngspice (Debian package)" >&2
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ngspice >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV" || { need_root apt-get install -y -qq python3-venv >/dev/null && "$PY" -m venv "$VENV"; }
+fi
+# Reinstall only when pyproject.toml changed since the last install.
+stamp="$VENV/.buckbi-installed"
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
+  echo "$want" > "$stamp"
+fi
+
+cmd=${1:-train}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  test) exec "$VENV/bin/python" -m pytest "$@" ;;
+  *) exec "$VENV/bin/python" -m buckbi "$cmd" "$@" ;;
+esac
