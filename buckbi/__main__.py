@@ -16,6 +16,13 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _not_yet(args: argparse.Namespace) -> int:
+    print(f"buckbi {args.command}: not available yet. It needs the portable gym circuits (issue #4) and the "
+          "training loop (issue #5), which have not landed; nothing was run. Available now: export.",
+          file=sys.stderr)
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m buckbi", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -28,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fast: VCCS sums (fastest to simulate); plain: one B-source per sum (readable)")
     e.add_argument("--simulator", default=None, help=f"unused by export; accepted everywhere (or ${ENV_VAR})")
     e.set_defaults(func=_export)
+    for name, what in (("train", "behaviour-imitation training"), ("evaluate", "NN-vs-teacher evaluation")):
+        t = sub.add_parser(name, help=f"{what} (not built yet: needs the gym circuits, issues #4/#5)")
+        t.add_argument("rest", nargs=argparse.REMAINDER)
+        t.set_defaults(func=_not_yet)
     return p
 
 
