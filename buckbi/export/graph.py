@@ -91,7 +91,7 @@ SUPPORTED = (
 
 def _array(t, what: str) -> np.ndarray:
     """Parameter as float64 (exact for float32 sources), refusing NaN/inf."""
-    a = t.detach().cpu().to(dtype=t.dtype).double().numpy().copy()
+    a = t.detach().cpu().double().numpy().copy()
     if not np.all(np.isfinite(a)):
         raise NonFiniteWeightError(
             f"{what} holds non-finite values (NaN or inf); SPICE cannot represent them. "
