@@ -101,7 +101,7 @@ def run_netlists(jobs: list[SimJob | str | Path], workdir: str | Path, *, simula
             results.append(err)
     if not keep_files:
         runner.cleanup_files()
-        for job, task in zip(jobs, tasks):
+        for task in tasks:
             for suffix in (".fail", ".exe.log", ".cir"):
                 task.netlist_file.with_suffix(suffix).unlink(missing_ok=True)
     return results
