@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 from abc import ABC, abstractmethod
+from pathlib import Path
 
 from spicelib.sim.simulator import Simulator
 
@@ -57,6 +58,10 @@ class Backend(ABC):
     def switches(self) -> list[str]:
         """Extra command-line switches for every run."""
         return []
+
+    def resample_control(self, raw_path: Path) -> str | None:
+        """Netlist lines that write the saved traces on the .tran step grid to ``raw_path``; None: unsupported."""
+        return None
 
     def ensure_available(self) -> None:
         if not self.is_available():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from spicelib.simulators.ngspice_simulator import NGspiceSimulator
 
@@ -26,6 +27,12 @@ class NgspiceBackend(Backend):
 
     def spicelib_simulator(self) -> type[NGspiceSimulator]:
         return self._cls
+
+    def resample_control(self, raw_path: Path) -> str | None:
+        if any(c.isspace() for c in str(raw_path)):  # ngspice's write takes quotes literally
+            return None
+        # 'quit' ends the batch run here: without it ngspice would run the analysis a second time for -r.
+        return "\n".join([".control", "run", "linearize", f"write {raw_path}", "quit", ".endc"])
 
     def install_hint(self) -> str:
         where = f" (looked for {self.executable!r})" if self.executable else ""

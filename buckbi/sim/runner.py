@@ -31,6 +31,9 @@ class SimJob:
     includes: list[str | Path] = field(default_factory=list)
     traces: list[str] | None = None
     name: str = "run"
+    # Hand back the traces on the .tran step grid instead of every computed point (ngspice: linearize),
+    # which keeps long transients' raw files small; backends that cannot do it return every point.
+    resample: bool = False
 
 
 @dataclass
@@ -51,9 +54,19 @@ def canonical_trace(name: str) -> str:
     return name.lower()
 
 
+_INCLUDE = re.compile(r'^(\.(?:include|inc|lib)\s+)"?([^"\s]+)"?(.*)$', re.IGNORECASE | re.MULTILINE)
+
+
+def _anchored(m: re.Match, base: Path) -> str:
+    path = Path(m.group(2))
+    return m.group(0) if path.is_absolute() else f'{m.group(1)}"{base / path}"{m.group(3)}'
+
+
 def compose(job: SimJob) -> str:
     """Netlist text with ``.param`` and ``.include`` lines placed right after the title line."""
     text = Path(job.netlist).read_text() if isinstance(job.netlist, Path) else job.netlist
+    if isinstance(job.netlist, Path):  # the copy runs elsewhere: anchor relative includes at the source
+        text = _INCLUDE.sub(lambda m: _anchored(m, Path(job.netlist).resolve().parent), text)
     title, _, body = text.partition("\n")
     extra = [f".param {k}={v!r}" if isinstance(v, float) else f".param {k}={v}" for k, v in job.params.items()]
     extra += [f'.include "{Path(p).resolve()}"' for p in job.includes]
@@ -80,30 +93,38 @@ def run_netlists(jobs: list[SimJob | str | Path], workdir: str | Path, *, simula
     jobs = [j if isinstance(j, SimJob) else SimJob(netlist=j) for j in jobs]
     runner = SimRunner(simulator=backend.spicelib_simulator(), output_folder=workdir,
                        parallel_sims=parallel or max(1, min(len(jobs), os.cpu_count() or 1)), timeout=timeout)
-    tasks, sources = [], []
+    tasks, sources, grid_raws = [], [], []
     for job in jobs:
         # A unique name per run keeps parallel runs (also from other processes) apart.
         stem = f"{job.name}_{os.getpid()}_{next(_counter)}"
         path = workdir / f"{stem}.cir"
-        path.write_text(compose(job))
+        text = compose(job)
+        grid_raw = workdir / f"{stem}.grid.raw"
+        control = backend.resample_control(grid_raw) if job.resample else None
+        if control:
+            text = _before_end(text, control)
+        path.write_text(text)
         tasks.append(runner.run(path, switches=backend.switches(), timeout=timeout, exe_log=True))
         sources.append(path)
+        grid_raws.append(grid_raw if control else None)
     for task in tasks:  # join directly: SimRunner.wait_completion() polls once per second
         task.join(timeout + 10)
     runner.update_completed()
     for path in sources:  # SimRunner ran its own numbered copy
         path.unlink(missing_ok=True)
     results = []
-    for job, task in zip(jobs, tasks):
+    for job, task, grid_raw in zip(jobs, tasks, grid_raws):
         try:
-            results.append(_collect(backend, job, task, timeout))
+            results.append(_collect(backend, job, task, timeout, grid_raw))
         except SimulatorError as err:
             results.append(err)
     if not keep_files:
         runner.cleanup_files()
-        for task in tasks:
+        for task, grid_raw in zip(tasks, grid_raws):
             for suffix in (".fail", ".exe.log", ".cir"):
                 task.netlist_file.with_suffix(suffix).unlink(missing_ok=True)
+            if grid_raw is not None:
+                grid_raw.unlink(missing_ok=True)
     return results
 
 
@@ -115,7 +136,15 @@ def _read_log(task) -> str:
     return "\n".join(parts)
 
 
-def _collect(backend: Backend, job: SimJob, task, timeout: float) -> SimResult:
+def _before_end(text: str, block: str) -> str:
+    """Insert ``block`` before the netlist's final ``.end`` (or append it)."""
+    m = list(re.finditer(r"^\.end\s*$", text, re.IGNORECASE | re.MULTILINE))
+    if not m:
+        return text.rstrip("\n") + "\n" + block + "\n"
+    return text[:m[-1].start()] + block + "\n" + text[m[-1].start():]
+
+
+def _collect(backend: Backend, job: SimJob, task, timeout: float, grid_raw: Path | None) -> SimResult:
     log = _read_log(task)
     elapsed = (task.stop_time or time.time()) - (task.start_time or time.time())
     if task.exception_text and "TimeoutExpired" in task.exception_text:
@@ -127,7 +156,7 @@ def _collect(backend: Backend, job: SimJob, task, timeout: float) -> SimResult:
         raise SimulatorError(f"{backend.name} failed on {task.netlist_file.name} "
                              f"(exit code {task.retcode}{', ' + task.exception_text if task.exception_text else ''}).",
                              excerpt(log))
-    raw = task.netlist_file.with_suffix(".raw")
+    raw = grid_raw or task.netlist_file.with_suffix(".raw")
     if not raw.exists() or raw.stat().st_size == 0:
         raise RawFileError(f"{backend.name} wrote no raw file for {task.netlist_file.name}.", excerpt(log))
     data = read_raw(raw, backend.raw_dialect, job.traces)

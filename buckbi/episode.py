@@ -1,0 +1,173 @@
+"""One SPICE episode of a gym: parameters, the per-episode parameter file, the run and its sampled data."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from .export import export_model
+from .fsutil import atomic_write_text
+from .sampling import sample_on_clock
+from .sim import Backend, SimJob, SimResult, get_simulator, run_netlists
+
+CIRCUITS = Path(__file__).resolve().parents[1] / "circuits"
+GYMS = ("teacher", "gym1", "gym2", "deploy")
+N_INPUTS = 19
+INPUTS = [f"NNin{i}" for i in range(1, N_INPUTS + 1)]
+SUBCKT = "ActorSubckt"
+INSTANCE = f"X99 {' '.join(INPUTS)} NNout1 {SUBCKT}"
+
+
+class EpisodeError(ValueError):
+    """An episode cannot be set up as asked."""
+
+
+@dataclass(frozen=True)
+class EpisodeParams:
+    """Operating point and length of one episode (SI units: V, Ohm, H, Hz)."""
+
+    vin: float
+    ro: float
+    Lo: float
+    vref: float
+    fsw: float = 50e3
+    vmax: float = 250.0
+    steps: int = 2048
+
+    def __post_init__(self) -> None:
+        for name in ("vin", "ro", "Lo", "vref", "fsw", "vmax"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise EpisodeError(f"EpisodeParams.{name} must be a positive finite number, got {value!r}")
+        if not self.vref < self.vin:
+            raise EpisodeError(f"vref ({self.vref:g} V) must be below vin ({self.vin:g} V): a buck only steps down")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) or self.steps < 8:
+            raise EpisodeError(f"steps must be an integer >= 8 control periods, got {self.steps!r}")
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, **fixed) -> "EpisodeParams":
+        """Draw the seed's ranges: vin 150-250 V, ro 5-80 Ohm, Lo 20-100 uH, vref 50-150 V (same order)."""
+        drawn = {"vin": rng.uniform(150, 250), "ro": rng.uniform(5, 80), "Lo": rng.uniform(20e-6, 100e-6),
+                 "vref": rng.uniform(50, 150)}
+        return cls(**{k: float(v) for k, v in drawn.items()}, **fixed)
+
+    @property
+    def duration(self) -> float:
+        """Simulated time: STEPS + 2 control periods, as the seed's ``.tran``."""
+        return (self.steps + 2) / self.fsw
+
+    @property
+    def vout_vin(self) -> float:
+        return self.vref / self.vin
+
+    @property
+    def iout_icrit(self) -> float:
+        """Load current over the DCM boundary current (the seed's formula, with its L = 200 uH)."""
+        icrit = 0.5 * self.vref * (self.vin - self.vref) / self.fsw / 0.0002 / self.vin
+        return self.vref / self.ro / icrit
+
+    def spice_params(self) -> dict[str, float | int]:
+        d = asdict(self)
+        d["STEPS"] = int(d.pop("steps"))
+        return d
+
+
+@dataclass
+class Episode:
+    """Sampled data of one episode: ``x`` (N x 19), ``y`` teacher label (None in deploy), ``pred`` NNout1."""
+
+    gym: str
+    params: EpisodeParams
+    x: np.ndarray
+    y: np.ndarray | None
+    pred: np.ndarray | None
+    rows: pd.DataFrame
+    elapsed_s: float
+    waveforms: pd.DataFrame | None = None
+
+
+def saved_traces(gym: str) -> list[str]:
+    """What an episode of ``gym`` saves: the clock, the 19 inputs, the label and the NN output, Vout, duty."""
+    traces = ["V(ctrlclk)", "V(out)", "V(duty)"]
+    if gym != "teacher":
+        traces += [f"V({n})" for n in INPUTS] + ["V(NNout1)"]
+    if gym != "deploy":
+        traces.append("V(nnpwm)")
+    return traces
+
+
+def _check_gym(gym: str) -> Path:
+    if gym not in GYMS:
+        raise EpisodeError(f"unknown gym {gym!r}; choose one of {', '.join(GYMS)}")
+    return CIRCUITS / f"{gym}.cir"
+
+
+def param_file_text(params: EpisodeParams, nn_file: str | Path | None, gym: str) -> str:
+    """The seed's ``generate_param_file``: .param lines, the NN include and instance, and a .save."""
+    lines = [f".param {k}={v!r}" for k, v in params.spice_params().items()]
+    if nn_file is not None:
+        lines += [f'.include "{Path(nn_file).resolve()}"', INSTANCE]
+    lines.append(".save " + " ".join(saved_traces(gym)))
+    return "\n".join(lines) + "\n"
+
+
+def prepare_episode(gym: str, actor: nn.Module | None, params: EpisodeParams, workdir: str | Path,
+                    backend: Backend | None = None, name: str = "episode") -> SimJob:
+    """Export the actor, write the parameter file into ``workdir`` and return the job that runs the episode."""
+    circuit = _check_gym(gym)
+    if gym != "teacher" and actor is None:
+        raise EpisodeError(f"{gym} runs the NN: pass an actor (a 19-input, 1-output nn.Sequential)")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    nn_file = None
+    if gym != "teacher":
+        dialect = "ltspice" if backend is not None and backend.name == "ltspice" else "ngspice"
+        nn_file = workdir / f"{name}_actor.sp"
+        export_model(actor, nn_file, subckt_name=SUBCKT, dialect=dialect,
+                     input_names=INPUTS, output_names=["NNout1"])
+    param_file = workdir / f"{name}_param.txt"
+    atomic_write_text(param_file, param_file_text(params, nn_file, gym))
+    return SimJob(circuit, includes=[param_file], traces=saved_traces(gym), name=f"{name}_{gym}", resample=True)
+
+
+def collect_episode(gym: str, params: EpisodeParams, result: SimResult, keep_waveforms: bool = False) -> Episode:
+    """Sample a finished run on the falling edges of ctrlclk and drop the last row, as the seed does."""
+    rows = sample_on_clock(result.data).iloc[:-1].reset_index(drop=True)
+    x = rows[[f"V({n.lower()})" for n in INPUTS]].to_numpy() if gym != "teacher" else np.empty((len(rows), 0))
+    y = rows["V(nnpwm)"].to_numpy() if gym != "deploy" else None
+    pred = rows["V(nnout1)"].to_numpy() if gym != "teacher" else None
+    return Episode(gym, params, x, y, pred, rows, result.elapsed_s, result.data if keep_waveforms else None)
+
+
+def run_episodes(gym: str, actor: nn.Module | None, params: list[EpisodeParams], workdir: str | Path,
+                 simulator: str | Backend | None = None, *, parallel: int | None = None,
+                 timeout: float = 900.0, keep_waveforms: bool = False) -> list[Episode | Exception]:
+    """Several episodes with the same actor at once; each entry is an Episode or the error it raised."""
+    backend = get_simulator(simulator)
+    jobs = [prepare_episode(gym, actor, p, workdir, backend, name=f"ep{k}") for k, p in enumerate(params)]
+    results = run_netlists(jobs, workdir, simulator=backend, timeout=timeout, parallel=parallel)
+    episodes: list[Episode | Exception] = []
+    for p, res in zip(params, results):
+        if isinstance(res, Exception):
+            episodes.append(res)
+            continue
+        try:
+            episodes.append(collect_episode(gym, p, res, keep_waveforms))
+        except Exception as err:  # a sampling error belongs to this episode only
+            episodes.append(err)
+    return episodes
+
+
+def run_episode(gym: str, actor: nn.Module | None, params: EpisodeParams, workdir: str | Path,
+                simulator: str | Backend | None = None, *, timeout: float = 900.0,
+                keep_waveforms: bool = False) -> Episode:
+    """Run one episode of ``gym`` in SPICE and return its sampled data; raises on failure."""
+    episode = run_episodes(gym, actor, [params], workdir, simulator, parallel=1, timeout=timeout,
+                           keep_waveforms=keep_waveforms)[0]
+    if isinstance(episode, Exception):
+        raise episode
+    return episode
