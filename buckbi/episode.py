@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from .export import export_model
+from .export import WidthMismatchError, export_model
 from .fsutil import atomic_write_text
 from .sampling import sample_on_clock
 from .sim import Backend, SimJob, SimResult, get_simulator, run_netlists
@@ -127,8 +127,12 @@ def prepare_episode(gym: str, actor: nn.Module | None, params: EpisodeParams, wo
     if gym != "teacher":
         dialect = "ltspice" if backend is not None and backend.name == "ltspice" else "ngspice"
         nn_file = workdir / f"{name}_actor.sp"
-        export_model(actor, nn_file, subckt_name=SUBCKT, dialect=dialect,
-                     input_names=INPUTS, output_names=["NNout1"])
+        try:
+            export_model(actor, nn_file, subckt_name=SUBCKT, dialect=dialect,
+                         input_names=INPUTS, output_names=["NNout1"])
+        except WidthMismatchError as err:
+            raise EpisodeError(f"{gym} feeds the actor {N_INPUTS} inputs (NNin1..NNin19) and reads one output "
+                               f"(NNout1), which this actor does not fit: {err}") from err
     param_file = workdir / f"{name}_param.txt"
     atomic_write_text(param_file, param_file_text(params, nn_file, gym))
     return SimJob(circuit, includes=[param_file], traces=saved_traces(gym), name=f"{name}_{gym}", resample=True)
