@@ -1,8 +1,10 @@
-"""Command line: ``python -m buckbi export|...``."""
+"""Command line: ``python -m buckbi train|evaluate|export``."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from pathlib import Path
 
 from .sim import ENV_VAR
 
@@ -16,16 +18,78 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _not_yet(args: argparse.Namespace) -> int:
-    print(f"buckbi {args.command}: not available yet. It needs the portable gym circuits (issue #4) and the "
-          "training loop (issue #5), which have not landed; nothing was run. Available now: export.",
-          file=sys.stderr)
-    return 2
+def _train(args: argparse.Namespace) -> int:
+    from .sim import get_simulator
+    from .train import TrainConfig, train
+    get_simulator(args.simulator).ensure_available()  # fail before anything is written
+    config = TrainConfig(workdir=Path(args.workdir), schedule=args.schedule, gym=args.gym, episodes=args.episodes,
+                         steps=args.steps, epochs=args.epochs, lr=args.lr, seed=args.seed, jobs=args.jobs,
+                         simulator=args.simulator, start_episode=args.start_episode, fresh=args.fresh,
+                         max_failures=args.max_failures, timeout=args.timeout, progress=not args.quiet)
+    log = train(config)
+    ok = log[log["status"] == "ok"]
+    last = f", last loss {ok['loss_actor'].iloc[-1]:.3e}" if len(ok) else ""
+    print(f"{len(log)} episodes logged in {args.workdir}/log.csv{last}; "
+          f"plots: {args.workdir}/loss_plot.html, {args.workdir}/episode_plot.html")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .evaluate import evaluate, evaluation_figure, held_out_points, write_report
+    from .sim import get_simulator
+    get_simulator(args.simulator).ensure_available()
+    actor, _ = load_checkpoint(args.actor)
+    points = held_out_points(args.points, args.seed, args.steps)
+    table, nn_eps, teacher_eps = evaluate(actor.eval(), points, args.out, args.simulator, jobs=args.jobs)
+    csv, html = write_report(table, evaluation_figure(points, nn_eps, teacher_eps), args.out)
+    import pandas as pd
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.2f}".format):
+        print(table.drop(columns=[c for c in table.columns if c.endswith("_error")]).to_string(index=False))
+    print(f"sse: steady-state |Vout-vref| over the last quarter, % of vref; overshoot % of vref; settle: time to "
+          f"stay within 2 % of vref (inf: never). Table: {csv}; plot: {html}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .train import DEFAULT_SCHEDULE
     p = argparse.ArgumentParser(prog="python -m buckbi", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
+    sim_help = f"auto (default), ngspice or ltspice (or ${ENV_VAR})"
+
+    t = sub.add_parser("train", help="behaviour-imitation training in SPICE (resumes where it stopped)",
+                       description="Behaviour imitation of the Type-III teacher, as the seed notebook: per episode "
+                       "export the actor, run a SPICE episode, fit 200 Adam epochs on its batch, log and plot.")
+    t.add_argument("--workdir", default="gym", help="training folder (default ./gym, as the seed)")
+    t.add_argument("--schedule", default=DEFAULT_SCHEDULE, help=f"GYM:EPISODES,... (default {DEFAULT_SCHEDULE})")
+    t.add_argument("--gym", choices=("gym1", "gym2"), help="run every episode in this gym (overrides --schedule)")
+    t.add_argument("--episodes", type=int, help="episodes to run now (default: to the end of the schedule)")
+    t.add_argument("--steps", type=int, default=2048, help="control periods per episode (default 2048)")
+    t.add_argument("--epochs", type=int, default=200, help="Adam epochs per update (default 200)")
+    t.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    t.add_argument("--seed", type=int, help="makes parameter draws and initial weights reproducible")
+    t.add_argument("--jobs", type=int, default=1,
+                   help="simulate N episodes at once with the same actor and update on their joined batch; "
+                        "--jobs 1 (default) is the seed's strictly sequential behaviour")
+    t.add_argument("--start-episode", type=int, help="restart at episode N: log rows >= N are dropped (the seed's "
+                   "train_loop(N, ...)); the actor is the latest (actor_final.pth)")
+    t.add_argument("--fresh", action="store_true", help="start over; an earlier run is moved to previous-<time>/")
+    t.add_argument("--max-failures", type=int, default=5, help="stop after this many failed episodes in a row")
+    t.add_argument("--timeout", type=float, default=900.0, help="seconds one episode may take (default 900)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar: one log line per episode")
+    t.add_argument("--simulator", default=None, help=sim_help)
+    t.set_defaults(func=_train)
+
+    v = sub.add_parser("evaluate", help="the NN alone vs the teacher on held-out operating points")
+    v.add_argument("--actor", required=True, help="checkpoint (actor_final.pth, actor_epN.pth or a seed state_dict)")
+    v.add_argument("--points", type=int, default=6, help="operating points (default 6)")
+    v.add_argument("--seed", type=int, default=1, help="seed of the held-out draws (default 1)")
+    v.add_argument("--steps", type=int, default=2048, help="control periods per run (default 2048)")
+    v.add_argument("--jobs", type=int, default=2, help="simulations at once (default 2)")
+    v.add_argument("--out", default="evaluation", help="folder for evaluate.csv and evaluate_plot.html")
+    v.add_argument("--simulator", default=None, help=sim_help)
+    v.set_defaults(func=_evaluate)
+
     e = sub.add_parser("export", help="export a checkpoint's network as a SPICE subcircuit")
     e.add_argument("checkpoint", help="buckbi checkpoint or the seed's actor_*.pth state_dict")
     e.add_argument("--out", required=True, help="netlist file to write")
@@ -35,23 +99,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fast: VCCS sums (fastest to simulate); plain: one B-source per sum (readable)")
     e.add_argument("--simulator", default=None, help=f"unused by export; accepted everywhere (or ${ENV_VAR})")
     e.set_defaults(func=_export)
-    for name, what in (("train", "behaviour-imitation training"), ("evaluate", "NN-vs-teacher evaluation")):
-        t = sub.add_parser(name, help=f"{what} (not built yet: needs the gym circuits, issues #4/#5)")
-        t.add_argument("rest", nargs=argparse.REMAINDER)
-        t.set_defaults(func=_not_yet)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("spicelib").setLevel(logging.WARNING)  # buckbi reports failed runs itself
     from .checkpoint import CheckpointError
+    from .episode import EpisodeError
     from .export import ExportError
     from .sim import SimulatorError
+    from .train import ScheduleError, TrainingStopped
     try:
         return args.func(args)
-    except (CheckpointError, ExportError, SimulatorError) as err:
+    except TrainingStopped as err:
+        print(f"buckbi {args.command}: stopped: {err}", file=sys.stderr)
+        return 3
+    except (CheckpointError, ExportError, SimulatorError, EpisodeError, ScheduleError, ValueError) as err:
         print(f"buckbi {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"buckbi {args.command}: interrupted; the last committed episode is kept, run again to resume",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

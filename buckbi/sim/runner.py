@@ -22,6 +22,16 @@ _counter = itertools.count()
 logging.getLogger("spicelib").addHandler(logging.NullHandler())
 
 
+class _ResampledRawFilter(logging.Filter):
+    """Drop spicelib's 'raw file not found' error: resampled runs write their raw elsewhere, checked here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Raw file or Log file were not found" not in record.getMessage()
+
+
+logging.getLogger("spicelib.RunTask").addFilter(_ResampledRawFilter())
+
+
 @dataclass
 class SimJob:
     """One netlist to run: its text (or a file), ``.param`` values, files to ``.include``, traces to read."""

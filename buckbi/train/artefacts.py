@@ -1,0 +1,81 @@
+"""The training folder: log.csv, checkpoints, per-episode copies; every file written atomically."""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..fsutil import atomic_write, atomic_write_text
+
+# The seed notebook's columns first (its 'std' stays empty as in the seed), then buckbi's.
+SEED_COLUMNS = ["episode", "sim time", "loss_actor", "vin", "ro", "Lo", "vref", "fsw", "std", "steps", "epoch",
+                "Vout/Vin", "Iout/Icrit"]
+COLUMNS = SEED_COLUMNS + ["gym", "status", "wall_s", "error"]
+NN_STEM, PARAM_STEM = "BUCK_VM_BI_nn", "BUCK_VM_BI_param"  # the seed's file names
+
+
+class RunDir:
+    """Paths and atomic writers of one training folder (the seed's ``gym/``)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.sim = self.root / "sim"  # scratch of the running episodes, emptied after each
+        self.log_csv = self.root / "log.csv"
+        self.final = self.root / "actor_final.pth"
+        self.loss_plot = self.root / "loss_plot.html"
+        self.episode_plot = self.root / "episode_plot.html"
+        self.rows_dir = self.root / "episodes"
+
+    def actor(self, ep: int) -> Path:
+        return self.root / f"actor_ep{ep}.pth"
+
+    def nn_file(self, ep: int | None = None) -> Path:
+        return self.root / (f"{NN_STEM}_ep{ep}.sp" if ep is not None else f"{NN_STEM}.sp")
+
+    def param_file(self, ep: int | None = None) -> Path:
+        return self.root / (f"{PARAM_STEM}_ep{ep}.txt" if ep is not None else f"{PARAM_STEM}.txt")
+
+    def rows(self, ep: int) -> Path:
+        return self.rows_dir / f"ep{ep}.csv.gz"
+
+    def read_log(self) -> pd.DataFrame:
+        """The log so far (empty with the right columns when there is none)."""
+        if not self.log_csv.exists():
+            return pd.DataFrame(columns=COLUMNS)
+        try:
+            log = pd.read_csv(self.log_csv)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            raise ValueError(f"{self.log_csv} cannot be read ({err}); move it away to start a new log") from err
+        if "episode" not in log:
+            raise ValueError(f"{self.log_csv} has no 'episode' column; it is not a training log")
+        for col in COLUMNS:
+            if col not in log:
+                log[col] = "ok" if col == "status" else np.nan  # a seed log: every row was a success
+        return log[COLUMNS + [c for c in log.columns if c not in COLUMNS]]
+
+    def write_log(self, log: pd.DataFrame) -> None:
+        atomic_write_text(self.log_csv, log.to_csv(index=False))
+
+    def copy(self, src: Path, dst: Path) -> None:
+        atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
+
+    def remove_stale_temporaries(self) -> int:
+        """Delete half-written ``.name.*.tmp`` files a kill left behind (their targets are intact)."""
+        stale = [*self.root.glob(".*.tmp"), *self.rows_dir.glob(".*.tmp")]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return len(stale)
+
+    def archive_previous(self) -> Path | None:
+        """Move an earlier run's artefacts into ``previous-<time>/`` (``--fresh`` never deletes)."""
+        names = [p for p in self.root.iterdir() if not p.name.startswith("previous-")] if self.root.exists() else []
+        if not names:
+            return None
+        dest = self.root / time.strftime("previous-%Y%m%d-%H%M%S")
+        dest.mkdir()
+        for p in names:
+            shutil.move(str(p), dest / p.name)
+        return dest

@@ -1,0 +1,245 @@
+"""Behaviour-imitation training as in the seed notebook: episode in SPICE, fit the actor (Adam, MSE), commit."""
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint, seed_actor
+from ..episode import Episode, EpisodeParams, run_episodes
+from ..fsutil import atomic_write
+from .artefacts import COLUMNS, RunDir
+from .plots import episode_figure, loss_figure, write_html
+from .schedule import DEFAULT_SCHEDULE, gym_for_episode, parse_schedule, schedule_length
+
+log = logging.getLogger("buckbi.train")
+EpisodeRunner = Callable[..., list]  # run_episodes' signature; a Dask-backed runner can stand in
+
+
+class TrainingStopped(RuntimeError):
+    """Training gave up (too many consecutive failed episodes)."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; the defaults are the seed notebook's."""
+
+    workdir: Path = Path("gym")
+    schedule: str = DEFAULT_SCHEDULE
+    gym: str | None = None  # overrides the schedule for every episode
+    episodes: int | None = None  # how many to run now; None: to the end of the schedule
+    steps: int = 2048
+    epochs: int = 200
+    lr: float = 1e-4
+    seed: int | None = None
+    jobs: int = 1
+    simulator: str | None = None
+    start_episode: int | None = None
+    fresh: bool = False
+    max_failures: int = 5
+    timeout: float = 900.0
+    progress: bool = True
+    runner: EpisodeRunner = field(default=run_episodes, repr=False)
+
+
+def bi_update(actor: nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray, y: np.ndarray,
+              epochs: int) -> float:
+    """The seed's update: ``epochs`` full-batch Adam steps on MSE; returns the last epoch's loss."""
+    xt = torch.tensor(x, dtype=torch.float32)
+    yt = torch.tensor(y, dtype=torch.float32).reshape(-1, 1)
+    loss_fn = nn.MSELoss()
+    actor.train()
+    loss = torch.tensor(float("nan"))
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        loss = loss_fn(actor(xt), yt)
+        loss.backward()
+        optimizer.step()
+    actor.eval()
+    return float(loss.item())
+
+
+class Trainer:
+    """One training folder: resumes where its last committed episode ended."""
+
+    def __init__(self, config: TrainConfig):
+        self.cfg = config
+        self.dir = RunDir(config.workdir)
+        self.stages = parse_schedule(config.schedule)
+        self.dir.root.mkdir(parents=True, exist_ok=True)
+        self.dir.remove_stale_temporaries()
+        if config.fresh:
+            moved = self.dir.archive_previous()
+            if moved:
+                log.warning("--fresh: moved the previous run to %s", moved)
+        self.actor, self.optimizer, self.seed, done = self._restore()
+        self.log = self.dir.read_log()
+        if config.start_episode is not None:
+            done = config.start_episode - 1  # the seed's train_loop(base_ep, ...): drop rows >= base_ep
+        # Rows past the last committed checkpoint belong to an episode killed while committing: redo it.
+        self.log = self.log[self.log["episode"] <= done].reset_index(drop=True)
+        self.next_episode = done + 1
+
+    def _restore(self) -> tuple[nn.Module, torch.optim.Optimizer, int, int]:
+        cfg = self.cfg
+        meta: dict = {}
+        if self.dir.final.exists():
+            actor, meta = load_checkpoint(self.dir.final)  # CheckpointError names the file and the way out
+            log.info("loaded %s", self.dir.final)
+        else:
+            seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
+            torch.manual_seed(seed)
+            actor = seed_actor()
+            meta = {"seed": seed, "episode": 0}
+        optimizer = torch.optim.Adam(actor.parameters(), lr=cfg.lr)
+        if "optimizer" in meta:
+            optimizer.load_state_dict(meta["optimizer"])
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr
+        seed = int(meta.get("seed", cfg.seed if cfg.seed is not None else 0))
+        if cfg.seed is not None and cfg.seed != seed and self.dir.final.exists():
+            log.warning("resuming a run started with --seed %d; keeping it (use --fresh for seed %d)", seed, cfg.seed)
+        done = int(meta["episode"]) if "episode" in meta else self._last_logged()
+        return actor.eval(), optimizer, seed, done
+
+    def _last_logged(self) -> int:
+        logged = self.dir.read_log()
+        return int(logged["episode"].max()) if len(logged) else 0
+
+    def params_for(self, episode: int) -> EpisodeParams:
+        """Episode parameters drawn from (seed, episode): the same draw on a resumed run."""
+        return EpisodeParams.random(np.random.default_rng([self.seed, episode]), steps=self.cfg.steps)
+
+    def gym_for(self, episode: int) -> str:
+        return self.cfg.gym or gym_for_episode(self.stages, episode)
+
+    def planned(self) -> list[int]:
+        """Episode numbers this invocation runs."""
+        count = self.cfg.episodes
+        if count is None:
+            count = max(0, schedule_length(self.stages) - self.next_episode + 1)
+        return list(range(self.next_episode, self.next_episode + count))
+
+    def batches(self, planned: list[int]) -> list[list[int]]:
+        """Up to ``jobs`` consecutive episodes of one gym per batch (they share one actor update)."""
+        out: list[list[int]] = []
+        for ep in planned:
+            if out and len(out[-1]) < self.cfg.jobs and self.gym_for(out[-1][0]) == self.gym_for(ep):
+                out[-1].append(ep)
+            else:
+                out.append([ep])
+        return out
+
+    def run(self) -> pd.DataFrame:
+        """Run the planned episodes in batches of ``jobs``; returns the log."""
+        planned = self.planned()
+        if not planned:
+            log.warning("nothing to run: the schedule %s ends at episode %d (use --episodes N to go on)",
+                        self.cfg.schedule, schedule_length(self.stages))
+            return self.log
+        failures = 0
+        bar = _progress(len(planned), self.cfg.progress)
+        try:
+            for batch in self.batches(planned):
+                failures = self._run_batch(batch, failures, bar)
+                if failures >= self.cfg.max_failures:
+                    last = self.log.iloc[-1]
+                    raise TrainingStopped(
+                        f"{failures} consecutive episodes failed (last: episode {int(last['episode'])}, "
+                        f"{last['error']}). Check the simulator set-up (./buckbi.sh test -m ltspice) before "
+                        f"training on; the log and checkpoints up to episode {self.next_episode - 1} are kept.")
+        finally:
+            bar.close()
+        return self.log
+
+    def _run_batch(self, batch: list[int], failures: int, bar) -> int:
+        gym = self.gym_for(batch[0])
+        stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        params = [self.params_for(ep) for ep in batch]
+        for ep in batch:  # the actor as it enters the episode, as the seed saves it
+            save_checkpoint(self.dir.actor(ep), self.actor, episode=ep - 1, seed=self.seed)
+        t0 = time.perf_counter()
+        results = self.cfg.runner(gym, self.actor, params, self.dir.sim, self.cfg.simulator,
+                                  parallel=len(batch), timeout=self.cfg.timeout)
+        wall = time.perf_counter() - t0
+        self._keep_episode_files(batch)
+        good = [(ep, r) for ep, r in zip(batch, results) if isinstance(r, Episode)]
+        loss = float("nan")
+        if good:
+            x = np.concatenate([r.x for _, r in good])
+            y = np.concatenate([r.y for _, r in good])
+            loss = bi_update(self.actor, self.optimizer, x, y, self.cfg.epochs)
+        rows = []
+        for ep, p, r in zip(batch, params, results):
+            ok = isinstance(r, Episode) and np.isfinite(loss)
+            error = "" if ok else (f"{type(r).__name__}: {str(r).splitlines()[0][:300]}" if not isinstance(r, Episode)
+                                   else "loss is not finite")
+            rows.append({"episode": ep, "sim time": stamp, "loss_actor": loss if ok else np.nan, "vin": p.vin,
+                         "ro": p.ro, "Lo": p.Lo, "vref": p.vref, "fsw": p.fsw, "std": np.nan, "steps": p.steps,
+                         "epoch": self.cfg.epochs, "Vout/Vin": p.vout_vin, "Iout/Icrit": p.iout_icrit, "gym": gym,
+                         "status": "ok" if ok else "failed", "wall_s": round(wall, 3), "error": error})
+            if ok:
+                atomic_write(self.dir.rows(ep), lambda tmp, r=r: r.rows.to_csv(tmp, index=False, compression="gzip"))
+            failures = 0 if ok else failures + 1
+            _report(bar, ep, gym, loss if ok else None, error)
+        self._commit(pd.DataFrame(rows, columns=COLUMNS), batch[-1])
+        if good:
+            ep, r = good[-1]
+            write_html(episode_figure(r.rows, f"Ep{ep} ({gym}): Vout/Vin={r.params.vout_vin:.2f}, "
+                                              f"Iout/Icrit={r.params.iout_icrit:.2f}"), self.dir.episode_plot)
+        return failures
+
+    def _keep_episode_files(self, batch: list[int]) -> None:
+        """Per-episode copies of the exported subcircuit and parameter file (plus the latest), as the seed."""
+        for k, ep in enumerate(batch):
+            for src, dst, latest in ((self.dir.sim / f"ep{k}_actor.sp", self.dir.nn_file(ep), self.dir.nn_file()),
+                                     (self.dir.sim / f"ep{k}_param.txt", self.dir.param_file(ep),
+                                      self.dir.param_file())):
+                if src.exists():
+                    self.dir.copy(src, dst)
+                    self.dir.copy(src, latest)
+        shutil.rmtree(self.dir.sim, ignore_errors=True)
+
+    def _commit(self, rows: pd.DataFrame, last_episode: int) -> None:
+        # Order matters for kill -9 safety: the log row first, the checkpoint second. A kill in between
+        # leaves a row past the checkpoint's episode, which the next start drops and re-runs.
+        self.log = pd.concat([self.log, rows], ignore_index=True) if len(self.log) else rows
+        self.dir.write_log(self.log)
+        save_checkpoint(self.dir.final, self.actor, episode=last_episode, seed=self.seed,
+                        optimizer=self.optimizer.state_dict(), schedule=self.cfg.schedule)
+        self.next_episode = last_episode + 1
+        write_html(loss_figure(self.log), self.dir.loss_plot)
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, unit="episode", disable=not enabled, dynamic_ncols=True)
+
+
+def _report(bar, ep: int, gym: str, loss: float | None, error: str) -> None:
+    if loss is None:
+        message = f"[Ep{ep}] {gym} FAILED: {error}"
+        (bar.write if not bar.disable else log.error)(message)
+    else:
+        bar.set_postfix_str(f"ep {ep} {gym} loss {loss:.3e}")
+        if bar.disable:
+            log.info("[Ep%d] %s loss %.6e", ep, gym, loss)
+    bar.update(1)
+
+
+def train(config: TrainConfig) -> pd.DataFrame:
+    """Run (or resume) training in ``config.workdir``; returns the log."""
+    return Trainer(config).run()
+
+
+__all__ = ["TrainConfig", "Trainer", "TrainingStopped", "bi_update", "train", "CheckpointError"]

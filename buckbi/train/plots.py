@@ -1,0 +1,41 @@
+"""Training plots with plotly, written so that they open offline (no CDN)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from ..fsutil import atomic_write
+
+WAVEFORMS = (("V(nnin1)", "nnin1 (Vo/Vmax)"), ("V(nnin17)", "nnin17 (Vref/Vmax)"), ("V(nnpwm)", "nnpwm (teacher)"),
+             ("V(nnout1)", "nnout1 (NN)"))
+
+
+def loss_figure(log: pd.DataFrame) -> go.Figure:
+    """Actor loss per episode on a log axis, one trace per gym, as the seed's loss plot."""
+    fig = go.Figure()
+    ok = log[log["status"] == "ok"] if "status" in log else log
+    for gym, part in ok.groupby("gym") if "gym" in ok else [("loss actor", ok)]:
+        fig.add_trace(go.Scatter(x=part["episode"], y=part["loss_actor"], mode="lines+markers", name=f"loss {gym}"))
+    fig.update_layout(xaxis_title="Episode", yaxis=dict(title="loss (MSE)", type="log"),
+                      legend=dict(x=0, y=1.15, orientation="h"), height=450)
+    return fig
+
+
+def episode_figure(rows: pd.DataFrame, title: str) -> go.Figure:
+    """NN inputs 1 and 17, the teacher's label and the NN output against the step, as the seed's second plot."""
+    fig = go.Figure()
+    for col, name in WAVEFORMS:
+        if col in rows:
+            fig.add_trace(go.Scatter(x=list(range(len(rows))), y=rows[col], name=name,
+                                     mode="lines" if col == "V(nnin17)" else "lines+markers", marker=dict(size=3)))
+    fig.update_layout(title=title, xaxis_title="Step", yaxis_title="NNIO", height=500,
+                      legend=dict(orientation="h", x=0.5, y=-0.2, xanchor="center", yanchor="top"))
+    return fig
+
+
+def write_html(fig: go.Figure, path: str | Path, *, self_contained: bool = False) -> Path:
+    """Write atomically; plotly.js goes beside the file (``plotly.min.js``) or inline when self-contained."""
+    js = True if self_contained else "directory"
+    return atomic_write(path, lambda tmp: fig.write_html(tmp, include_plotlyjs=js, full_html=True))

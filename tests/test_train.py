@@ -1,0 +1,154 @@
+"""The training loop's bookkeeping with a stand-in episode runner (no SPICE): artefacts, resume, failures."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from buckbi.checkpoint import CheckpointError, load_checkpoint
+from buckbi.episode import Episode, EpisodeParams
+from buckbi.train import (SEED_COLUMNS, ScheduleError, TrainConfig, Trainer, TrainingStopped, bi_update,
+                          gym_for_episode, parse_schedule, train)
+
+W = np.linspace(-0.5, 0.5, 19)
+
+
+class FakeRunner:
+    """Returns episodes whose label is a smooth function of random inputs; records what it was asked."""
+
+    def __init__(self, fail: set[int] | None = None):
+        self.calls: list[tuple[str, list[EpisodeParams]]] = []
+        self.fail = fail or set()
+        self.count = 0
+
+    def __call__(self, gym, actor, params, workdir, simulator=None, *, parallel=None, timeout=None):
+        self.calls.append((gym, params))
+        out = []
+        for p in params:
+            self.count += 1
+            if self.count in self.fail:
+                out.append(RuntimeError(f"simulated failure {self.count}"))
+                continue
+            rng = np.random.default_rng(int(p.vin * 1000))
+            x = rng.uniform(0, 1, (p.steps + 1, 19))
+            y = 1 / (1 + np.exp(-(x @ W)))
+            with torch.no_grad():
+                pred = actor(torch.tensor(x, dtype=torch.float32)).numpy().ravel()
+            rows = pd.DataFrame({"time": np.arange(len(x)) / p.fsw, "V(nnin1)": x[:, 0], "V(nnin17)": x[:, 16],
+                                 "V(nnpwm)": y, "V(nnout1)": pred})
+            out.append(Episode(gym, p, x, y, pred, rows, 0.01))
+        return out
+
+
+def config(tmp_path, runner, **kw) -> TrainConfig:
+    base = dict(workdir=tmp_path / "gym", steps=32, epochs=20, seed=5, progress=False, runner=runner)
+    return TrainConfig(**(base | kw))
+
+
+def test_schedule_parsing_and_lookup():
+    stages = parse_schedule("gym1:300,gym2:200")
+    assert stages == [("gym1", 300), ("gym2", 200)]
+    assert [gym_for_episode(stages, e) for e in (1, 300, 301, 500, 501)] == ["gym1", "gym1", "gym2", "gym2", "gym2"]
+    for bad in ("gym3:5", "gym1", "gym1:0", "gym1:x", ""):
+        with pytest.raises(ScheduleError):
+            parse_schedule(bad)
+
+
+def test_bi_update_fits_a_batch():
+    torch.manual_seed(0)
+    from buckbi.checkpoint import seed_actor
+    actor = seed_actor()
+    opt = torch.optim.Adam(actor.parameters(), lr=1e-2)
+    x = np.random.default_rng(0).uniform(0, 1, (256, 19))
+    y = 1 / (1 + np.exp(-(x @ W)))
+    first = bi_update(actor, opt, x, y, 1)
+    last = bi_update(actor, opt, x, y, 300)
+    assert last < first / 10
+
+
+def test_artefacts_of_a_run(tmp_path):
+    log = train(config(tmp_path, FakeRunner(), episodes=3))
+    root = tmp_path / "gym"
+    assert list(log["episode"]) == [1, 2, 3] and list(log.columns[:len(SEED_COLUMNS)]) == SEED_COLUMNS
+    on_disk = pd.read_csv(root / "log.csv")
+    assert list(on_disk["episode"]) == [1, 2, 3] and (on_disk["status"] == "ok").all()
+    assert np.isfinite(on_disk["loss_actor"]).all() and (on_disk["epoch"] == 20).all()
+    for ep in (1, 2, 3):
+        assert (root / f"actor_ep{ep}.pth").exists() and (root / "episodes" / f"ep{ep}.csv.gz").exists()
+    _, meta = load_checkpoint(root / "actor_final.pth")
+    assert meta["episode"] == 3 and meta["seed"] == 5 and "optimizer" in meta
+    for plot in ("loss_plot.html", "episode_plot.html"):
+        html = (root / plot).read_text()
+        assert 'src="plotly.min.js"' in html and "cdn.plot.ly" not in html  # offline
+    assert (root / "plotly.min.js").stat().st_size > 1_000_000
+
+
+def test_resume_continues_after_the_last_episode_with_the_same_draws(tmp_path):
+    runner = FakeRunner()
+    train(config(tmp_path, runner, episodes=2))
+    log = train(config(tmp_path, runner, episodes=2))
+    assert list(log["episode"]) == [1, 2, 3, 4]
+    fresh = FakeRunner()
+    train(config(tmp_path / "other", fresh, episodes=4))
+    assert [p for _, ps in runner.calls for p in ps] == [p for _, ps in fresh.calls for p in ps]
+
+
+def test_interrupted_commit_is_redone(tmp_path):
+    train(config(tmp_path, FakeRunner(), episodes=2))
+    root = tmp_path / "gym"
+    log = pd.read_csv(root / "log.csv")
+    extra = log.iloc[[-1]].assign(episode=3)  # a row written, then killed before the checkpoint
+    pd.concat([log, extra]).to_csv(root / "log.csv", index=False)
+    trainer = Trainer(config(tmp_path, FakeRunner(), episodes=1))
+    assert trainer.next_episode == 3 and list(trainer.log["episode"]) == [1, 2]
+
+
+def test_start_episode_drops_later_rows(tmp_path):
+    train(config(tmp_path, FakeRunner(), episodes=4))
+    log = train(config(tmp_path, FakeRunner(), episodes=1, start_episode=3))
+    assert list(log["episode"]) == [1, 2, 3]
+
+
+def test_fresh_moves_the_old_run_aside(tmp_path):
+    train(config(tmp_path, FakeRunner(), episodes=2))
+    log = train(config(tmp_path, FakeRunner(), episodes=1, fresh=True))
+    assert list(log["episode"]) == [1]
+    previous = [p for p in (tmp_path / "gym").iterdir() if p.name.startswith("previous-")]
+    assert len(previous) == 1 and (previous[0] / "actor_ep2.pth").exists()
+
+
+def test_failed_episode_is_logged_and_training_goes_on(tmp_path):
+    log = train(config(tmp_path, FakeRunner(fail={2}), episodes=3))
+    assert list(log["status"]) == ["ok", "failed", "ok"]
+    assert "simulated failure 2" in log.loc[1, "error"] and np.isnan(log.loc[1, "loss_actor"])
+
+
+def test_consecutive_failures_stop_training_with_a_message(tmp_path):
+    with pytest.raises(TrainingStopped, match="3 consecutive episodes failed"):
+        train(config(tmp_path, FakeRunner(fail=set(range(1, 99))), episodes=10, max_failures=3))
+    assert list(pd.read_csv(tmp_path / "gym" / "log.csv")["status"]) == ["failed"] * 3
+
+
+def test_jobs_batch_episodes_of_one_gym(tmp_path):
+    runner = FakeRunner()
+    log = train(config(tmp_path, runner, episodes=5, jobs=2, schedule="gym1:3,gym2:2"))
+    assert [(g, len(ps)) for g, ps in runner.calls] == [("gym1", 2), ("gym1", 1), ("gym2", 2)]
+    assert list(log["gym"]) == ["gym1"] * 3 + ["gym2"] * 2
+    assert log.loc[0, "loss_actor"] == log.loc[1, "loss_actor"]  # one update on the joined batch
+
+
+def test_gym_option_overrides_the_schedule(tmp_path):
+    runner = FakeRunner()
+    train(config(tmp_path, runner, episodes=2, gym="gym2"))
+    assert {g for g, _ in runner.calls} == {"gym2"}
+
+
+def test_corrupt_checkpoint_is_a_clear_error_and_nothing_is_touched(tmp_path):
+    train(config(tmp_path, FakeRunner(), episodes=1))
+    final = tmp_path / "gym" / "actor_final.pth"
+    final.write_bytes(b"not a checkpoint")
+    before = sorted(p.name for p in (tmp_path / "gym").iterdir())
+    with pytest.raises(CheckpointError, match="corrupt.*actor_epN.pth"):
+        train(config(tmp_path, FakeRunner(), episodes=1))
+    assert sorted(p.name for p in (tmp_path / "gym").iterdir()) == before

@@ -1,0 +1,96 @@
+"""Training and evaluation end to end in ngspice: artefacts, resume, kill -9 safety, loss convergence."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from buckbi.checkpoint import load_checkpoint
+from buckbi.train import TrainConfig, train
+
+pytestmark = pytest.mark.ltspice
+
+
+def buckbi(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "buckbi", *args], capture_output=True, text=True, timeout=600, **kw)
+
+
+def test_train_cli_writes_every_artefact_and_continues(simulator, tmp_path):
+    work = tmp_path / "gym"
+    res = buckbi("train", "--workdir", str(work), "--episodes", "3", "--steps", "256", "--seed", "4", "--quiet")
+    assert res.returncode == 0, res.stderr
+    for ep in (1, 2, 3):
+        for name in (f"actor_ep{ep}.pth", f"BUCK_VM_BI_nn_ep{ep}.sp", f"BUCK_VM_BI_param_ep{ep}.txt",
+                     f"episodes/ep{ep}.csv.gz"):
+            assert (work / name).exists(), name
+    for name in ("actor_final.pth", "log.csv", "loss_plot.html", "episode_plot.html", "plotly.min.js",
+                 "BUCK_VM_BI_nn.sp", "BUCK_VM_BI_param.txt"):
+        assert (work / name).exists(), name
+    assert ".subckt ActorSubckt" in (work / "BUCK_VM_BI_nn_ep2.sp").read_text()
+    assert ".param STEPS=256" in (work / "BUCK_VM_BI_param_ep2.txt").read_text()
+    rows = pd.read_csv(work / "episodes" / "ep3.csv.gz")
+    assert len(rows) == 257 and {"V(nnin1)", "V(nnpwm)", "V(nnout1)"} <= set(rows.columns)
+    res = buckbi("train", "--workdir", str(work), "--episodes", "1", "--steps", "256", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert "[Ep4] gym1" in res.stderr
+    log = pd.read_csv(work / "log.csv")
+    assert list(log["episode"]) == [1, 2, 3, 4] and (log["status"] == "ok").all()
+    assert np.isfinite(log["loss_actor"]).all()
+
+
+def test_kill_minus_9_mid_episode_loses_at_most_that_episode(simulator, tmp_path):
+    work = tmp_path / "gym"
+    cmd = [sys.executable, "-m", "buckbi", "train", "--workdir", str(work), "--episodes", "30", "--steps", "512",
+           "--seed", "8", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if (work / "log.csv").exists() and len(pd.read_csv(work / "log.csv")) >= 2:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("training did not log two episodes in time")
+        time.sleep(1.0)  # the third episode is running now
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the python process and its ngspice children
+        proc.wait()
+    logged = list(pd.read_csv(work / "log.csv")["episode"])
+    res = subprocess.run([*cmd[:6], "--episodes", "2", "--steps", "512", "--quiet"], capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    log = pd.read_csv(work / "log.csv")
+    assert list(log["episode"]) == list(range(1, len(log) + 1))  # contiguous, nothing duplicated
+    assert len(log) == logged[-1] + 2 and (log["status"] == "ok").all()
+    _, meta = load_checkpoint(work / "actor_final.pth")
+    assert meta["episode"] == len(log)
+    assert not list(work.glob(".*.tmp"))  # a write cut short by the kill is cleaned up
+    for ep in log["episode"]:
+        load_checkpoint(work / f"actor_ep{ep}.pth")  # every per-episode checkpoint is whole
+
+
+@pytest.mark.slow
+def test_loss_converges_on_a_short_gym1_schedule(simulator, tmp_path):
+    log = train(TrainConfig(workdir=tmp_path / "gym", schedule="gym1:30", steps=512, seed=3, progress=False,
+                            simulator=simulator))
+    loss = log["loss_actor"].to_numpy()
+    assert (log["status"] == "ok").all() and len(loss) == 30
+    assert loss[-5:].mean() <= loss[0] / 10, f"first {loss[0]:.3e}, last five {loss[-5:]}"
+
+
+def test_evaluate_cli_prints_the_table_and_writes_the_plot(simulator, tmp_path):
+    from buckbi.checkpoint import save_checkpoint, seed_actor
+    actor = tmp_path / "actor.pth"
+    save_checkpoint(actor, seed_actor())
+    res = buckbi("evaluate", "--actor", str(actor), "--points", "2", "--steps", "128", "--out", str(tmp_path / "ev"))
+    assert res.returncode == 0, res.stderr
+    assert "nn_sse_%" in res.stdout and "teacher_settle_ms" in res.stdout
+    table = pd.read_csv(tmp_path / "ev" / "evaluate.csv")
+    assert len(table) == 2 and np.isfinite(table["teacher_sse_%"]).all()
+    assert "src=\"plotly.min.js\"" in (tmp_path / "ev" / "evaluate_plot.html").read_text()
