@@ -26,3 +26,52 @@ def test_slow_tests_skip_unless_asked(pytester):
 def test_options_in_buckbi_group(pytester):
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(["buckbi SPICE-in-the-loop validation:", "*--simulator*", "*--update-golden*"])
+
+
+def test_all_buckbi_options_are_in_the_group(pytester):
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["buckbi SPICE-in-the-loop validation:", "*--actor=PATH*", "*--steps=N*",
+                                 "*--train-as-test*", "*--episodes=N*", "*--train-dir=DIR*", "*--golden-dir=DIR*"])
+
+
+def test_training_tests_skip_unless_train_as_test(pytester):
+    pytester.makepyfile("import pytest\n@pytest.mark.training\ndef test_ep():\n    pass\n"
+                        "def test_other():\n    pass\n")
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*training-as-test: enable with --train-as-test --episodes N*"])
+    result = pytester.runpytest("--train-as-test")
+    result.assert_outcomes(passed=1, deselected=1)  # a training session runs only the training tests
+
+
+def test_training_episode_is_parametrized_by_episodes(pytester):
+    pytester.makepyfile("import pytest\n@pytest.mark.training\ndef test_ep(training_episode):\n    pass\n")
+    result = pytester.runpytest("--train-as-test", "--episodes", "4", "-v")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*test_ep?ep1? PASSED*", "*test_ep?ep4? PASSED*"])
+
+
+def test_nightly_skips_with_message_and_goldens_come_from_golden_dir(pytester):
+    for name in ("net_a", "net_b"):
+        (pytester.path / "goldens" / name).mkdir(parents=True)
+        (pytester.path / "goldens" / name / "actor.pth").write_bytes(b"")
+    pytester.makepyfile("import pytest\n@pytest.mark.nightly\ndef test_g(golden_network):\n"
+                        "    assert golden_network.path.name.startswith('net_')\n")
+    result = pytester.runpytest("--golden-dir", "goldens", "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*nightly regression: enable with -m nightly*"])
+    result = pytester.runpytest("--golden-dir", "goldens", "-m", "nightly", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_g?net_a? PASSED*", "*test_g?net_b? PASSED*"])
+
+
+def test_actor_fixture_loads_the_given_checkpoint(pytester):
+    import torch
+    from buckbi.checkpoint import save_checkpoint, seed_actor
+    torch.manual_seed(3)
+    model = seed_actor()
+    save_checkpoint(pytester.path / "mine.pth", model)
+    first = float(model[0].weight[0, 0].detach())
+    pytester.makepyfile(f"def test_a(actor):\n    assert abs(float(actor[0].weight[0, 0]) - {first!r}) < 1e-7\n"
+                        "    assert actor[0].weight.dtype.is_floating_point and not actor.training\n")
+    pytester.runpytest("--actor", "mine.pth").assert_outcomes(passed=1)

@@ -1,12 +1,24 @@
-"""Session fixtures of the buckbi pytest plugin."""
+"""Fixtures of the buckbi pytest plugin: simulator, actor, episode runner, golden networks, training run."""
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+from typing import Callable
+
 import pytest
+import torch
+from torch import nn
 
+from ..checkpoint import load_checkpoint, seed_actor
+from ..episode import Episode, EpisodeParams, run_episode
 from ..sim import Backend, get_simulator
-from .hooks import simulator_key
+from .golden import GoldenNetwork
+from .hooks import simulator_key, trainer_key
 
-__all__ = ["simulator", "update_golden"]
+__all__ = ["simulator", "update_golden", "actor", "episode_params", "episode_runner", "golden_network",
+           "training_run", "DEFAULT_STEPS"]
+
+DEFAULT_STEPS = 256
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +40,62 @@ def simulator(pytestconfig: pytest.Config) -> Backend:
 def update_golden(pytestconfig: pytest.Config) -> bool:
     """True when the run was asked to rewrite golden files (--update-golden)."""
     return bool(pytestconfig.getoption("--update-golden"))
+
+
+@pytest.fixture(scope="session")
+def actor(pytestconfig: pytest.Config) -> nn.Module:
+    """The actor under test: ``--actor PATH`` (any buckbi or seed checkpoint), else a fresh seeded 19-32-16-1."""
+    path = pytestconfig.getoption("--actor")
+    if path:
+        model, _ = load_checkpoint(path)
+    else:
+        torch.manual_seed(20250629)
+        model = seed_actor()
+    return model.double().eval()
+
+
+@pytest.fixture(scope="session")
+def episode_params(pytestconfig: pytest.Config) -> EpisodeParams:
+    """A fixed operating point (vin 200 V, ro 20 Ohm, Lo 50 uH, vref 100 V) of --steps periods."""
+    return EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0,
+                         steps=pytestconfig.getoption("--steps") or DEFAULT_STEPS)
+
+
+@pytest.fixture(scope="session")
+def episode_runner(simulator: Backend, tmp_path_factory: pytest.TempPathFactory,
+                   episode_params: EpisodeParams) -> Callable[..., Episode]:
+    """Factory: ``run(gym, actor, params=None, keep_waveforms=False)`` runs one SPICE episode, cached per input."""
+    cache: dict[tuple, Episode] = {}
+
+    def run(gym: str, model: nn.Module | None, params: EpisodeParams | None = None, *,
+            keep_waveforms: bool = False) -> Episode:
+        params = params or episode_params
+        key = (gym, id(model), params, keep_waveforms)
+        if key not in cache:
+            workdir = tmp_path_factory.mktemp(f"episode_{gym}")
+            cache[key] = run_episode(gym, model, params, workdir, simulator, keep_waveforms=keep_waveforms)
+        return cache[key]
+
+    return run
+
+
+@pytest.fixture
+def golden_network(request: pytest.FixtureRequest) -> GoldenNetwork:
+    """One golden network folder (parametrized over --golden-dir / tests/golden/networks)."""
+    return GoldenNetwork(Path(request.param))
+
+
+@pytest.fixture(scope="session")
+def training_run(pytestconfig: pytest.Config, simulator: Backend):
+    """The training-as-test run: a Trainer in --train-dir (emptied first), shared by the episode tests."""
+    if trainer_key not in pytestconfig.stash:
+        from ..train import TrainConfig, Trainer
+        root = Path(pytestconfig.getoption("--train-dir"))
+        if not root.is_absolute():
+            root = pytestconfig.rootpath / root
+        shutil.rmtree(root, ignore_errors=True)  # a test run's scratch, not a user's training
+        steps = pytestconfig.getoption("--steps") or DEFAULT_STEPS
+        pytestconfig.stash[trainer_key] = Trainer(TrainConfig(
+            workdir=root, schedule=f"gym1:{pytestconfig.getoption('--episodes')}", steps=steps, seed=0,
+            simulator=simulator, progress=False))
+    return pytestconfig.stash[trainer_key]

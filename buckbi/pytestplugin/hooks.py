@@ -1,18 +1,23 @@
 """Options, markers and collection hooks of the buckbi pytest plugin."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 MARKERS = {
     "ltspice": "runs a real SPICE simulator (ngspice by default, LTspice when selected)",
     "slow": "long SPICE runs (full-length episodes, training); run with --run-slow or -m slow",
-    "nightly": "regression of golden exported networks; run with -m nightly",
-    "training": "training-as-test episodes; run with --train-as-test",
+    "nightly": "regression of golden exported networks (tests/golden/networks or --golden-dir); run with -m nightly",
+    "training": "training-as-test: one test per training episode; run with --train-as-test",
 }
 
 simulator_key = pytest.StashKey[object]()
+trainer_key = pytest.StashKey[object]()
 
-__all__ = ["pytest_addoption", "pytest_configure", "pytest_collection_modifyitems", "simulator_key", "MARKERS"]
+__all__ = ["pytest_addoption", "pytest_configure", "pytest_collection_modifyitems", "pytest_generate_tests",
+           "pytest_html_results_summary",
+           "simulator_key", "trainer_key", "MARKERS", "golden_dirs"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -21,6 +26,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="SPICE backend for ltspice-marked tests (default: $BUCKBI_SIMULATOR or auto)")
     group.addoption("--run-slow", action="store_true", default=False,
                     help="also run tests marked slow (full-length SPICE episodes)")
+    group.addoption("--actor", default=None, metavar="PATH",
+                    help="checkpoint of the actor the SPICE-in-the-loop checks use (default: a fresh seeded one)")
+    group.addoption("--steps", type=int, default=None, metavar="N",
+                    help="control periods per SPICE episode in checks and training-as-test (default 256)")
+    group.addoption("--train-as-test", action="store_true", default=False,
+                    help="run training, one test per episode (only the training tests run); artefacts in "
+                         "--train-dir; add --html=reports/training.html --self-contained-html for the report")
+    group.addoption("--episodes", type=int, default=3, metavar="N", help="episodes of --train-as-test (default 3)")
+    group.addoption("--train-dir", default="reports/training-run", metavar="DIR",
+                    help="training-as-test folder, emptied at the start (default reports/training-run)")
+    group.addoption("--golden-dir", default=None, metavar="DIR",
+                    help="folder of golden networks (one sub-folder with actor.pth each) for -m nightly "
+                         "(default: tests/golden/networks)")
     group.addoption("--update-golden", action="store_true", default=False,
                     help="rewrite golden files instead of comparing against them")
 
@@ -34,11 +52,49 @@ def _selected_by_markexpr(config: pytest.Config, marker: str) -> bool:
     return marker in (config.getoption("markexpr", "") or "")
 
 
+def golden_dirs(config: pytest.Config) -> list[Path]:
+    """Sub-folders holding an ``actor.pth`` under --golden-dir (or the project's tests/golden/networks)."""
+    root = Path(config.getoption("--golden-dir") or config.rootpath / "tests" / "golden" / "networks")
+    return sorted(p.parent for p in root.glob("*/actor.pth")) if root.is_dir() else []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    config = metafunc.config
+    if "training_episode" in metafunc.fixturenames:
+        n = config.getoption("--episodes") if config.getoption("--train-as-test") else 1
+        metafunc.parametrize("training_episode", range(1, n + 1), ids=[f"ep{k}" for k in range(1, n + 1)])
+    if "golden_network" in metafunc.fixturenames:
+        dirs = golden_dirs(config)
+        metafunc.parametrize("golden_network", dirs, ids=[d.name for d in dirs], indirect=True)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--train-as-test"):
+        # A training run is its own session: keep the training items (in episode order), drop the rest.
+        keep = [i for i in items if "training" in i.keywords]
+        config.hook.pytest_deselected(items=[i for i in items if "training" not in i.keywords])
+        items[:] = keep
+        return
     run_slow = config.getoption("--run-slow") or _selected_by_markexpr(config, "slow")
     run_nightly = _selected_by_markexpr(config, "nightly")
     for item in items:
-        if "slow" in item.keywords and not run_slow:
+        if "training" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="training-as-test: enable with --train-as-test --episodes N"))
+        elif "slow" in item.keywords and not run_slow:
             item.add_marker(pytest.mark.skip(reason="slow SPICE run: enable with --run-slow or -m slow"))
         elif "nightly" in item.keywords and not run_nightly:
             item.add_marker(pytest.mark.skip(reason="nightly regression: enable with -m nightly"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_summary(prefix: list, summary: list, postfix: list, session: pytest.Session) -> None:
+    """pytest-html: put the training run's loss curve at the top of the report, where it is always visible."""
+    trainer = session.config.stash.get(trainer_key, None)
+    if trainer is None or not len(trainer.log):
+        return
+    from .extras import loss_png
+    ok = trainer.log[trainer.log["status"] == "ok"]
+    last = f", last loss {ok['loss_actor'].iloc[-1]:.3e}" if len(ok) else ""
+    prefix.append(f"<p>Training run in <code>{trainer.dir.root}</code>: {len(trainer.log)} episodes, "
+                  f"{len(ok)} ok{last}.</p>"
+                  f'<img id="buckbi-loss" alt="loss per episode" src="data:image/png;base64,{loss_png(trainer.log)}">')

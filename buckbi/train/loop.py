@@ -89,6 +89,7 @@ class Trainer:
         # Rows past the last committed checkpoint belong to an episode killed while committing: redo it.
         self.log = self.log[self.log["episode"] <= done].reset_index(drop=True)
         self.next_episode = done + 1
+        self.failures = 0  # consecutive failed episodes
 
     def _restore(self) -> tuple[nn.Module, torch.optim.Optimizer, int, int]:
         cfg = self.cfg
@@ -147,22 +148,22 @@ class Trainer:
             log.warning("nothing to run: the schedule %s ends at episode %d (use --episodes N to go on)",
                         self.cfg.schedule, schedule_length(self.stages))
             return self.log
-        failures = 0
         bar = _progress(len(planned), self.cfg.progress)
         try:
             for batch in self.batches(planned):
-                failures = self._run_batch(batch, failures, bar)
-                if failures >= self.cfg.max_failures:
+                self.run_batch(batch, bar)
+                if self.failures >= self.cfg.max_failures:
                     last = self.log.iloc[-1]
                     raise TrainingStopped(
-                        f"{failures} consecutive episodes failed (last: episode {int(last['episode'])}, "
+                        f"{self.failures} consecutive episodes failed (last: episode {int(last['episode'])}, "
                         f"{last['error']}). Check the simulator set-up (./buckbi.sh test -m ltspice) before "
                         f"training on; the log and checkpoints up to episode {self.next_episode - 1} are kept.")
         finally:
             bar.close()
         return self.log
 
-    def _run_batch(self, batch: list[int], failures: int, bar) -> int:
+    def run_batch(self, batch: list[int], bar=None) -> tuple[pd.DataFrame, list]:
+        """Simulate ``batch`` (one gym), update the actor on the joined data, commit; returns rows and results."""
         gym = self.gym_for(batch[0])
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         params = [self.params_for(ep) for ep in batch]
@@ -190,14 +191,14 @@ class Trainer:
                          "status": "ok" if ok else "failed", "wall_s": round(wall, 3), "error": error})
             if ok:
                 atomic_write(self.dir.rows(ep), lambda tmp, r=r: r.rows.to_csv(tmp, index=False, compression="gzip"))
-            failures = 0 if ok else failures + 1
+            self.failures = 0 if ok else self.failures + 1
             _report(bar, ep, gym, loss if ok else None, error)
         self._commit(pd.DataFrame(rows, columns=COLUMNS), batch[-1])
         if good:
             ep, r = good[-1]
             write_html(episode_figure(r.rows, f"Ep{ep} ({gym}): Vout/Vin={r.params.vout_vin:.2f}, "
                                               f"Iout/Icrit={r.params.iout_icrit:.2f}"), self.dir.episode_plot)
-        return failures
+        return pd.DataFrame(rows, columns=COLUMNS), results
 
     def _keep_episode_files(self, batch: list[int]) -> None:
         """Per-episode copies of the exported subcircuit and parameter file (plus the latest), as the seed."""
@@ -227,14 +228,16 @@ def _progress(total: int, enabled: bool):
 
 
 def _report(bar, ep: int, gym: str, loss: float | None, error: str) -> None:
+    quiet = bar is None or bar.disable
     if loss is None:
         message = f"[Ep{ep}] {gym} FAILED: {error}"
-        (bar.write if not bar.disable else log.error)(message)
+        (log.error if quiet else bar.write)(message)
+    elif quiet:
+        log.info("[Ep%d] %s loss %.6e", ep, gym, loss)
     else:
         bar.set_postfix_str(f"ep {ep} {gym} loss {loss:.3e}")
-        if bar.disable:
-            log.info("[Ep%d] %s loss %.6e", ep, gym, loss)
-    bar.update(1)
+    if bar is not None:
+        bar.update(1)
 
 
 def train(config: TrainConfig) -> pd.DataFrame:

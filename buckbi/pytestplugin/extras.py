@@ -1,0 +1,57 @@
+"""Report attachments for pytest-html: PNG plots (base64, so a self-contained report works offline)."""
+from __future__ import annotations
+
+import base64
+import io
+
+import pandas as pd
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def loss_png(log: pd.DataFrame) -> str:
+    """The loss per episode (log axis), as the seed's loss plot."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ok = log[log["status"] == "ok"]
+    ax.semilogy(ok["episode"], ok["loss_actor"], "o-", label="loss actor (MSE)")
+    ax.set_xlabel("episode")
+    ax.set_ylabel("loss")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _png(fig)
+
+
+def episode_png(rows: pd.DataFrame, title: str) -> str:
+    """NNin1, NNin17, the teacher's label and NNout1 against the step, as the seed's episode plot."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from ..train.plots import WAVEFORMS
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for col, name in WAVEFORMS:
+        if col in rows:
+            ax.plot(range(len(rows)), rows[col], label=name, lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("NNIO")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, -0.45))
+    return _png(fig)
+
+
+def attach(extras: list, png_b64: str, name: str) -> None:
+    """Append a PNG to pytest-html's ``extras`` list (no-op without pytest-html)."""
+    try:
+        from pytest_html import extras as html_extras
+    except ImportError:
+        return
+    extras.append(html_extras.png(png_b64, name))
