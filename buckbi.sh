@@ -17,6 +17,14 @@ if ! command -v ngspice >/dev/null 2>&1 && [ "${BUCKBI_SIMULATOR:-}" != ltspice 
   need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ngspice >/dev/null
 fi
 
+# The test suite opens the training report in headless Chromium; without it that one check skips.
+if [ "${1:-}" = test ] && ! command -v chromium >/dev/null 2>&1 && [ "${BUCKBI_NO_CHROMIUM:-}" != 1 ]; then
+  echo "buckbi: installing chromium (Debian package) for the report check" >&2
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || true
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+    || echo "buckbi: chromium not installed; the report check will skip" >&2
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV" || { need_root apt-get install -y -qq python3-venv >/dev/null && "$PY" -m venv "$VENV"; }
 fi

@@ -13,7 +13,10 @@ from buckbi import edge_indices
 pytestmark = pytest.mark.ltspice
 
 EQUIV_TOL = 1e-6  # |NNout1 - actor(x)| at every sampled row
-HOLD_TOL = 1e-9  # a held input between two rising edges
+# A held input between two rising edges, after SETTLE grid points: a race would move it by a whole signal
+# step (1e-3..1e-1); what is allowed is gear's tail (see the test), which stays below 1e-5 here.
+HOLD_TOL = 1e-5
+SETTLE = 3
 
 
 def torch_outputs(actor, x: np.ndarray) -> np.ndarray:
@@ -41,11 +44,16 @@ def test_rows_are_the_first_points_after_each_falling_edge(actor, episode_runner
 
 
 def test_held_inputs_are_constant_between_rising_edges(actor, episode_runner):
+    # After a rising edge a hold settles: its master capacitor is isolated while its input was still moving,
+    # and gear (BDF2) extrapolates that last time step (a geometric tail of about half the input's change
+    # over that step; the first grid points after the edge also interpolate across it). From SETTLE grid
+    # points after the edge to the next edge every held input must stay within HOLD_TOL.
     ep = episode_runner("gym1", actor, keep_waveforms=True)
     wave = ep.waveforms
     rises = edge_indices(wave["V(ctrlclk)"].to_numpy(), 0.5, "rising")
+    assert np.all(np.diff(rises) == 20)  # one rising edge per period of 20 grid points
     held = wave[[f"V(nnin{i})" for i in range(1, 20) if i not in (16, 18)]].to_numpy()
-    worst = max(np.ptp(held[a:b], axis=0).max() for a, b in zip(rises[:-1], rises[1:]))
+    worst = max(np.ptp(held[a + SETTLE:b - 1], axis=0).max() for a, b in zip(rises[:-1], rises[1:]))
     assert worst <= HOLD_TOL, f"a held input moved by {worst:.2e} between two rising edges"
-    changed = [np.abs(held[b] - held[b - 1]).max() for b in rises[1:]]
+    changed = [np.abs(held[b + SETTLE] - held[b - 2]).max() for b in rises[1:-1]]
     assert max(changed) > 1e-4  # and they do move at the edges
