@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -41,11 +42,11 @@ class EpisodeParams:
     def __post_init__(self) -> None:
         for name in ("vin", "ro", "Lo", "vref", "fsw", "vmax"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
                 raise EpisodeError(f"EpisodeParams.{name} must be a positive finite number, got {value!r}")
         if not self.vref < self.vin:
             raise EpisodeError(f"vref ({self.vref:g} V) must be below vin ({self.vin:g} V): a buck only steps down")
-        if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) or self.steps < 8:
+        if isinstance(self.steps, bool) or not isinstance(self.steps, numbers.Integral) or self.steps < 8:
             raise EpisodeError(f"steps must be an integer >= 8 control periods, got {self.steps!r}")
 
     @classmethod

@@ -152,3 +152,12 @@ def test_corrupt_checkpoint_is_a_clear_error_and_nothing_is_touched(tmp_path):
     with pytest.raises(CheckpointError, match="corrupt.*actor_epN.pth"):
         train(config(tmp_path, FakeRunner(), episodes=1))
     assert sorted(p.name for p in (tmp_path / "gym").iterdir()) == before
+
+
+@pytest.mark.parametrize("kw,match", [({"jobs": 0}, "--jobs"), ({"epochs": 0}, "--epochs"), ({"lr": 0.0}, "--lr"),
+                                      ({"steps": 4}, "steps must be an integer >= 8"),
+                                      ({"start_episode": 0}, "--start-episode")])
+def test_bad_options_fail_before_anything_is_written(tmp_path, kw, match):
+    with pytest.raises(ValueError, match=match):
+        Trainer(config(tmp_path, FakeRunner(), **kw))
+    assert not (tmp_path / "gym").exists()

@@ -74,6 +74,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig):
         self.cfg = config
+        _validate(config)  # before anything is written
         self.dir = RunDir(config.workdir)
         self.stages = parse_schedule(config.schedule)
         self.dir.root.mkdir(parents=True, exist_ok=True)
@@ -220,6 +221,21 @@ class Trainer:
                         optimizer=self.optimizer.state_dict(), schedule=self.cfg.schedule)
         self.next_episode = last_episode + 1
         write_html(loss_figure(self.log), self.dir.loss_plot)
+
+
+def _validate(cfg: TrainConfig) -> None:
+    checks = [(cfg.jobs >= 1, f"--jobs must be >= 1, got {cfg.jobs}"),
+              (cfg.epochs >= 1, f"--epochs must be >= 1, got {cfg.epochs}"),
+              (cfg.lr > 0, f"--lr must be positive, got {cfg.lr}"),
+              (cfg.episodes is None or cfg.episodes >= 0, f"--episodes must be >= 0, got {cfg.episodes}"),
+              (cfg.start_episode is None or cfg.start_episode >= 1,
+               f"--start-episode must be >= 1, got {cfg.start_episode}"),
+              (cfg.max_failures >= 1, f"--max-failures must be >= 1, got {cfg.max_failures}"),
+              (cfg.gym in (None, "gym1", "gym2"), f"--gym must be gym1 or gym2, got {cfg.gym!r}")]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+    EpisodeParams(vin=200.0, ro=10.0, Lo=50e-6, vref=100.0, steps=cfg.steps)  # --steps >= 8
 
 
 def _progress(total: int, enabled: bool):
