@@ -126,7 +126,7 @@ def prepare_episode(gym: str, actor: nn.Module | None, params: EpisodeParams, wo
     workdir.mkdir(parents=True, exist_ok=True)
     nn_file = None
     if gym != "teacher":
-        dialect = "ltspice" if backend is not None and backend.name == "ltspice" else "ngspice"
+        dialect = backend.netlist_dialect if backend is not None else "ngspice"
         nn_file = workdir / f"{name}_actor.sp"
         try:
             export_model(actor, nn_file, subckt_name=SUBCKT, dialect=dialect,

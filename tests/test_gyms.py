@@ -107,3 +107,18 @@ def test_full_length_gym1_episode_equivalence(simulator, tmp_path):
     with torch.no_grad():
         expected = actor(torch.from_numpy(ep.x)).numpy().ravel()
     assert np.abs(ep.pred - expected).max() <= EQUIV_TOL
+
+
+def test_gym1_in_ltspice_compatibility_mode_with_the_ltspice_dialect(tmp_path):
+    # LTspice cannot run here; ngspice's LTspice mode (ltpsa) reading the ltspice-dialect export is the check.
+    from buckbi.sim import NgspiceBackend
+    backend = NgspiceBackend(compatibility="ltpsa")
+    if not backend.is_available():
+        pytest.skip("ngspice not found")
+    actor = random_actor(3)
+    ep = run_episode("gym1", actor, EpisodeParams(vin=180.0, ro=30.0, Lo=60e-6, vref=90.0, steps=64), tmp_path,
+                     backend)
+    assert "(ltspice dialect" in (tmp_path / "ep0_actor.sp").read_text().splitlines()[0]
+    with torch.no_grad():
+        expected = actor(torch.from_numpy(ep.x.copy())).numpy().ravel()
+    assert np.abs(ep.pred - expected).max() <= EQUIV_TOL

@@ -43,6 +43,7 @@ class Backend(ABC):
 
     name: str = ""
     raw_dialect: str | None = None
+    netlist_dialect: str = "ngspice"  # the exporter dialect (buckbi.export) this simulator reads
 
     @abstractmethod
     def spicelib_simulator(self) -> type[Simulator]:

@@ -11,6 +11,7 @@ class LTspiceBackend(Backend):
 
     name = "ltspice"
     raw_dialect = "ltspice"
+    netlist_dialect = "ltspice"
 
     def __init__(self, executable: str | None = None):
         self.executable = executable

@@ -18,6 +18,8 @@ class NgspiceBackend(Backend):
     def __init__(self, executable: str | None = None, compatibility: str = "kiltpsa"):
         self.executable = executable or shutil.which("ngspice") or (NGspiceSimulator.spice_exe or [None])[0]
         self.compatibility = compatibility
+        # In LTspice compatibility mode it reads what LTspice reads (checks the ltspice dialect here).
+        self.netlist_dialect = "ltspice" if compatibility in ("lt", "ltps", "ltpsa", "lta") else "ngspice"
         # A private subclass, so that neither path nor mode leak into spicelib's shared class.
         self._cls = type(f"NGspice_{compatibility}", (NGspiceSimulator,), {
             "spice_exe": [self.executable] if self.executable else [],
