@@ -17,6 +17,7 @@ from torch import nn
 
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint, seed_actor
 from ..episode import Episode, EpisodeParams, run_episodes
+from ..sim import Backend
 from ..fsutil import atomic_write
 from .artefacts import COLUMNS, RunDir
 from .plots import episode_figure, loss_figure, write_html
@@ -43,7 +44,7 @@ class TrainConfig:
     lr: float = 1e-4
     seed: int | None = None
     jobs: int = 1
-    simulator: str | None = None
+    simulator: "str | Backend | None" = None
     start_episode: int | None = None
     fresh: bool = False
     max_failures: int = 5
