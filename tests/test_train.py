@@ -161,3 +161,14 @@ def test_bad_options_fail_before_anything_is_written(tmp_path, kw, match):
     with pytest.raises(ValueError, match=match):
         Trainer(config(tmp_path, FakeRunner(), **kw))
     assert not (tmp_path / "gym").exists()
+
+
+def test_a_foreign_log_is_refused_and_fresh_moves_it_aside(tmp_path):
+    root = tmp_path / "gym"
+    root.mkdir()
+    (root / "log.csv").write_text("something,else\n1,2\n")
+    with pytest.raises(ValueError, match="not a training log.*--fresh"):
+        train(config(tmp_path, FakeRunner(), episodes=1))
+    assert (root / "log.csv").read_text() == "something,else\n1,2\n"  # untouched
+    log = train(config(tmp_path, FakeRunner(), episodes=1, fresh=True))
+    assert list(log["episode"]) == [1]

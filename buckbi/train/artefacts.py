@@ -48,9 +48,11 @@ class RunDir:
         try:
             log = pd.read_csv(self.log_csv)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-            raise ValueError(f"{self.log_csv} cannot be read ({err}); move it away to start a new log") from err
+            raise ValueError(f"{self.log_csv} cannot be read ({err}); start a new run with --fresh (moves this "
+                             "one aside) or another --workdir") from err
         if "episode" not in log:
-            raise ValueError(f"{self.log_csv} has no 'episode' column; it is not a training log")
+            raise ValueError(f"{self.log_csv} has no 'episode' column, so it is not a training log; start a new "
+                             "run with --fresh (moves this one aside) or another --workdir")
         for col in COLUMNS:
             if col not in log:
                 log[col] = "ok" if col == "status" else np.nan  # a seed log: every row was a success
