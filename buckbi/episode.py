@@ -107,6 +107,17 @@ def _check_gym(gym: str) -> Path:
     return CIRCUITS / f"{gym}.cir"
 
 
+def episode_files(workdir: str | Path, name: str) -> tuple[Path, Path]:
+    """Where ``prepare_episode`` writes an episode's exported actor and its parameter file."""
+    workdir = Path(workdir)
+    return workdir / f"{name}_actor.sp", workdir / f"{name}_param.txt"
+
+
+def batch_name(k: int) -> str:
+    """The ``name`` run_episodes gives the k-th episode of a batch."""
+    return f"ep{k}"
+
+
 def param_file_text(params: EpisodeParams, nn_file: str | Path | None, gym: str) -> str:
     """The seed's ``generate_param_file``: .param lines, the NN include and instance, and a .save."""
     lines = [f".param {k}={v!r}" for k, v in params.spice_params().items()]
@@ -124,17 +135,17 @@ def prepare_episode(gym: str, actor: nn.Module | None, params: EpisodeParams, wo
         raise EpisodeError(f"{gym} runs the NN: pass an actor (a 19-input, 1-output nn.Sequential)")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    nn_file = None
-    if gym != "teacher":
+    nn_file, param_file = episode_files(workdir, name)
+    if gym == "teacher":
+        nn_file = None
+    else:
         dialect = backend.netlist_dialect if backend is not None else "ngspice"
-        nn_file = workdir / f"{name}_actor.sp"
         try:
             export_model(actor, nn_file, subckt_name=SUBCKT, dialect=dialect,
                          input_names=INPUTS, output_names=["NNout1"])
         except WidthMismatchError as err:
             raise EpisodeError(f"{gym} feeds the actor {N_INPUTS} inputs (NNin1..NNin19) and reads one output "
                                f"(NNout1), which this actor does not fit: {err}") from err
-    param_file = workdir / f"{name}_param.txt"
     atomic_write_text(param_file, param_file_text(params, nn_file, gym))
     return SimJob(circuit, includes=[param_file], traces=saved_traces(gym), name=f"{name}_{gym}", resample=True)
 
@@ -153,7 +164,7 @@ def run_episodes(gym: str, actor: nn.Module | None, params: list[EpisodeParams],
                  timeout: float = 900.0, keep_waveforms: bool = False) -> list[Episode | Exception]:
     """Several episodes with the same actor at once; each entry is an Episode or the error it raised."""
     backend = get_simulator(simulator)
-    jobs = [prepare_episode(gym, actor, p, workdir, backend, name=f"ep{k}") for k, p in enumerate(params)]
+    jobs = [prepare_episode(gym, actor, p, workdir, backend, name=batch_name(k)) for k, p in enumerate(params)]
     results = run_netlists(jobs, workdir, simulator=backend, timeout=timeout, parallel=parallel)
     episodes: list[Episode | Exception] = []
     for p, res in zip(params, results):

@@ -7,6 +7,14 @@ import io
 import pandas as pd
 
 
+def _axes():
+    """A 7x3 in figure on the non-interactive backend."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt.subplots(figsize=(7, 3))
+
+
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
@@ -17,10 +25,7 @@ def _png(fig) -> str:
 
 def loss_png(log: pd.DataFrame) -> str:
     """The loss per episode (log axis), as the seed's loss plot."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 3))
+    fig, ax = _axes()
     ok = log[log["status"] == "ok"]
     ax.semilogy(ok["episode"], ok["loss_actor"], "o-", label="loss actor (MSE)")
     ax.set_xlabel("episode")
@@ -32,11 +37,8 @@ def loss_png(log: pd.DataFrame) -> str:
 
 def episode_png(rows: pd.DataFrame, title: str) -> str:
     """NNin1, NNin17, the teacher's label and NNout1 against the step, as the seed's episode plot."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from ..train.plots import WAVEFORMS
-    fig, ax = plt.subplots(figsize=(7, 3))
+    fig, ax = _axes()
     for col, name in WAVEFORMS:
         if col in rows:
             ax.plot(range(len(rows)), rows[col], label=name, lw=1)

@@ -58,9 +58,9 @@ class GoldenNetwork:
                                                      f"golden/{path.name}", "re-exported", n=1))[:60])
             raise GoldenMismatch(f"{self.name}: the {dialect} netlist changed:\n{diff}")
 
-    def fixed_inputs(self) -> np.ndarray:
-        """16 input vectors over the inputs' working ranges (written once, then read back)."""
-        path = self.path / "inputs.csv"
+    def fixed_inputs(self, update: bool) -> np.ndarray:
+        """16 input vectors over the inputs' working ranges (recorded once with --update-golden)."""
+        path = self._expected("inputs.csv", update)
         if not path.exists():
             rng = np.random.default_rng(0)
             xs = rng.uniform(-0.3, 1.0, size=(16, len(INPUTS)))
@@ -69,9 +69,9 @@ class GoldenNetwork:
 
     def check_fixed_inputs(self, simulator, update: bool) -> None:
         """One .op with the network on each fixed input vector, against outputs.csv."""
-        xs = self.fixed_inputs()
-        got = spice_forward(self.model(), xs, simulator=simulator)[:, 0]
         path = self._expected("outputs.csv", update)
+        xs = self.fixed_inputs(update)
+        got = spice_forward(self.model(), xs, simulator=simulator)[:, 0]
         if update:
             atomic_write_text(path, pd.DataFrame({"NNout1": got}).to_csv(index=False, float_format="%.17g"))
             return
@@ -80,9 +80,9 @@ class GoldenNetwork:
 
     def check_episode(self, simulator, workdir: Path, update: bool) -> None:
         """A short fixed gym-1 episode: NNout1, Vout and the label per sampled row, against episode.csv."""
+        path = self._expected("episode.csv", update)
         ep = run_episode("gym1", self.model(), EPISODE, workdir, simulator)
         got = pd.DataFrame({"NNout1": ep.pred, "Vout_per_vmax": ep.rows["V(out)"] / EPISODE.vmax, "nnpwm": ep.y})
-        path = self._expected("episode.csv", update)
         if update:
             atomic_write_text(path, got.to_csv(index=False, float_format="%.17g"))
             atomic_write_text(self.path / "episode.json", json.dumps(EPISODE.spice_params(), indent=1) + "\n")

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint, seed_actor
-from ..episode import Episode, EpisodeParams, run_episodes
+from ..episode import Episode, EpisodeParams, batch_name, episode_files, run_episodes
 from ..sim import Backend
 from ..fsutil import atomic_write
 from .artefacts import COLUMNS, RunDir
@@ -195,19 +195,20 @@ class Trainer:
                 atomic_write(self.dir.rows(ep), lambda tmp, r=r: r.rows.to_csv(tmp, index=False, compression="gzip"))
             self.failures = 0 if ok else self.failures + 1
             _report(bar, ep, gym, loss if ok else None, error)
-        self._commit(pd.DataFrame(rows, columns=COLUMNS), batch[-1])
+        rows = pd.DataFrame(rows, columns=COLUMNS)
+        self._commit(rows, batch[-1])
         if good:
             ep, r = good[-1]
             write_html(episode_figure(r.rows, f"Ep{ep} ({gym}): Vout/Vin={r.params.vout_vin:.2f}, "
                                               f"Iout/Icrit={r.params.iout_icrit:.2f}"), self.dir.episode_plot)
-        return pd.DataFrame(rows, columns=COLUMNS), results
+        return rows, results
 
     def _keep_episode_files(self, batch: list[int]) -> None:
         """Per-episode copies of the exported subcircuit and parameter file (plus the latest), as the seed."""
         for k, ep in enumerate(batch):
-            for src, dst, latest in ((self.dir.sim / f"ep{k}_actor.sp", self.dir.nn_file(ep), self.dir.nn_file()),
-                                     (self.dir.sim / f"ep{k}_param.txt", self.dir.param_file(ep),
-                                      self.dir.param_file())):
+            nn_src, param_src = episode_files(self.dir.sim, batch_name(k))
+            for src, dst, latest in ((nn_src, self.dir.nn_file(ep), self.dir.nn_file()),
+                                     (param_src, self.dir.param_file(ep), self.dir.param_file())):
                 if src.exists():
                     self.dir.copy(src, dst)
                     self.dir.copy(src, latest)
