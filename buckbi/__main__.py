@@ -35,19 +35,26 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint
+    from .actors import resolve_actor
     from .evaluate import evaluate, evaluation_figure, held_out_points, write_report
     from .sim import get_simulator
     get_simulator(args.simulator).ensure_available()
-    actor, _ = load_checkpoint(args.actor)
+    actor = resolve_actor(args.actor, args.netlist)
     points = held_out_points(args.points, args.seed, args.steps)
-    table, nn_eps, teacher_eps = evaluate(actor.eval(), points, args.out, args.simulator, jobs=args.jobs)
-    csv, html = write_report(table, evaluation_figure(points, nn_eps, teacher_eps), args.out)
+    table, nn_eps, teacher_eps = evaluate(actor, points, args.out, args.simulator, jobs=args.jobs,
+                                          scenario=args.scenario)
+    csv, html = write_report(table, evaluation_figure(points, nn_eps, teacher_eps, args.scenario), args.out)
     import pandas as pd
-    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.2f}".format):
+    with pd.option_context("display.width", 250, "display.max_columns", 40, "display.float_format", "{:.2f}".format):
         print(table.drop(columns=[c for c in table.columns if c.endswith("_error")]).to_string(index=False))
-    print(f"sse: steady-state |Vout-vref| over the last quarter, % of vref; overshoot % of vref; settle: time to "
-          f"stay within 2 % of vref (inf: never). Table: {csv}; plot: {html}")
+    for who in ("nn", "teacher"):
+        for err in table.get(f"{who}_error", pd.Series(dtype=object)).dropna():
+            print(f"{who} run failed: {err}", file=sys.stderr)
+    print("sse: steady-state |Vout-vref| over the last quarter (load step: of 0-40 ms), % of vref; overshoot % of "
+          "vref; settle: time to stay within 2 % of vref (inf: never)."
+          + (" up/down: the load steps at 40 ms (vref/80 -> vref/10 A) and 60 ms (back): dev = largest |Vout-vref| "
+             "% of vref, rec = ms until back within 2 %." if args.scenario == "loadstep" else "")
+          + f" Table: {csv}; plot: {html}")
     return 0
 
 
@@ -81,10 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_train)
 
     v = sub.add_parser("evaluate", help="the NN alone vs the teacher on held-out operating points")
-    v.add_argument("--actor", required=True, help="checkpoint (actor_final.pth, actor_epN.pth or a seed state_dict)")
+    who = v.add_mutually_exclusive_group(required=True)
+    who.add_argument("--actor", help="checkpoint (actor_final.pth, actor_epN.pth or a seed state_dict), or "
+                     "'published' (the reference's trained actor, shipped with buckbi)")
+    who.add_argument("--netlist", help="a network exported by any tool: a file with '.subckt ActorSubckt' and the "
+                     "seed's 19+1 ports (LTspice if() or ngspice syntax), run as it is")
+    v.add_argument("--scenario", choices=("startup", "loadstep"), default="startup",
+                   help="startup (default): soft start into the R-L load; loadstep: the reference's deployment test "
+                        "(80 ms, current-source load stepping at 40 and 60 ms)")
     v.add_argument("--points", type=int, default=6, help="operating points (default 6)")
     v.add_argument("--seed", type=int, default=1, help="seed of the held-out draws (default 1)")
-    v.add_argument("--steps", type=int, default=2048, help="control periods per run (default 2048)")
+    v.add_argument("--steps", type=int, default=2048,
+                   help="control periods per start-up run (default 2048; the load-step scenario runs 80 ms)")
     v.add_argument("--jobs", type=int, default=2, help="simulations at once (default 2)")
     v.add_argument("--out", default="evaluation", help="folder for evaluate.csv and evaluate_plot.html")
     v.add_argument("--simulator", default=None, help=sim_help)

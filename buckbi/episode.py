@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +12,17 @@ from torch import nn
 
 from .export import WidthMismatchError, export_model
 from .fsutil import atomic_write_text
+from .netlist_actor import NetlistActor
 from .sampling import sample_on_clock
-from .sim import Backend, SimJob, SimResult, get_simulator, run_netlists
+from .sim import FAST, Backend, SimJob, SimResult, get_simulator, run_netlists, simulator_name
 
 CIRCUITS = Path(__file__).resolve().parents[1] / "circuits"
 GYMS = ("teacher", "gym1", "gym2", "deploy")
+SCENARIOS = ("startup", "loadstep")
+LOADSTEP_GYMS = ("teacher", "deploy")  # the reference's deployment test: a controller alone, no label
+LOADSTEP_DURATION = 80e-3  # .tran 80m of BUCK_VM_gym.asc; load steps at 40 and 60 ms
+LOADSTEP_TIMES = (40e-3, 60e-3)
+Actor = nn.Module | NetlistActor
 N_INPUTS = 19
 INPUTS = [f"NNin{i}" for i in range(1, N_INPUTS + 1)]
 SUBCKT = "ActorSubckt"
@@ -101,10 +107,26 @@ def saved_traces(gym: str) -> list[str]:
     return traces
 
 
-def _check_gym(gym: str) -> Path:
+def loadstep_params(params: EpisodeParams) -> EpisodeParams:
+    """The same operating point run for the load-step scenario's 80 ms (3998 periods at 50 kHz)."""
+    return replace(params, steps=round(LOADSTEP_DURATION * params.fsw) - 2)
+
+
+def circuit_file(gym: str, scenario: str = "startup", params: EpisodeParams | None = None) -> Path:
+    """The circuit of ``gym`` in ``scenario``; raises EpisodeError for what does not exist."""
     if gym not in GYMS:
         raise EpisodeError(f"unknown gym {gym!r}; choose one of {', '.join(GYMS)}")
-    return CIRCUITS / f"{gym}.cir"
+    if scenario not in SCENARIOS:
+        raise EpisodeError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    if scenario == "startup":
+        return CIRCUITS / f"{gym}.cir"
+    if gym not in LOADSTEP_GYMS:
+        raise EpisodeError(f"the load-step scenario runs a controller alone: gym {' or '.join(LOADSTEP_GYMS)}, "
+                           f"not {gym}")
+    if params is not None and params.duration < LOADSTEP_DURATION - 0.5 / params.fsw:
+        raise EpisodeError(f"the load-step scenario needs 80 ms (load steps at 40 and 60 ms), this episode runs "
+                           f"{params.duration * 1e3:g} ms: use loadstep_params(params)")
+    return CIRCUITS / f"{gym}_loadstep.cir"
 
 
 def episode_files(workdir: str | Path, name: str) -> tuple[Path, Path]:
@@ -118,26 +140,34 @@ def batch_name(k: int) -> str:
     return f"ep{k}"
 
 
-def param_file_text(params: EpisodeParams, nn_file: str | Path | None, gym: str) -> str:
-    """The seed's ``generate_param_file``: .param lines, the NN include and instance, and a .save."""
+def param_file_text(params: EpisodeParams, nn_file: str | Path | None, gym: str, max_step: float | None = None) -> str:
+    """The seed's ``generate_param_file``: .param lines, the NN include and instance, and a .save.
+
+    ``maxstep`` is the transient's largest time step (default T/20, the grid the traces are read on).
+    """
     lines = [f".param {k}={v!r}" for k, v in params.spice_params().items()]
+    lines.append(f".param maxstep={max_step if max_step is not None else 1 / (20 * params.fsw)!r}")
     if nn_file is not None:
         lines += [f'.include "{Path(nn_file).resolve()}"', INSTANCE]
     lines.append(".save " + " ".join(saved_traces(gym)))
     return "\n".join(lines) + "\n"
 
 
-def prepare_episode(gym: str, actor: nn.Module | None, params: EpisodeParams, workdir: str | Path,
-                    backend: Backend | None = None, name: str = "episode") -> SimJob:
-    """Export the actor, write the parameter file into ``workdir`` and return the job that runs the episode."""
-    circuit = _check_gym(gym)
+def prepare_episode(gym: str, actor: Actor | None, params: EpisodeParams, workdir: str | Path,
+                    backend: Backend | None = None, name: str = "episode", scenario: str = "startup",
+                    max_step: float | None = None) -> SimJob:
+    """Export the actor (or copy its netlist), write the parameter file and return the job that runs the episode."""
+    circuit = circuit_file(gym, scenario, params)
     if gym != "teacher" and actor is None:
-        raise EpisodeError(f"{gym} runs the NN: pass an actor (a 19-input, 1-output nn.Sequential)")
+        raise EpisodeError(f"{gym} runs the NN: pass an actor (a 19-input, 1-output nn.Sequential or a "
+                           "NetlistActor)")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     nn_file, param_file = episode_files(workdir, name)
     if gym == "teacher":
         nn_file = None
+    elif isinstance(actor, NetlistActor):
+        actor.write(nn_file)
     else:
         dialect = backend.netlist_dialect if backend is not None else "ngspice"
         try:
@@ -146,7 +176,7 @@ def prepare_episode(gym: str, actor: nn.Module | None, params: EpisodeParams, wo
         except WidthMismatchError as err:
             raise EpisodeError(f"{gym} feeds the actor {N_INPUTS} inputs (NNin1..NNin19) and reads one output "
                                f"(NNout1), which this actor does not fit: {err}") from err
-    atomic_write_text(param_file, param_file_text(params, nn_file, gym))
+    atomic_write_text(param_file, param_file_text(params, nn_file, gym, max_step))
     return SimJob(circuit, includes=[param_file], traces=saved_traces(gym), name=f"{name}_{gym}", resample=True)
 
 
@@ -159,12 +189,25 @@ def collect_episode(gym: str, params: EpisodeParams, result: SimResult, keep_wav
     return Episode(gym, params, x, y, pred, rows, result.elapsed_s, result.data if keep_waveforms else None)
 
 
-def run_episodes(gym: str, actor: nn.Module | None, params: list[EpisodeParams], workdir: str | Path,
+def run_episodes(gym: str, actor: Actor | None, params: list[EpisodeParams], workdir: str | Path,
                  simulator: str | Backend | None = None, *, parallel: int | None = None,
-                 timeout: float = 900.0, keep_waveforms: bool = False) -> list[Episode | Exception]:
-    """Several episodes with the same actor at once; each entry is an Episode or the error it raised."""
+                 timeout: float = 900.0, keep_waveforms: bool = False,
+                 scenario: str = "startup", max_step: float | None = None) -> list[Episode | Exception]:
+    """Several episodes with the same actor at once; each entry is an Episode or the error it raised.
+
+    ``simulator``: a SPICE backend (or its name), or "pwl" for the fast exact simulator (buckbi.pwl), which
+    ignores ``parallel``, ``timeout``, ``keep_waveforms`` and ``max_step``. ``max_step``: SPICE's largest
+    time step in seconds (default T/20).
+    """
+    if max_step is not None and not (math.isfinite(max_step) and max_step > 0):
+        raise EpisodeError(f"max_step must be a positive number of seconds, got {max_step!r}")
+    if simulator_name(simulator) == FAST:
+        return _run_fast(gym, actor, params, scenario)
     backend = get_simulator(simulator)
-    jobs = [prepare_episode(gym, actor, p, workdir, backend, name=batch_name(k)) for k, p in enumerate(params)]
+    if isinstance(actor, NetlistActor) and gym != "teacher":
+        backend = actor.backend_for(backend)
+    jobs = [prepare_episode(gym, actor, p, workdir, backend, name=batch_name(k), scenario=scenario,
+                            max_step=max_step) for k, p in enumerate(params)]
     results = run_netlists(jobs, workdir, simulator=backend, timeout=timeout, parallel=parallel)
     episodes: list[Episode | Exception] = []
     for p, res in zip(params, results):
@@ -178,12 +221,24 @@ def run_episodes(gym: str, actor: nn.Module | None, params: list[EpisodeParams],
     return episodes
 
 
-def run_episode(gym: str, actor: nn.Module | None, params: EpisodeParams, workdir: str | Path,
+def _run_fast(gym: str, actor: Actor | None, params: list[EpisodeParams], scenario: str) -> list:
+    from .pwl import run_episode_pwl
+    out: list[Episode | Exception] = []
+    for p in params:
+        circuit_file(gym, scenario, p)  # the same checks as SPICE
+        try:
+            out.append(run_episode_pwl(gym, actor, p, scenario))
+        except ArithmeticError as err:  # a mode the modal form cannot take: this episode only
+            out.append(err)
+    return out
+
+
+def run_episode(gym: str, actor: Actor | None, params: EpisodeParams, workdir: str | Path,
                 simulator: str | Backend | None = None, *, timeout: float = 900.0,
-                keep_waveforms: bool = False) -> Episode:
-    """Run one episode of ``gym`` in SPICE and return its sampled data; raises on failure."""
+                keep_waveforms: bool = False, scenario: str = "startup", max_step: float | None = None) -> Episode:
+    """Run one episode of ``gym`` (SPICE, or "pwl") and return its sampled data; raises on failure."""
     episode = run_episodes(gym, actor, [params], workdir, simulator, parallel=1, timeout=timeout,
-                           keep_waveforms=keep_waveforms)[0]
+                           keep_waveforms=keep_waveforms, scenario=scenario, max_step=max_step)[0]
     if isinstance(episode, Exception):
         raise episode
     return episode

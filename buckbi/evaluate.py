@@ -1,6 +1,11 @@
-"""``buckbi evaluate``: the NN alone (deploy circuit) against the teacher on held-out operating points."""
+"""``buckbi evaluate``: the NN alone (deploy circuit) against the teacher on held-out operating points.
+
+Figures come from the sampled rows (Vout once per control period at the falling ctrlclk edge, as the
+controller sees it), so the switching ripple does not enter them.
+"""
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,72 +14,162 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from torch import nn
 
-from .episode import Episode, EpisodeParams, run_episodes
+from .episode import (LOADSTEP_TIMES, SCENARIOS, Actor, Episode, EpisodeError, EpisodeParams, loadstep_params,
+                      run_episodes)
 from .fsutil import atomic_write_text
 from .train.plots import write_html
 
-SETTLE_BAND = 0.02  # settling: |Vout - vref| stays within 2 % of vref
+SETTLE_BAND = 0.02  # settling and recovery: |Vout - vref| within 2 % of vref
 EVAL_STREAM = 0xE7A1  # keeps evaluation draws apart from training draws (rng([seed, episode]))
+STEPS_NAMES = ("up", "down")  # the load steps of the load-step scenario: vref/80 -> vref/10 A, and back
 
 
 @dataclass
 class Response:
-    """Step-response figures of one episode's sampled Vout."""
+    """Start-up figures of one episode's sampled Vout."""
 
     steady_state_error_pct: float
     overshoot_pct: float
     settling_time_ms: float
 
 
-def response(rows: pd.DataFrame, vref: float) -> Response:
-    """Steady-state error (mean over the last quarter), overshoot over vref and 2 % settling time."""
+@dataclass
+class StepResponse:
+    """Figures of one load step: largest |Vout - vref| after it and the time until back inside the band."""
+
+    deviation_pct: float
+    recovery_ms: float
+
+
+def _last_outside(t: np.ndarray, v: np.ndarray, vref: float, t0: float) -> float:
+    """Time (s) after ``t0`` from which Vout stays inside the band; inf when it ends outside."""
+    outside = np.flatnonzero(np.abs(v - vref) > SETTLE_BAND * vref)
+    if len(outside) == 0:
+        return 0.0
+    if outside[-1] == len(v) - 1:
+        return math.inf
+    return float(t[outside[-1] + 1] - t0)
+
+
+def response(rows: pd.DataFrame, vref: float, until: float | None = None) -> Response:
+    """Steady-state error (mean over the last quarter), overshoot over vref and 2 % settling time, up to ``until``."""
+    if until is not None:
+        rows = rows[rows["time"] < until]
     t, v = rows["time"].to_numpy(), rows["V(out)"].to_numpy()
     err = np.abs(v[-max(1, len(v) // 4):] - vref).mean() / vref * 100
     overshoot = max(0.0, (v.max() - vref) / vref * 100)
-    outside = np.flatnonzero(np.abs(v - vref) > SETTLE_BAND * vref)
-    if len(outside) == 0:
-        settle = t[0]
-    elif outside[-1] == len(v) - 1:
-        settle = np.inf  # never settled within the episode
-    else:
-        settle = t[outside[-1] + 1]
-    return Response(float(err), float(overshoot), float(settle * 1e3))
+    settle = _last_outside(t, v, vref, 0.0) if len(v) else math.inf
+    return Response(float(err), float(overshoot), settle * 1e3)
+
+
+def step_response(rows: pd.DataFrame, vref: float, t_step: float, t_end: float) -> StepResponse:
+    """Largest |Vout - vref| (% of vref) in [t_step, t_end) and the time after t_step until back within 2 %."""
+    part = rows[(rows["time"] >= t_step) & (rows["time"] < t_end)]
+    t, v = part["time"].to_numpy(), part["V(out)"].to_numpy()
+    dev = float(np.abs(v - vref).max() / vref * 100)
+    return StepResponse(dev, _last_outside(t, v, vref, t_step) * 1e3)
+
+
+def figures(ep: Episode, scenario: str) -> dict[str, float]:
+    """The flat figures of one episode: start-up, and for the load-step scenario each step's deviation and recovery."""
+    vref = ep.params.vref
+    if scenario == "startup":
+        r = response(ep.rows, vref)
+        return {"sse_%": r.steady_state_error_pct, "overshoot_%": r.overshoot_pct, "settle_ms": r.settling_time_ms}
+    r = response(ep.rows, vref, until=LOADSTEP_TIMES[0])
+    out = {"sse_%": r.steady_state_error_pct, "overshoot_%": r.overshoot_pct, "settle_ms": r.settling_time_ms}
+    bounds = (*LOADSTEP_TIMES, ep.params.duration)
+    for name, t0, t1 in zip(STEPS_NAMES, bounds[:-1], bounds[1:]):
+        s = step_response(ep.rows, vref, t0, t1)
+        out |= {f"{name}_dev_%": s.deviation_pct, f"{name}_rec_ms": s.recovery_ms}
+    return out
+
+
+def figure_names(scenario: str) -> list[str]:
+    names = ["sse_%", "overshoot_%", "settle_ms"]
+    if scenario == "loadstep":
+        names += [f"{n}_{f}" for n in STEPS_NAMES for f in ("dev_%", "rec_ms")]
+    return names
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What 'regulates' means in the suite's regulation check and the sweep's outline."""
+
+    sse_pct: float = 1.0
+    overshoot_pct: float = 5.0
+    step_deviation_pct: float = 10.0
+    recovery_ms: float = 10.0
+
+    def misses(self, table: pd.DataFrame, who: str = "nn") -> pd.DataFrame:
+        """Rows of an evaluate table where ``who`` misses a threshold (or failed), with a 'misses' column."""
+        limits = {"sse_%": self.sse_pct, "overshoot_%": self.overshoot_pct, "settle_ms": math.inf}
+        for n in STEPS_NAMES:
+            limits |= {f"{n}_dev_%": self.step_deviation_pct, f"{n}_rec_ms": self.recovery_ms}
+        reasons = []
+        for _, row in table.iterrows():
+            why = [row[f"{who}_error"]] if isinstance(row.get(f"{who}_error"), str) else []
+            for col, lim in limits.items():
+                value = row.get(f"{who}_{col}")
+                if value is None:
+                    continue  # a start-up table has no load-step columns
+                if not np.isfinite(value):
+                    why.append(f"{col} never" if col.endswith("_ms") else f"{col} missing")
+                elif value > lim:
+                    why.append(f"{col} {value:.3g} > {lim:g}")
+            reasons.append("; ".join(why))
+        out = table.assign(misses=reasons)
+        return out[out["misses"] != ""]
 
 
 def held_out_points(n: int, seed: int, steps: int) -> list[EpisodeParams]:
+    """``n`` operating points from the seed's ranges, drawn apart from every training draw."""
     return [EpisodeParams.random(np.random.default_rng([seed, EVAL_STREAM, k]), steps=steps) for k in range(n)]
 
 
-def evaluate(actor: nn.Module, points: list[EpisodeParams], workdir: str | Path, simulator: str | None = None,
-             jobs: int = 2, timeout: float = 900.0) -> tuple[pd.DataFrame, list, list]:
-    """Run deploy (NN) and teacher on ``points``; a table with one row per point and both responses."""
+def scenario_points(points: list[EpisodeParams], scenario: str) -> list[EpisodeParams]:
+    if scenario not in SCENARIOS:
+        raise EpisodeError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    return [loadstep_params(p) for p in points] if scenario == "loadstep" else list(points)
+
+
+def evaluate(actor: Actor, points: list[EpisodeParams], workdir: str | Path, simulator=None, jobs: int = 2,
+             timeout: float = 900.0, scenario: str = "startup",
+             teacher: bool = True) -> tuple[pd.DataFrame, list, list]:
+    """Run deploy (NN) and, unless ``teacher=False``, the teacher on ``points``; one table row per point."""
+    points = scenario_points(points, scenario)
     workdir = Path(workdir)
-    nn_eps = run_episodes("deploy", actor, points, workdir / "sim", simulator, parallel=jobs, timeout=timeout)
-    teacher_eps = run_episodes("teacher", None, points, workdir / "sim", simulator, parallel=jobs, timeout=timeout)
-    shutil.rmtree(workdir / "sim", ignore_errors=True)
+    sim = workdir / "sim"
+    n = len(points)
+    nn_eps = run_episodes("deploy", actor, points, sim / "nn", simulator, parallel=jobs, timeout=timeout,
+                          scenario=scenario)
+    teacher_eps = (run_episodes("teacher", None, points, sim / "teacher", simulator, parallel=jobs, timeout=timeout,
+                                scenario=scenario) if teacher else [None] * n)
+    shutil.rmtree(sim, ignore_errors=True)
     rows = []
     for k, (p, a, b) in enumerate(zip(points, nn_eps, teacher_eps)):
         row = {"point": k + 1, "vin": p.vin, "ro": p.ro, "Lo_uH": p.Lo * 1e6, "vref": p.vref}
         for who, ep in (("nn", a), ("teacher", b)):
+            if ep is None:
+                continue
             if isinstance(ep, Episode):
-                r = response(ep.rows, p.vref)
-                row |= {f"{who}_sse_%": r.steady_state_error_pct, f"{who}_overshoot_%": r.overshoot_pct,
-                        f"{who}_settle_ms": r.settling_time_ms}
+                row |= {f"{who}_{k}": v for k, v in figures(ep, scenario).items()}
             else:
-                row |= {f"{who}_sse_%": np.nan, f"{who}_overshoot_%": np.nan, f"{who}_settle_ms": np.nan,
-                        f"{who}_error": f"{type(ep).__name__}: {str(ep).splitlines()[0][:200]}"}
+                row |= {f"{who}_{c}": np.nan for c in figure_names(scenario)}
+                row[f"{who}_error"] = f"{type(ep).__name__}: {str(ep).splitlines()[0][:200]}"
         rows.append(row)
     return pd.DataFrame(rows), nn_eps, teacher_eps
 
 
-def evaluation_figure(points: list[EpisodeParams], nn_eps: list, teacher_eps: list) -> go.Figure:
-    """Vout of NN and teacher per operating point, with vref."""
+def evaluation_figure(points: list[EpisodeParams], nn_eps: list, teacher_eps: list,
+                      scenario: str = "startup") -> go.Figure:
+    """Vout of NN and teacher per operating point, with vref (and the load steps marked)."""
     cols = min(3, len(points))
     nrows = -(-len(points) // cols)
     fig = make_subplots(rows=nrows, cols=cols, subplot_titles=[
-        f"#{k + 1}: vin={p.vin:.0f} V, ro={p.ro:.0f} Ohm, vref={p.vref:.0f} V" for k, p in enumerate(points)])
+        f"#{k + 1}: vin={p.vin:.0f} V, " + (f"ro={p.ro:.0f} Ohm, " if scenario == "startup" else "")
+        + f"vref={p.vref:.0f} V" for k, p in enumerate(points)])
     for k, (p, a, b) in enumerate(zip(points, nn_eps, teacher_eps)):
         r, c = k // cols + 1, k % cols + 1
         for ep, name, color in ((b, "teacher", "#1f77b4"), (a, "NN (deploy)", "#d62728")):
@@ -82,9 +177,13 @@ def evaluation_figure(points: list[EpisodeParams], nn_eps: list, teacher_eps: li
                 fig.add_trace(go.Scatter(x=ep.rows["time"] * 1e3, y=ep.rows["V(out)"], name=name, legendgroup=name,
                                          showlegend=k == 0, line=dict(color=color)), row=r, col=c)
         fig.add_hline(y=p.vref, line=dict(dash="dot", color="gray"), row=r, col=c)
+        if scenario == "loadstep":
+            for t, label in zip(LOADSTEP_TIMES, ("load step up", "load step down")):
+                fig.add_vline(x=t * 1e3, line=dict(dash="dash", color="green"), row=r, col=c)
+                fig.add_annotation(x=t * 1e3, y=p.vref * 1.1, text=label, showarrow=False, row=r, col=c)
     fig.update_xaxes(title_text="time (ms)")
     fig.update_yaxes(title_text="Vout (V)")
-    fig.update_layout(height=320 * nrows, title="buckbi evaluate: NN alone vs Type-III teacher")
+    fig.update_layout(height=320 * nrows, title=f"buckbi evaluate ({scenario}): NN alone vs Type-III teacher")
     return fig
 
 

@@ -54,12 +54,13 @@ def test_param_file_has_params_nn_instance_and_save(tmp_path):
     p = EpisodeParams(vin=200.0, ro=10.0, Lo=5e-05, vref=100.0, steps=64)
     text = param_file_text(p, tmp_path / "actor.sp", "gym1")
     lines = text.splitlines()
-    assert lines[:7] == [".param vin=200.0", ".param ro=10.0", ".param Lo=5e-05", ".param vref=100.0",
-                         ".param fsw=50000.0", ".param vmax=250.0", ".param STEPS=64"]
-    assert lines[7] == f'.include "{tmp_path / "actor.sp"}"'
-    assert lines[8] == INSTANCE and INSTANCE.startswith("X99 NNin1 NNin2") and INSTANCE.endswith("NNout1 ActorSubckt")
-    assert lines[9] == ".save " + " ".join(saved_traces("gym1"))
-    assert "V(nnpwm)" in lines[9] and "V(NNout1)" in lines[9] and "V(NNin19)" in lines[9]
+    assert lines[:8] == [".param vin=200.0", ".param ro=10.0", ".param Lo=5e-05", ".param vref=100.0",
+                         ".param fsw=50000.0", ".param vmax=250.0", ".param STEPS=64", ".param maxstep=1e-06"]
+    assert lines[8] == f'.include "{tmp_path / "actor.sp"}"'
+    assert lines[9] == INSTANCE and INSTANCE.startswith("X99 NNin1 NNin2") and INSTANCE.endswith("NNout1 ActorSubckt")
+    assert lines[10] == ".save " + " ".join(saved_traces("gym1"))
+    assert "V(nnpwm)" in lines[10] and "V(NNout1)" in lines[10] and "V(NNin19)" in lines[10]
+    assert ".param maxstep=5e-08" in param_file_text(p, None, "teacher", max_step=1 / 50e3 / 400)
 
 
 def test_deploy_saves_no_label_and_teacher_no_nn():

@@ -81,7 +81,7 @@ def test_inputs_are_normalised_plant_signals(gym1_episode):
     tail = slice(-len(ep.rows) // 4, None)
     np.testing.assert_allclose(col(ep, 17)[tail], vref / vmax, atol=1e-9)  # soft start long over
     np.testing.assert_allclose(col(ep, 1)[tail], vref / vmax, atol=0.01 * vref / vmax)  # teacher regulates
-    np.testing.assert_allclose(col(ep, 6) + col(ep, 1), col(ep, 17), atol=1e-9)  # e = ref - Vo, same edge
+    np.testing.assert_allclose(col(ep, 6), col(ep, 1) - col(ep, 17), atol=1e-9)  # e = Vo - ref, same edge
 
 
 @pytest.mark.parametrize("gym", ["gym2", "deploy"])

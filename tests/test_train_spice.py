@@ -94,3 +94,44 @@ def test_evaluate_cli_prints_the_table_and_writes_the_plot(simulator, tmp_path):
     table = pd.read_csv(tmp_path / "ev" / "evaluate.csv")
     assert len(table) == 2 and np.isfinite(table["teacher_sse_%"]).all()
     assert "src=\"plotly.min.js\"" in (tmp_path / "ev" / "evaluate_plot.html").read_text()
+
+
+def test_evaluate_cli_load_step_scenario_with_a_netlist_file(simulator, tmp_path):
+    # Any exporter's file works as the actor; the load-step scenario runs 80 ms with the steps marked in the plot.
+    import torch
+    from buckbi.export import export_model
+    lin = torch.nn.Linear(19, 1)
+    with torch.no_grad():  # a proportional controller on the error input NNin6, around a 0.5 duty
+        lin.weight.zero_()
+        lin.weight[0, 5] = -40.0
+        lin.bias.fill_(0.0)
+    export_model(torch.nn.Sequential(lin, torch.nn.Sigmoid()), tmp_path / "p.sp", subckt_name="ActorSubckt",
+                 dialect="ltspice", input_names=[f"NNin{i}" for i in range(1, 20)], output_names=["NNout1"])
+    res = buckbi("evaluate", "--netlist", str(tmp_path / "p.sp"), "--points", "1", "--scenario", "loadstep",
+                 "--out", str(tmp_path / "ev"))
+    assert res.returncode == 0, res.stderr
+    table = pd.read_csv(tmp_path / "ev" / "evaluate.csv")
+    for who in ("nn", "teacher"):
+        for col in ("sse_%", "up_dev_%", "up_rec_ms", "down_dev_%", "down_rec_ms"):
+            assert np.isfinite(table[f"{who}_{col}"]).all() or col.endswith("rec_ms"), (who, col)
+    assert table["teacher_up_dev_%"].iloc[0] > 0.5  # the load really stepped
+    assert "load step up" in (tmp_path / "ev" / "evaluate_plot.html").read_text()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--netlist", "missing.sp"], "does not exist"),
+    (["--netlist", "wrong.sp"], "has no '.subckt ActorSubckt'"),
+    (["--netlist", "ports.sp"], "has 3 ports"),
+])
+def test_evaluate_cli_refuses_bad_netlists(tmp_path, args, message):
+    (tmp_path / "wrong.sp").write_text(".subckt Other a b\nR1 a b 1\n.ends\n")
+    (tmp_path / "ports.sp").write_text(".subckt ActorSubckt NNIN1 NNIN2\n+ NNOUT1\nR1 NNIN1 NNOUT1 1\n.ends\n")
+    res = buckbi("evaluate", *args, "--out", str(tmp_path / "ev"), cwd=tmp_path)
+    assert res.returncode == 2
+    assert message in res.stderr
+    assert not (tmp_path / "ev").exists()
+
+
+def test_evaluate_cli_refuses_an_unknown_scenario(tmp_path):
+    res = buckbi("evaluate", "--actor", "published", "--scenario", "rampdown", cwd=tmp_path)
+    assert res.returncode == 2 and "invalid choice: 'rampdown'" in res.stderr

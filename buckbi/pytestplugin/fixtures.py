@@ -9,14 +9,16 @@ import pytest
 import torch
 from torch import nn
 
-from ..checkpoint import load_checkpoint, seed_actor
-from ..episode import Episode, EpisodeParams, run_episode
+from ..actors import resolve_actor
+from ..checkpoint import seed_actor
+from ..episode import Actor, Episode, EpisodeParams, run_episode
+from ..evaluate import Thresholds
 from ..sim import Backend, get_simulator
 from .golden import GoldenNetwork
 from .hooks import simulator_key, trainer_key
 
-__all__ = ["simulator", "update_golden", "actor", "episode_params", "episode_runner", "golden_network",
-           "training_run", "DEFAULT_STEPS"]
+__all__ = ["simulator", "update_golden", "actor", "controller", "regulation_thresholds", "episode_params",
+           "episode_runner", "golden_network", "training_run", "DEFAULT_STEPS"]
 
 DEFAULT_STEPS = 256
 
@@ -44,14 +46,37 @@ def update_golden(pytestconfig: pytest.Config) -> bool:
 
 @pytest.fixture(scope="session")
 def actor(pytestconfig: pytest.Config) -> nn.Module:
-    """The actor under test: ``--actor PATH`` (any buckbi or seed checkpoint), else a fresh seeded 19-32-16-1."""
+    """The PyTorch actor under test: ``--actor PATH`` (any buckbi or seed checkpoint), else a fresh seeded 19-32-16-1."""
     path = pytestconfig.getoption("--actor")
     if path:
-        model, _ = load_checkpoint(path)
+        model = resolve_actor(path)
+        if not isinstance(model, nn.Module):
+            pytest.skip(f"--actor {path} is a subcircuit without a PyTorch model: SPICE-vs-PyTorch checks need a "
+                        "checkpoint (--actor CHECKPOINT)")
+    elif pytestconfig.getoption("--netlist"):
+        pytest.skip("--netlist gives a subcircuit without a PyTorch model: SPICE-vs-PyTorch checks need "
+                    "--actor CHECKPOINT")
     else:
         torch.manual_seed(20250629)
         model = seed_actor()
     return model.double().eval()
+
+
+@pytest.fixture(scope="session")
+def controller(pytestconfig: pytest.Config) -> Actor:
+    """The network under the regulation check: ``--netlist FILE``, else ``--actor``, else the published actor."""
+    netlist, path = pytestconfig.getoption("--netlist"), pytestconfig.getoption("--actor")
+    if netlist:
+        return resolve_actor(netlist=netlist)
+    model = resolve_actor(path or "published")
+    return model.double() if isinstance(model, nn.Module) else model
+
+
+@pytest.fixture(scope="session")
+def regulation_thresholds(pytestconfig: pytest.Config) -> Thresholds:
+    """The regulation check's limits (--max-sse, --max-overshoot, --max-step-deviation, --max-recovery)."""
+    opt = pytestconfig.getoption
+    return Thresholds(opt("--max-sse"), opt("--max-overshoot"), opt("--max-step-deviation"), opt("--max-recovery"))
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--run-slow", action="store_true", default=False,
                     help="also run tests marked slow (full-length SPICE episodes)")
     group.addoption("--actor", default=None, metavar="PATH",
-                    help="checkpoint of the actor the SPICE-in-the-loop checks use (default: a fresh seeded one)")
+                    help="checkpoint of the actor under test, or 'published' (the reference's trained actor): the "
+                         "SPICE-vs-PyTorch checks use it (default: a fresh seeded one), and so does the regulation "
+                         "check (default: the published actor)")
+    group.addoption("--netlist", default=None, metavar="FILE",
+                    help="a network exported by any tool (.subckt ActorSubckt, 19+1 ports) for the regulation check, "
+                         "run as it is; the SPICE-vs-PyTorch checks skip (no PyTorch model)")
+    group.addoption("--regulation-points", type=int, default=2, metavar="K",
+                    help="held-out operating points of the closed-loop regulation check (default 2)")
+    group.addoption("--regulation-seed", type=int, default=1, metavar="S",
+                    help="seed of the regulation check's held-out draws (default 1, as buckbi evaluate)")
+    group.addoption("--regulation-steps", type=int, default=1024, metavar="N",
+                    help="control periods of the regulation check's start-up runs (default 1024: 20 ms)")
+    group.addoption("--max-sse", type=float, default=1.0, metavar="PCT",
+                    help="regulation check: largest steady-state error, %% of vref (default 1)")
+    group.addoption("--max-overshoot", type=float, default=5.0, metavar="PCT",
+                    help="regulation check: largest start-up overshoot, %% of vref (default 5)")
+    group.addoption("--max-step-deviation", type=float, default=10.0, metavar="PCT",
+                    help="regulation check: largest |Vout-vref| after a load step, %% of vref (default 10)")
+    group.addoption("--max-recovery", type=float, default=10.0, metavar="MS",
+                    help="regulation check: longest time back inside 2 %% after a load step, ms (default 10)")
     group.addoption("--steps", type=int, default=None, metavar="N",
                     help="control periods per SPICE episode in checks and training-as-test (default 256)")
     group.addoption("--train-as-test", action="store_true", default=False,

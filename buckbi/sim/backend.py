@@ -1,7 +1,6 @@
 """The small interface every simulator backend implements, and how one is chosen."""
 from __future__ import annotations
 
-import os
 import re
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -9,8 +8,6 @@ from pathlib import Path
 from spicelib.sim.simulator import Simulator
 
 from .errors import ConvergenceError, NetlistError, SimulatorNotFoundError
-
-ENV_VAR = "BUCKBI_SIMULATOR"
 
 # Phrases in simulator logs that mean the solver gave up, and that the netlist was rejected.
 _CONVERGENCE = re.compile(
@@ -84,27 +81,3 @@ class Backend(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
-
-
-def available_backends() -> dict[str, type[Backend]]:
-    from .ltspice import LTspiceBackend
-    from .ngspice import NgspiceBackend
-    return {"ngspice": NgspiceBackend, "ltspice": LTspiceBackend}
-
-
-def get_simulator(choice: str | Backend | None = None) -> Backend:
-    """Pick a backend: an explicit choice, else ``$BUCKBI_SIMULATOR``, else ``auto``.
-
-    ``auto`` takes LTspice when spicelib finds it installed, ngspice otherwise.
-    """
-    if isinstance(choice, Backend):
-        return choice
-    name = (choice or os.environ.get(ENV_VAR) or "auto").strip().lower()
-    backends = available_backends()
-    if name == "auto":
-        lt = backends["ltspice"]()
-        return lt if lt.is_available() else backends["ngspice"]()
-    if name not in backends:
-        raise ValueError(f"unknown simulator {name!r}; choose one of: auto, {', '.join(backends)} "
-                         f"(set by --simulator or ${ENV_VAR})")
-    return backends[name]()

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from spicelib import RawRead, SimRunner
 
-from .backend import Backend, excerpt, get_simulator
+from .backend import Backend, excerpt
+from .select import get_simulator
 from .errors import (MissingTraceError, NonFiniteTraceError, RawFileError, SimulationTimeoutError,
                      SimulatorError)
 

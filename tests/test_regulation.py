@@ -1,0 +1,25 @@
+"""The closed-loop regulation check users want most: does the network control the buck, in SPICE, alone?
+
+Runs the network under test (``--netlist FILE``, else ``--actor PATH``, else the reference's published actor) in
+the deploy circuit on ``--regulation-points`` held-out operating points, start-up and load step, and fails with a
+table of the points that miss the thresholds (``--max-sse``, ``--max-overshoot``, ``--max-step-deviation``,
+``--max-recovery``). Example: ``pytest -m ltspice tests/test_regulation.py --actor gym/actor_final.pth``.
+"""
+from __future__ import annotations
+
+import pytest
+
+from buckbi.evaluate import evaluate, held_out_points
+
+pytestmark = pytest.mark.ltspice
+
+
+@pytest.mark.parametrize("scenario", ["startup", "loadstep"])
+def test_the_network_regulates_alone(pytestconfig, controller, regulation_thresholds, simulator, tmp_path,
+                                     scenario):
+    opt = pytestconfig.getoption
+    points = held_out_points(opt("--regulation-points"), opt("--regulation-seed"), opt("--regulation-steps"))
+    table, _, _ = evaluate(controller, points, tmp_path, simulator, jobs=2, scenario=scenario, teacher=False)
+    misses = regulation_thresholds.misses(table)
+    assert misses.empty, (f"{len(misses)} of {len(table)} held-out points miss ({scenario}, thresholds "
+                          f"{regulation_thresholds}):\n" + misses.to_string(index=False, float_format="%.3g"))
