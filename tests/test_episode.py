@@ -60,7 +60,7 @@ def test_param_file_has_params_nn_instance_and_save(tmp_path):
     assert lines[9] == INSTANCE and INSTANCE.startswith("X99 NNin1 NNin2") and INSTANCE.endswith("NNout1 ActorSubckt")
     assert lines[10] == ".save " + " ".join(saved_traces("gym1"))
     assert "V(nnpwm)" in lines[10] and "V(NNout1)" in lines[10] and "V(NNin19)" in lines[10]
-    assert ".param maxstep=5e-08" in param_file_text(p, None, "teacher", max_step=1 / 50e3 / 400)
+    assert ".param maxstep=5e-08" in param_file_text(p, None, "teacher", max_step=5e-08)
 
 
 def test_deploy_saves_no_label_and_teacher_no_nn():
