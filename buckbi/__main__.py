@@ -18,14 +18,27 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_simulator(name: str | None) -> None:
+    """Fail before anything is written when the chosen SPICE simulator is missing (pwl needs none)."""
+    from .sim import FAST, get_simulator, simulator_name
+    if simulator_name(name) != FAST:
+        get_simulator(name).ensure_available()
+
+
 def _train(args: argparse.Namespace) -> int:
-    from .sim import get_simulator
+    from functools import partial
+
+    from .episode import run_episodes
     from .train import TrainConfig, train
-    get_simulator(args.simulator).ensure_available()  # fail before anything is written
+    _check_simulator(args.simulator)
     config = TrainConfig(workdir=Path(args.workdir), schedule=args.schedule, gym=args.gym, episodes=args.episodes,
                          steps=args.steps, epochs=args.epochs, lr=args.lr, seed=args.seed, jobs=args.jobs,
                          simulator=args.simulator, start_episode=args.start_episode, fresh=args.fresh,
-                         max_failures=args.max_failures, timeout=args.timeout, progress=not args.quiet)
+                         max_failures=args.max_failures, timeout=args.timeout, progress=not args.quiet,
+                         spice_check_every=args.spice_check_every,
+                         runner=partial(run_episodes, max_step=args.max_step))
+    if config.check_every:
+        _check_simulator(config.spice_simulator)
     log = train(config)
     ok = log[log["status"] == "ok"]
     last = f", last loss {ok['loss_actor'].iloc[-1]:.3e}" if len(ok) else ""
@@ -37,12 +50,11 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .actors import resolve_actor
     from .evaluate import evaluate, evaluation_figure, held_out_points, write_report
-    from .sim import get_simulator
-    get_simulator(args.simulator).ensure_available()
+    _check_simulator(args.simulator)
     actor = resolve_actor(args.actor, args.netlist)
     points = held_out_points(args.points, args.seed, args.steps)
     table, nn_eps, teacher_eps = evaluate(actor, points, args.out, args.simulator, jobs=args.jobs,
-                                          scenario=args.scenario)
+                                          scenario=args.scenario, max_step=args.max_step)
     csv, html = write_report(table, evaluation_figure(points, nn_eps, teacher_eps, args.scenario), args.out)
     import pandas as pd
     with pd.option_context("display.width", 250, "display.max_columns", 40, "display.float_format", "{:.2f}".format):
@@ -62,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .train import DEFAULT_SCHEDULE
     p = argparse.ArgumentParser(prog="python -m buckbi", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    sim_help = f"auto (default), ngspice or ltspice (or ${ENV_VAR})"
+    sim_help = (f"auto (default), ngspice, ltspice, or pwl: the fast exact simulator of the gyms (or ${ENV_VAR})")
+    step_help = "SPICE's largest time step in seconds (default T/20 = 1e-6 at 50 kHz; pwl ignores it)"
 
     t = sub.add_parser("train", help="behaviour-imitation training in SPICE (resumes where it stopped)",
                        description="Behaviour imitation of the Type-III teacher, as the seed notebook: per episode "
@@ -85,12 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--timeout", type=float, default=900.0, help="seconds one episode may take (default 900)")
     t.add_argument("--quiet", action="store_true", help="no progress bar: one log line per episode")
     t.add_argument("--simulator", default=None, help=sim_help)
+    t.add_argument("--max-step", type=float, default=None, help=step_help)
+    t.add_argument("--spice-check-every", type=int, default=None, metavar="N",
+                   help="with --simulator pwl: every N-th episode also runs in ngspice with the same actor and "
+                        "point; its deviation goes into log.csv and one beyond the tolerance stops training "
+                        "(default 50; 0: off)")
     t.set_defaults(func=_train)
 
     v = sub.add_parser("evaluate", help="the NN alone vs the teacher on held-out operating points")
     who = v.add_mutually_exclusive_group(required=True)
-    who.add_argument("--actor", help="checkpoint (actor_final.pth, actor_epN.pth or a seed state_dict), or "
-                     "'published' (the reference's trained actor, shipped with buckbi)")
+    who.add_argument("--actor", help="checkpoint (actor_final.pth, actor_epN.pth or a seed state_dict), 'pretrained' "
+                     "(buckbi's shipped actor) or 'published' (the reference's trained actor, shipped with buckbi)")
     who.add_argument("--netlist", help="a network exported by any tool: a file with '.subckt ActorSubckt' and the "
                      "seed's 19+1 ports (LTspice if() or ngspice syntax), run as it is")
     v.add_argument("--scenario", choices=("startup", "loadstep"), default="startup",
@@ -103,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--jobs", type=int, default=2, help="simulations at once (default 2)")
     v.add_argument("--out", default="evaluation", help="folder for evaluate.csv and evaluate_plot.html")
     v.add_argument("--simulator", default=None, help=sim_help)
+    v.add_argument("--max-step", type=float, default=None, help=step_help)
     v.set_defaults(func=_evaluate)
 
     e = sub.add_parser("export", help="export a checkpoint's network as a SPICE subcircuit")

@@ -7,7 +7,21 @@ from .episode import Actor
 from .netlist_actor import NetlistActor, published_actor
 
 PUBLISHED = "published"  # the reference's published trained actor (BUCK_VM_nn.sp), shipped with buckbi
-SHIPPED = {PUBLISHED: published_actor}
+PRETRAINED = "pretrained"  # buckbi's own actor, trained on the fast simulator (see README)
+PRETRAINED_FILE = Path(__file__).resolve().parent / "data" / "pretrained_actor.pth"
+
+
+def pretrained_actor():
+    """buckbi's shipped actor (a checkpoint with its architecture), in eval mode."""
+    from .checkpoint import load_checkpoint
+    if not PRETRAINED_FILE.exists():
+        raise FileNotFoundError(f"the pretrained actor is missing from this installation ({PRETRAINED_FILE}); "
+                                "reinstall buckbi or pass --actor CHECKPOINT")
+    model, _ = load_checkpoint(PRETRAINED_FILE)
+    return model.eval()
+
+
+SHIPPED = {PUBLISHED: published_actor, PRETRAINED: pretrained_actor}
 
 
 def resolve_actor(actor: str | Path | None = None, netlist: str | Path | None = None) -> Actor:

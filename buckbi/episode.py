@@ -202,7 +202,7 @@ def run_episodes(gym: str, actor: Actor | None, params: list[EpisodeParams], wor
     if max_step is not None and not (math.isfinite(max_step) and max_step > 0):
         raise EpisodeError(f"max_step must be a positive number of seconds, got {max_step!r}")
     if simulator_name(simulator) == FAST:
-        return _run_fast(gym, actor, params, scenario)
+        return _run_fast(gym, actor, params, scenario, workdir)
     backend = get_simulator(simulator)
     if isinstance(actor, NetlistActor) and gym != "teacher":
         backend = actor.backend_for(backend)
@@ -221,11 +221,14 @@ def run_episodes(gym: str, actor: Actor | None, params: list[EpisodeParams], wor
     return episodes
 
 
-def _run_fast(gym: str, actor: Actor | None, params: list[EpisodeParams], scenario: str) -> list:
+def _run_fast(gym: str, actor: Actor | None, params: list[EpisodeParams], scenario: str,
+              workdir: str | Path) -> list:
+    """Episodes on the fast simulator; the exported actor and parameter files are written as for SPICE."""
     from .pwl import run_episode_pwl
     out: list[Episode | Exception] = []
-    for p in params:
-        circuit_file(gym, scenario, p)  # the same checks as SPICE
+    for k, p in enumerate(params):
+        if isinstance(actor, nn.Module) or actor is None:
+            prepare_episode(gym, actor, p, workdir, name=batch_name(k), scenario=scenario)  # checks, artefacts
         try:
             out.append(run_episode_pwl(gym, actor, p, scenario))
         except ArithmeticError as err:  # a mode the modal form cannot take: this episode only

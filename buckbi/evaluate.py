@@ -135,17 +135,16 @@ def scenario_points(points: list[EpisodeParams], scenario: str) -> list[EpisodeP
 
 
 def evaluate(actor: Actor, points: list[EpisodeParams], workdir: str | Path, simulator=None, jobs: int = 2,
-             timeout: float = 900.0, scenario: str = "startup",
-             teacher: bool = True) -> tuple[pd.DataFrame, list, list]:
+             timeout: float = 900.0, scenario: str = "startup", teacher: bool = True,
+             max_step: float | None = None) -> tuple[pd.DataFrame, list, list]:
     """Run deploy (NN) and, unless ``teacher=False``, the teacher on ``points``; one table row per point."""
     points = scenario_points(points, scenario)
     workdir = Path(workdir)
     sim = workdir / "sim"
     n = len(points)
-    nn_eps = run_episodes("deploy", actor, points, sim / "nn", simulator, parallel=jobs, timeout=timeout,
-                          scenario=scenario)
-    teacher_eps = (run_episodes("teacher", None, points, sim / "teacher", simulator, parallel=jobs, timeout=timeout,
-                                scenario=scenario) if teacher else [None] * n)
+    run = dict(parallel=jobs, timeout=timeout, scenario=scenario, max_step=max_step)
+    nn_eps = run_episodes("deploy", actor, points, sim / "nn", simulator, **run)
+    teacher_eps = run_episodes("teacher", None, points, sim / "teacher", simulator, **run) if teacher else [None] * n
     shutil.rmtree(sim, ignore_errors=True)
     rows = []
     for k, (p, a, b) in enumerate(zip(points, nn_eps, teacher_eps)):

@@ -15,11 +15,12 @@ pytestmark = pytest.mark.ltspice
 
 
 @pytest.mark.parametrize("scenario", ["startup", "loadstep"])
-def test_the_network_regulates_alone(pytestconfig, controller, regulation_thresholds, simulator, tmp_path,
+def test_the_network_regulates_alone(pytestconfig, controller, regulation_thresholds, episode_simulator, tmp_path,
                                      scenario):
     opt = pytestconfig.getoption
     points = held_out_points(opt("--regulation-points"), opt("--regulation-seed"), opt("--regulation-steps"))
-    table, _, _ = evaluate(controller, points, tmp_path, simulator, jobs=2, scenario=scenario, teacher=False)
+    table, _, _ = evaluate(controller, points, tmp_path, episode_simulator, jobs=2, scenario=scenario,
+                          teacher=False)
     misses = regulation_thresholds.misses(table)
     assert misses.empty, (f"{len(misses)} of {len(table)} held-out points miss ({scenario}, thresholds "
                           f"{regulation_thresholds}):\n" + misses.to_string(index=False, float_format="%.3g"))

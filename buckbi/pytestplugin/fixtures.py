@@ -13,14 +13,19 @@ from ..actors import resolve_actor
 from ..checkpoint import seed_actor
 from ..episode import Actor, Episode, EpisodeParams, run_episode
 from ..evaluate import Thresholds
-from ..sim import Backend, get_simulator
+from ..sim import FAST, Backend, get_simulator, simulator_name
 from .golden import GoldenNetwork
 from .hooks import simulator_key, trainer_key
 
-__all__ = ["simulator", "update_golden", "actor", "controller", "regulation_thresholds", "episode_params",
+__all__ = ["simulator", "episode_simulator", "update_golden", "actor", "controller", "regulation_thresholds", "episode_params",
            "episode_runner", "golden_network", "training_run", "DEFAULT_STEPS"]
 
 DEFAULT_STEPS = 256
+
+
+def _episode_choice(config: pytest.Config) -> str | None:
+    choice = config.getoption("--simulator")
+    return choice if simulator_name(choice) == FAST else None
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +33,8 @@ def simulator(pytestconfig: pytest.Config) -> Backend:
     """The SPICE backend for this session; skips with install instructions when none is found."""
     if simulator_key not in pytestconfig.stash:
         try:
-            backend = get_simulator(pytestconfig.getoption("--simulator"))
+            choice = None if _episode_choice(pytestconfig) else pytestconfig.getoption("--simulator")
+            backend = get_simulator(choice)
         except ValueError as err:
             pytest.skip(str(err))
         pytestconfig.stash[simulator_key] = backend
@@ -36,6 +42,13 @@ def simulator(pytestconfig: pytest.Config) -> Backend:
     if not backend.is_available():
         pytest.skip(f"no SPICE simulator: {backend.name} not found. {backend.install_hint()}")
     return backend
+
+
+@pytest.fixture(scope="session")
+def episode_simulator(pytestconfig: pytest.Config) -> Backend | str:
+    """What runs episodes in the checks: "pwl" with --simulator pwl, else the SPICE backend (skips without one)."""
+    fast = _episode_choice(pytestconfig)
+    return fast if fast else pytestconfig.getfixturevalue("simulator")
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +100,7 @@ def episode_params(pytestconfig: pytest.Config) -> EpisodeParams:
 
 
 @pytest.fixture(scope="session")
-def episode_runner(simulator: Backend, tmp_path_factory: pytest.TempPathFactory,
+def episode_runner(episode_simulator: Backend | str, tmp_path_factory: pytest.TempPathFactory,
                    episode_params: EpisodeParams) -> Callable[..., Episode]:
     """Factory: ``run(gym, actor, params=None, keep_waveforms=False)`` runs one SPICE episode, cached per input."""
     cache: dict[tuple, Episode] = {}
@@ -98,7 +111,7 @@ def episode_runner(simulator: Backend, tmp_path_factory: pytest.TempPathFactory,
         key = (gym, id(model), params, keep_waveforms)
         if key not in cache:
             workdir = tmp_path_factory.mktemp(f"episode_{gym}")
-            cache[key] = run_episode(gym, model, params, workdir, simulator, keep_waveforms=keep_waveforms)
+            cache[key] = run_episode(gym, model, params, workdir, episode_simulator, keep_waveforms=keep_waveforms)
         return cache[key]
 
     return run
@@ -111,7 +124,7 @@ def golden_network(request: pytest.FixtureRequest) -> GoldenNetwork:
 
 
 @pytest.fixture(scope="session")
-def training_run(pytestconfig: pytest.Config, simulator: Backend):
+def training_run(pytestconfig: pytest.Config, episode_simulator: Backend | str):
     """The training-as-test run: a Trainer in --train-dir (emptied first), shared by the episode tests."""
     if trainer_key not in pytestconfig.stash:
         from ..train import TrainConfig, Trainer
@@ -122,5 +135,5 @@ def training_run(pytestconfig: pytest.Config, simulator: Backend):
         steps = pytestconfig.getoption("--steps") or DEFAULT_STEPS
         pytestconfig.stash[trainer_key] = Trainer(TrainConfig(
             workdir=root, schedule=f"gym1:{pytestconfig.getoption('--episodes')}", steps=steps, seed=0,
-            simulator=simulator, progress=False))
+            simulator=episode_simulator, progress=False))
     return pytestconfig.stash[trainer_key]

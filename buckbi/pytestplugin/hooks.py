@@ -22,12 +22,14 @@ __all__ = ["pytest_addoption", "pytest_configure", "pytest_collection_modifyitem
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("buckbi", "buckbi SPICE-in-the-loop validation")
-    group.addoption("--simulator", default=None, choices=("auto", "ngspice", "ltspice"),
-                    help="SPICE backend for ltspice-marked tests (default: $BUCKBI_SIMULATOR or auto)")
+    group.addoption("--simulator", default=None, choices=("auto", "ngspice", "ltspice", "pwl"),
+                    help="SPICE backend for ltspice-marked tests (default: $BUCKBI_SIMULATOR or auto); pwl runs the "
+                         "episode checks (episode_runner, regulation, training-as-test) on the fast simulator and "
+                         "the rest on the default SPICE backend")
     group.addoption("--run-slow", action="store_true", default=False,
                     help="also run tests marked slow (full-length SPICE episodes)")
     group.addoption("--actor", default=None, metavar="PATH",
-                    help="checkpoint of the actor under test, or 'published' (the reference's trained actor): the "
+                    help="checkpoint of the actor under test, 'pretrained' (buckbi's) or 'published' (the reference's): the "
                          "SPICE-vs-PyTorch checks use it (default: a fresh seeded one), and so does the regulation "
                          "check (default: the published actor)")
     group.addoption("--netlist", default=None, metavar="FILE",

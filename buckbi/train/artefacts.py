@@ -14,6 +14,9 @@ from ..fsutil import atomic_write, atomic_write_text
 SEED_COLUMNS = ["episode", "sim time", "loss_actor", "vin", "ro", "Lo", "vref", "fsw", "std", "steps", "epoch",
                 "Vout/Vin", "Iout/Icrit"]
 COLUMNS = SEED_COLUMNS + ["gym", "status", "wall_s", "error"]
+# --spice-check-every: the fast episode against the same episode in ngspice (worst deviations at the rows)
+CHECK_COLUMNS = ["spice_vout_pct_of_vin", "spice_plant_inputs", "spice_duty_inputs", "spice_nn_out",
+                 "spice_accumulator"]
 NN_STEM, PARAM_STEM = "BUCK_VM_BI_nn", "BUCK_VM_BI_param"  # the seed's file names
 
 

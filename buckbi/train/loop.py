@@ -17,14 +17,17 @@ from torch import nn
 
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint, seed_actor
 from ..episode import Episode, EpisodeParams, batch_name, episode_files, run_episodes
-from ..sim import Backend
+from ..sim import FAST, Backend, simulator_name
 from ..fsutil import atomic_write
-from .artefacts import COLUMNS, RunDir
+from .artefacts import CHECK_COLUMNS, COLUMNS, RunDir
 from .plots import episode_figure, loss_figure, write_html
 from .schedule import DEFAULT_SCHEDULE, gym_for_episode, parse_schedule, schedule_length
 
 log = logging.getLogger("buckbi.train")
 EpisodeRunner = Callable[..., list]  # run_episodes' signature; a Dask-backed runner can stand in
+
+
+DEFAULT_SPICE_CHECK = 50
 
 
 class TrainingStopped(RuntimeError):
@@ -51,6 +54,16 @@ class TrainConfig:
     timeout: float = 900.0
     progress: bool = True
     runner: EpisodeRunner = field(default=run_episodes, repr=False)
+    # On the fast simulator, every N-th episode also runs in SPICE (same actor and point); a deviation beyond
+    # buckbi.pwl.agreement.DEFAULT_STEP stops training. None: 50 on pwl; 0: off.
+    spice_check_every: int | None = None
+    spice_simulator: str = "ngspice"
+
+    @property
+    def check_every(self) -> int:
+        if simulator_name(self.simulator) != FAST:
+            return 0
+        return DEFAULT_SPICE_CHECK if self.spice_check_every is None else self.spice_check_every
 
 
 def bi_update(actor: nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray, y: np.ndarray,
@@ -61,11 +74,16 @@ def bi_update(actor: nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray,
     loss_fn = nn.MSELoss()
     actor.train()
     loss = torch.tensor(float("nan"))
-    for _ in range(epochs):
-        optimizer.zero_grad()
-        loss = loss_fn(actor(xt), yt)
-        loss.backward()
-        optimizer.step()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a net this small on ~2k rows: more threads only add overhead (2.1x slower on 2)
+    try:
+        for _ in range(epochs):
+            optimizer.zero_grad()
+            loss = loss_fn(actor(xt), yt)
+            loss.backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
     actor.eval()
     return float(loss.item())
 
@@ -176,8 +194,12 @@ class Trainer:
                                   parallel=len(batch), timeout=self.cfg.timeout)
         wall = time.perf_counter() - t0
         self._keep_episode_files(batch)
+        checks = self._spice_checks(gym, batch, params, results)
         good = [(ep, r) for ep, r in zip(batch, results) if isinstance(r, Episode)]
+        mismatch = {ep: v for ep, (_, v) in checks.items() if v}
         loss = float("nan")
+        if mismatch:
+            good = []  # no update from a batch the SPICE check refused
         if good:
             x = np.concatenate([r.x for _, r in good])
             y = np.concatenate([r.y for _, r in good])
@@ -190,18 +212,55 @@ class Trainer:
             rows.append({"episode": ep, "sim time": stamp, "loss_actor": loss if ok else np.nan, "vin": p.vin,
                          "ro": p.ro, "Lo": p.Lo, "vref": p.vref, "fsw": p.fsw, "std": np.nan, "steps": p.steps,
                          "epoch": self.cfg.epochs, "Vout/Vin": p.vout_vin, "Iout/Icrit": p.iout_icrit, "gym": gym,
-                         "status": "ok" if ok else "failed", "wall_s": round(wall, 3), "error": error})
+                         "status": "ok" if ok else "failed", "wall_s": round(wall, 3), "error": error}
+                        | {f"spice_{k}": v for k, v in checks.get(ep, ({}, []))[0].items()})
+            if ep in mismatch:
+                error = "SPICE check: " + "; ".join(mismatch[ep])
+                rows[-1] |= {"status": "spice_mismatch", "loss_actor": np.nan, "error": error}
             if ok:
-                atomic_write(self.dir.rows(ep), lambda tmp, r=r: r.rows.to_csv(tmp, index=False, compression="gzip"))
+                atomic_write(self.dir.rows(ep), lambda tmp, r=r: r.rows.to_csv(
+                    tmp, index=False, compression={"method": "gzip", "compresslevel": 1}))
             self.failures = 0 if ok else self.failures + 1
             _report(bar, ep, gym, loss if ok else None, error)
-        rows = pd.DataFrame(rows, columns=COLUMNS)
+        rows = pd.DataFrame(rows, columns=COLUMNS + (CHECK_COLUMNS if self.cfg.check_every else []))
+        if mismatch:
+            # Log what was measured, keep the checkpoint of the last good episode: a resume redoes this batch.
+            self.log = pd.concat([self.log, rows], ignore_index=True) if len(self.log) else rows
+            self.dir.write_log(self.log)
+            ep = next(iter(mismatch))
+            raise TrainingStopped(
+                f"episode {ep}: the fast simulator and {self.cfg.spice_simulator} disagree beyond the tolerance "
+                f"({'; '.join(mismatch[ep])}). The actor was not updated; checkpoints up to episode "
+                f"{self.next_episode - 1} are intact. Train this point in SPICE (--simulator ngspice) or report it "
+                f"with {self.dir.log_csv}.")
         self._commit(rows, batch[-1])
         if good:
             ep, r = good[-1]
             write_html(episode_figure(r.rows, f"Ep{ep} ({gym}): Vout/Vin={r.params.vout_vin:.2f}, "
                                               f"Iout/Icrit={r.params.iout_icrit:.2f}"), self.dir.episode_plot)
         return rows, results
+
+    def _spice_checks(self, gym: str, batch: list[int], params: list[EpisodeParams],
+                      results: list) -> dict[int, tuple[dict, list[str]]]:
+        """Every check_every-th fast episode again in SPICE: {episode: (deviations, violations)}."""
+        every = self.cfg.check_every
+        todo = [(ep, p, r) for ep, p, r in zip(batch, params, results) if every and ep % every == 0
+                and isinstance(r, Episode)]
+        if not todo:
+            return {}
+        from ..pwl.agreement import DEFAULT_STEP, deviation, violations
+        spice = self.cfg.runner(gym, self.actor, [p for _, p, _ in todo], self.dir.root / "spice-check",
+                                self.cfg.spice_simulator, parallel=len(todo), timeout=self.cfg.timeout)
+        shutil.rmtree(self.dir.root / "spice-check", ignore_errors=True)
+        out = {}
+        for (ep, _, fast), ref in zip(todo, spice):
+            if isinstance(ref, Exception):  # SPICE failing is not a disagreement: log it, go on
+                log.warning("[Ep%d] SPICE check could not run: %s", ep, str(ref).splitlines()[0])
+                continue
+            dev = deviation(fast, ref)
+            out[ep] = (dev, violations(dev, DEFAULT_STEP))
+            log.info("[Ep%d] SPICE check: %s", ep, ", ".join(f"{k} {v:.2e}" for k, v in dev.items()))
+        return out
 
     def _keep_episode_files(self, batch: list[int]) -> None:
         """Per-episode copies of the exported subcircuit and parameter file (plus the latest), as the seed."""
@@ -233,6 +292,8 @@ def _validate(cfg: TrainConfig) -> None:
               (cfg.start_episode is None or cfg.start_episode >= 1,
                f"--start-episode must be >= 1, got {cfg.start_episode}"),
               (cfg.max_failures >= 1, f"--max-failures must be >= 1, got {cfg.max_failures}"),
+              (cfg.spice_check_every is None or cfg.spice_check_every >= 0,
+               f"--spice-check-every must be >= 0, got {cfg.spice_check_every}"),
               (cfg.gym in (None, "gym1", "gym2"), f"--gym must be gym1 or gym2, got {cfg.gym!r}")]
     for ok, message in checks:
         if not ok:

@@ -1,0 +1,152 @@
+"""State equations of a gym per conduction and clamp mode, and their modal (eigen) form for the kernel.
+
+State x = [iL, vC, iLo, q1, q2, q3, oi]: filter inductor current, capacitor voltage (its ESR is algebraic),
+load inductor current, the voltages across CT1, CT2, CT3 (t1-inv, nnpwm-inv, t3-inv) and the op-amp's
+internal node. Inputs u = [1, ref(t), iload(t)], piecewise linear in time. Per mode dx/dt = A x + B u.
+Left out, and measured to be below ngspice's own step error at the sampled rows: the capacitor's 12.9 nH ESL,
+the 1 pF across Lo, the off switch's 1 MOhm; the diode is its exponential law linearised around IDIODE.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .circuit import GymCircuit
+
+N_STATES, N_INPUTS = 7, 3
+IL, VC, ILO, Q1, Q2, Q3, OI = range(N_STATES)
+ONE, REF, ILOAD = range(N_INPUTS)
+PLANT_MODES = ("on", "diode", "dcm")
+TEACHER_MODES = ("linear", "sat_hi", "sat_lo", "clamp_hi", "clamp_lo")
+N_MODES = len(PLANT_MODES) * len(TEACHER_MODES)
+# Event functions the kernel watches: iL (diode -> dcm), oi (clamps), the op-amp's drive (clamp release).
+EV_IL, EV_OI, EV_DRIVE = range(3)
+IDIODE = 3.0  # A: the diode's exponential law is linearised (tangent) at this current
+THERMAL_VOLTAGE = 1.380649e-23 * 300.15 / 1.602176634e-19  # SPICE's default TNOM, 27 C
+
+
+def mode_index(plant: int, teacher: int) -> int:
+    return plant * len(TEACHER_MODES) + teacher
+
+
+@dataclass
+class ModalModel:
+    """Per-mode eigen form: x = Re(V z), dz/dt = lam z + Vi B u; event rows c.x + d.u in modal form."""
+
+    lam: np.ndarray  # (modes, n) complex
+    V: np.ndarray  # (modes, n, n) complex
+    Vi: np.ndarray  # (modes, n, n) complex
+    ViB: np.ndarray  # (modes, n, inputs) complex
+    ev_z: np.ndarray  # (modes, 3, n) complex: event rows times V
+    ev_u: np.ndarray  # (modes, 3, inputs)
+    A: np.ndarray  # (modes, n, n) real, for the reference integrator and tests
+    B: np.ndarray  # (modes, n, inputs)
+    ev_x: np.ndarray  # (modes, 3, n) real
+
+
+def diode_line(c: GymCircuit, i0: float = IDIODE) -> tuple[float, float]:
+    """Offset and slope of the diode's forward voltage, tangent to n*Vt*ln(1+I/Is) + Rs*I at ``i0``."""
+    nvt = c.diode_n * THERMAL_VOLTAGE
+    v0 = nvt * math.log1p(i0 / c.diode_is) + c.diode_rs * i0
+    slope = nvt / (i0 + c.diode_is) + c.diode_rs
+    return v0 - slope * i0, slope
+
+
+def mode_equations(c: GymCircuit, vin: float, ro: float, Lo: float, vmax: float, load_step: bool,
+                   plant: int, teacher: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A, B and the event rows (over x and u) of one mode."""
+    n = N_STATES
+    w = n + N_INPUTS  # a linear form over [x, u]
+    vout = np.zeros(w)
+    vout[[IL, VC, ILO, n + ILOAD]] = [c.Rc, 1.0, -c.Rc, -c.Rc]
+    rows = np.zeros((n, w))
+    vd0, rd = diode_line(c)
+    if plant == 0:  # switch on: sw = vin - ron iL
+        rows[IL, IL] = -c.ron - c.RL
+        rows[IL, n + ONE] = vin
+    elif plant == 1:  # diode conducts: sw = -(vd0 + rd iL)
+        rows[IL, IL] = -rd - c.RL
+        rows[IL, n + ONE] = -vd0
+    if plant != 2:
+        rows[IL] = (rows[IL] - vout) / c.L
+    rows[VC, [IL, ILO, n + ILOAD]] = [1 / c.C, -1 / c.C, -1 / c.C]
+    if not load_step:
+        rows[ILO] = (vout - ro * np.eye(w)[ILO]) / Lo
+    # Teacher: nnpwm = oi (linear) or the clamp value; inv = nnpwm - q2, t1 = inv + q1, t3 = inv + q3.
+    clamped_oi = {3: c.clamp_hi, 4: c.clamp_lo}.get(teacher)
+    nnpwm = np.zeros(w)
+    if teacher == 0:
+        nnpwm[OI] = 1.0
+    elif teacher in (1, 3):
+        nnpwm[n + ONE] = 1.0
+    inv = nnpwm.copy()
+    inv[Q2] -= 1.0
+    fb = vout / vmax
+    rows[Q1, [Q1, Q2]] = [-1 / (c.R1 * c.C1), 1 / (c.R1 * c.C1)]
+    rows[Q3] = (fb - inv - np.eye(w)[Q3]) / (c.R3 * c.C3)
+    rows[Q2] = -((fb - inv) / c.R2 + c.C3 * rows[Q3] + c.C1 * rows[Q1]) / c.C2
+    oi = np.eye(w)[OI] if clamped_oi is None else clamped_oi * np.eye(w)[n + ONE]
+    drive = c.opamp_gm * (np.eye(w)[n + REF] / vmax - inv) - oi / c.opamp_r
+    if clamped_oi is None:
+        rows[OI] = drive / c.opamp_c
+    events = np.vstack([np.eye(w)[IL], np.eye(w)[OI], drive])
+    # A state frozen in this mode (iL in dcm, iLo under a current-source load, oi at a clamp) is held at
+    # its value by the kernel; zero its column too, so that each mode's A stays diagonalisable.
+    frozen = ([IL] if plant == 2 else []) + ([ILO] if load_step else []) + ([OI] if clamped_oi is not None else [])
+    rows[:, frozen] = 0.0
+    events[:, frozen] = 0.0
+    if clamped_oi is not None:
+        events[EV_OI, n + ONE] = clamped_oi
+    return rows[:, :n], rows[:, n:], events[:, :n], events[:, n:]
+
+
+def modal_model(c: GymCircuit, vin: float, ro: float, Lo: float, vmax: float, load_step: bool) -> ModalModel:
+    """Every mode's matrices and eigen decomposition for one operating point (computed once per episode)."""
+    mats = [mode_equations(c, vin, ro, Lo, vmax, load_step, plant, teacher)
+            for plant in range(len(PLANT_MODES)) for teacher in range(len(TEACHER_MODES))]
+    A, B, ev_x, ev_u = (np.array(v) for v in zip(*mats))
+    lam, V = np.linalg.eig(A)  # all modes at once
+    V = V.astype(complex)
+    cond = np.linalg.cond(V)
+    if not np.all(np.isfinite(cond)) or cond.max() > 1e12:
+        k = int(np.nanargmax(np.where(np.isfinite(cond), cond, np.inf)))
+        raise ArithmeticError(f"mode {PLANT_MODES[k // len(TEACHER_MODES)]}/{TEACHER_MODES[k % len(TEACHER_MODES)]} "
+                              f"is not diagonalisable (cond {cond[k]:.1e}) at vin={vin}, ro={ro}, Lo={Lo}")
+    Vi = np.linalg.inv(V)
+    return ModalModel(lam=lam.astype(complex), V=V, Vi=Vi, ViB=Vi @ B, ev_z=ev_x @ V, ev_u=ev_u, A=A, B=B, ev_x=ev_x)
+
+
+@dataclass
+class StartState:
+    """The DC operating point SPICE starts the transient from, and the op-amp clamp levels around it."""
+
+    x: np.ndarray
+    plant: int
+    teacher: int
+    clamp_hi: float
+    clamp_lo: float
+
+
+def operating_point(c: GymCircuit, vin: float, ro: float, vmax: float, load_step: bool, iload0: float) -> StartState:
+    """Every hold at 0, so duty 0 and the switch off. What remains: the off switch's leak into an R-L load
+    (Vout a few mV), or the current-source load pulling its current through the diode (Vout < 0); either
+    way fb != ref = 0 and the op-amp sits on a clamp diode, at the diode's voltage for the current it takes."""
+    x = np.zeros(N_STATES)
+    if load_step:
+        vd0, rd = diode_line(c)
+        x[IL] = iload0
+        vout = -(vd0 + rd * iload0) - c.RL * iload0
+        plant = 1
+    else:
+        vout = vin * ro / (c.roff + ro)
+        plant = 2
+    x[VC] = vout
+    fb = vout / vmax
+    current = c.opamp_gm * abs(fb)  # what the clamp diode takes (inv = fb, ref = 0)
+    drop = c.clamp_n * THERMAL_VOLTAGE * math.log1p(max(current, 1e-9) / c.clamp_is)
+    hi, lo = c.clamp_hi + drop, c.clamp_lo - drop
+    teacher = 4 if fb > 0 else 3
+    x[OI] = lo if teacher == 4 else hi
+    return StartState(x, plant, teacher, hi, lo)
