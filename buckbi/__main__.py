@@ -70,6 +70,33 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from .actors import resolve_actor
+    from .evaluate import Thresholds
+    from .sweep import grid_points, open_client, parse_grid, random_points, run_sweep, write_sweep_report
+    from .sweep.run import summary
+    _check_simulator(args.simulator)
+    actor = resolve_actor(args.actor, args.netlist)
+    if args.points is not None:
+        points, invalid = random_points(args.points, args.seed, args.steps), 0
+    else:
+        points, invalid = grid_points(parse_grid(args.grid), args.steps)
+    if invalid:
+        print(f"{invalid} grid points have vref >= vin (a buck cannot reach them); left out", file=sys.stderr)
+    th = Thresholds(args.max_sse, args.max_overshoot, args.max_step_deviation, args.max_recovery)
+    client = open_client(args.scheduler, args.jobs)
+    try:
+        res = run_sweep(actor, points, args.out, client, scenario=args.scenario, simulator=args.simulator,
+                        max_step=args.max_step, timeout=args.timeout, progress=not args.quiet)
+    finally:
+        client.close()
+    html = write_sweep_report(res.table, args.out, args.scenario, th, args.axes) if len(res.table) else None
+    misses = th.misses(res.table[res.table["status"] == "ok"]) if len(res.table) else res.table
+    print(f"{summary(res.table)} ({res.done_before} from before, {res.ran} run now in {res.wall_s:.1f} s); "
+          f"NN misses the thresholds at {len(misses)}. Results: {Path(args.out) / 'sweep.csv'}; heatmaps: {html}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .train import DEFAULT_SCHEDULE
     p = argparse.ArgumentParser(prog="python -m buckbi", description=__doc__)
@@ -124,6 +151,37 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--max-step", type=float, default=None, help=step_help)
     v.set_defaults(func=_evaluate)
 
+    w = sub.add_parser("sweep", help="NN vs teacher over a grid of operating points, on a Dask cluster",
+                       description="Every point of a grid (or random draws) in deploy (the NN alone) and with the "
+                       "teacher; sweep.csv grows as results come in (run again to resume), sweep.html shows "
+                       "heatmaps with the region that misses the thresholds outlined.")
+    who = w.add_mutually_exclusive_group(required=True)
+    who.add_argument("--actor", help="checkpoint, 'pretrained' or 'published'")
+    who.add_argument("--netlist", help="a .subckt ActorSubckt file from any exporter, run as it is")
+    where = w.add_mutually_exclusive_group()
+    where.add_argument("--grid", default="vin=150:250:5,vref=50:150:5,ro=5:80:3",
+                       help="AXIS=START:STOP:COUNT or AXIS=VALUE per axis (vin, vref, ro, Lo), comma-separated; "
+                            "axes left out stay at vin 200, vref 100, ro 20, Lo 50e-6 (default %(default)s)")
+    where.add_argument("--points", type=int, help="random points from the seed's ranges instead of a grid")
+    w.add_argument("--seed", type=int, default=1, help="seed of --points draws (default 1)")
+    w.add_argument("--scenario", choices=("startup", "loadstep"), default="startup")
+    w.add_argument("--steps", type=int, default=2048, help="control periods per start-up run (default 2048)")
+    w.add_argument("--out", default="sweep", help="folder for sweep.csv and sweep.html (default ./sweep)")
+    w.add_argument("--jobs", type=int, default=2, help="local Dask workers when no --scheduler is given (default 2)")
+    w.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (tcp://HOST:PORT), "
+                   "else $BUCKBI_DASK_SCHEDULER, else a local cluster of --jobs workers")
+    w.add_argument("--axes", default=None, help="the two heatmap axes, e.g. vin,vref (default: the first two that vary)")
+    w.add_argument("--max-sse", type=float, default=1.0, help="threshold: steady-state error, %% of vref (default 1)")
+    w.add_argument("--max-overshoot", type=float, default=5.0, help="threshold: overshoot, %% of vref (default 5)")
+    w.add_argument("--max-step-deviation", type=float, default=10.0,
+                   help="threshold: load-step deviation, %% of vref (default 10)")
+    w.add_argument("--max-recovery", type=float, default=10.0, help="threshold: load-step recovery, ms (default 10)")
+    w.add_argument("--timeout", type=float, default=900.0, help="seconds one simulation may take (default 900)")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.add_argument("--simulator", default=None, help=sim_help)
+    w.add_argument("--max-step", type=float, default=None, help=step_help)
+    w.set_defaults(func=_sweep)
+
     e = sub.add_parser("export", help="export a checkpoint's network as a SPICE subcircuit")
     e.add_argument("checkpoint", help="buckbi checkpoint or the seed's actor_*.pth state_dict")
     e.add_argument("--out", required=True, help="netlist file to write")
@@ -140,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("spicelib").setLevel(logging.WARNING)  # buckbi reports failed runs itself
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     from .checkpoint import CheckpointError
     from .episode import EpisodeError
     from .export import ExportError
@@ -150,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingStopped as err:
         print(f"buckbi {args.command}: stopped: {err}", file=sys.stderr)
         return 3
-    except (CheckpointError, ExportError, SimulatorError, EpisodeError, ScheduleError, ValueError) as err:
+    except (CheckpointError, ExportError, SimulatorError, EpisodeError, ScheduleError, ValueError, ConnectionError,
+            FileNotFoundError) as err:
         print(f"buckbi {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -172,3 +172,48 @@ def test_a_foreign_log_is_refused_and_fresh_moves_it_aside(tmp_path):
     assert (root / "log.csv").read_text() == "something,else\n1,2\n"  # untouched
     log = train(config(tmp_path, FakeRunner(), episodes=1, fresh=True))
     assert list(log["episode"]) == [1]
+
+
+class CheckedRunner(FakeRunner):
+    """pwl episodes from FakeRunner; the SPICE check sees Vout off by ``spice_offset`` volts."""
+
+    def __init__(self, spice_offset: float):
+        super().__init__()
+        self.offset = spice_offset
+
+    def __call__(self, gym, actor, params, workdir, simulator=None, **kw):
+        eps = super().__call__(gym, actor, params, workdir, simulator, **kw)
+        for ep in eps:
+            ep.rows["V(out)"] = 100.0 + (self.offset if simulator == "ngspice" else 0.0)
+            ep.rows["V(duty)"] = 0.5
+        return eps
+
+
+def test_spice_check_logs_its_deviation_every_n_episodes(tmp_path):
+    runner = CheckedRunner(spice_offset=0.01)
+    log = train(config(tmp_path, runner, episodes=4, simulator="pwl", spice_check_every=2))
+    checked = log.dropna(subset=["spice_vout_pct_of_vin"])
+    assert checked["episode"].tolist() == [2, 4]
+    np.testing.assert_allclose(checked["spice_vout_pct_of_vin"], 0.01 / checked["vin"] * 100, rtol=1e-9)
+    assert (log["status"] == "ok").all()
+    assert len(runner.calls) == 6  # 4 fast episodes and 2 SPICE checks
+
+
+def test_spice_check_beyond_tolerance_stops_and_keeps_the_checkpoints(tmp_path):
+    runner = CheckedRunner(spice_offset=5.0)  # 5 V on 150-250 V: beyond 0.2 % of vin
+    with pytest.raises(TrainingStopped, match="disagree beyond the tolerance.*vout_pct_of_vin"):
+        train(config(tmp_path, runner, episodes=4, simulator="pwl", spice_check_every=3))
+    log = pd.read_csv(tmp_path / "gym" / "log.csv")
+    assert log["status"].tolist() == ["ok", "ok", "spice_mismatch"]
+    _, meta = load_checkpoint(tmp_path / "gym" / "actor_final.pth")
+    assert meta["episode"] == 2  # the refused episode updated nothing
+    # Resuming with the check off redoes episode 3 from the intact checkpoint.
+    log = train(config(tmp_path, CheckedRunner(0.0), episodes=1, simulator="pwl", spice_check_every=0))
+    assert log["episode"].tolist() == [1, 2, 3] and (log["status"] == "ok").all()
+
+
+def test_spice_check_is_off_on_spice_and_validated():
+    assert TrainConfig(simulator="ngspice").check_every == 0
+    assert TrainConfig(simulator="pwl").check_every == 50
+    with pytest.raises(ValueError, match="--spice-check-every"):
+        Trainer(TrainConfig(simulator="pwl", spice_check_every=-1))

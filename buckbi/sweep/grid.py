@@ -1,0 +1,68 @@
+"""Operating points of a sweep: a grid over vin x vref x load (or random draws), each with a stable key."""
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+
+from ..episode import EpisodeError, EpisodeParams
+
+AXES = ("vin", "vref", "ro", "Lo")
+DEFAULTS = {"vin": 200.0, "vref": 100.0, "ro": 20.0, "Lo": 50e-6}  # for axes the grid leaves out
+SWEEP_STREAM = 0x5EE9  # keeps random sweep draws apart from training and evaluate draws
+_AXIS = re.compile(r"^\s*(\w+)\s*=\s*([^:]+?)(?::([^:]+?):(\d+))?\s*$")
+
+
+class GridError(ValueError):
+    """A --grid specification that cannot be read."""
+
+
+def parse_grid(spec: str) -> dict[str, np.ndarray]:
+    """``"vin=150:250:11,vref=50:150:11,ro=5:80:3,Lo=50e-6"``: start:stop:count per axis, or one fixed value."""
+    axes: dict[str, np.ndarray] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        m = _AXIS.match(part)
+        if not m:
+            raise GridError(f"cannot read {part!r} in --grid: write AXIS=START:STOP:COUNT or AXIS=VALUE "
+                            f"(axes {', '.join(AXES)})")
+        name, start, stop, count = m.groups()
+        key = next((a for a in AXES if a.lower() == name.lower()), None)
+        if key is None:
+            raise GridError(f"unknown axis {name!r} in --grid; axes are {', '.join(AXES)}")
+        if key in axes:
+            raise GridError(f"axis {key} is given twice in --grid")
+        try:
+            values = (np.linspace(float(start), float(stop), int(count)) if stop is not None
+                      else np.array([float(start)]))
+        except ValueError:
+            raise GridError(f"cannot read the numbers of {part!r} in --grid") from None
+        if len(values) == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+            raise GridError(f"{part!r} in --grid must give at least one positive value")
+        axes[key] = values
+    if not axes:
+        raise GridError("--grid is empty; e.g. --grid \"vin=150:250:11,vref=50:150:11,ro=5:80:3\"")
+    return axes
+
+
+def grid_points(axes: dict[str, np.ndarray], steps: int) -> tuple[list[EpisodeParams], int]:
+    """Every combination (axes not given at their default); returns the points and how many were not a buck."""
+    names = list(AXES)
+    values = [axes.get(a, np.array([DEFAULTS[a]])) for a in names]
+    points, invalid = [], 0
+    for combo in itertools.product(*values):
+        try:
+            points.append(EpisodeParams(**{n: float(v) for n, v in zip(names, combo)}, steps=steps))
+        except EpisodeError:  # vref >= vin: a buck cannot get there
+            invalid += 1
+    return points, invalid
+
+
+def random_points(n: int, seed: int, steps: int) -> list[EpisodeParams]:
+    """``n`` draws from the seed's ranges, apart from training's and evaluate's draws."""
+    return [EpisodeParams.random(np.random.default_rng([seed, SWEEP_STREAM, k]), steps=steps) for k in range(n)]
+
+
+def point_key(p: EpisodeParams) -> str:
+    """A stable text key of a point (what resuming matches on)."""
+    return f"vin={p.vin:.6g};vref={p.vref:.6g};ro={p.ro:.6g};Lo={p.Lo:.6g};steps={p.steps}"

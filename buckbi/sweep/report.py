@@ -1,0 +1,118 @@
+"""``sweep.html``: heatmaps per figure over two axes (the rest aggregated by worst case), NN beside teacher,
+the region that misses the thresholds outlined; and a PNG of the same for documents."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..evaluate import Thresholds, figure_names
+from ..train.plots import write_html
+
+UNITS = {"sse_%": "steady-state error, % of vref", "overshoot_%": "overshoot, % of vref",
+         "settle_ms": "2 % settling time, ms", "up_dev_%": "load step up: largest |Vout-vref|, % of vref",
+         "up_rec_ms": "load step up: recovery, ms", "down_dev_%": "load step down: largest |Vout-vref|, % of vref",
+         "down_rec_ms": "load step down: recovery, ms"}
+
+
+def limits(th: Thresholds) -> dict[str, float]:
+    """The threshold of each figure (settling: only that it settles)."""
+    return {"sse_%": th.sse_pct, "overshoot_%": th.overshoot_pct, "settle_ms": np.inf,
+            "up_dev_%": th.step_deviation_pct, "down_dev_%": th.step_deviation_pct,
+            "up_rec_ms": th.recovery_ms, "down_rec_ms": th.recovery_ms}
+
+
+def worst_case(table: pd.DataFrame, x: str, y: str, column: str) -> pd.DataFrame:
+    """Matrix of ``column`` over (y, x): the worst (largest) value over the other axes; inf stays inf."""
+    data = table[[x, y, column]].copy()
+    data[column] = pd.to_numeric(data[column], errors="coerce").fillna(np.inf)  # a failed run counts as worst
+    return data.groupby([y, x])[column].max().unstack(x).sort_index().sort_index(axis=1)
+
+
+def sweep_figure(table: pd.DataFrame, x: str, y: str, scenario: str, th: Thresholds) -> go.Figure:
+    figs = figure_names(scenario)
+    lim = limits(th)
+    fig = make_subplots(rows=len(figs), cols=2, horizontal_spacing=0.12, vertical_spacing=0.3 / len(figs),
+                        subplot_titles=[f"{who}: {UNITS[f]}" for f in figs for who in ("NN (deploy)", "teacher")])
+    for r, f in enumerate(figs, start=1):
+        mats = {who: worst_case(table, x, y, f"{who}_{f}") for who in ("nn", "teacher")}
+        finite = np.concatenate([m.to_numpy()[np.isfinite(m.to_numpy())] for m in mats.values()] or [np.zeros(1)])
+        zmax = float(np.nanmax(finite)) if finite.size else 1.0
+        for c, who in enumerate(("nn", "teacher"), start=1):
+            m = mats[who]
+            z = m.to_numpy(dtype=float)
+            shown = np.where(np.isfinite(z), z, zmax * 1.1)  # never / failed: above the scale
+            text = np.where(np.isfinite(z), np.round(z, 2).astype(str), "never")
+            fig.add_trace(go.Heatmap(z=shown, x=m.columns, y=m.index, text=text, texttemplate="%{text}",
+                                     zmin=0, zmax=zmax * 1.1 or 1.0, colorscale="Viridis", showscale=c == 2,
+                                     colorbar=dict(len=0.9 / len(figs), y=1 - (r - 0.5) / len(figs)),
+                                     name=f"{who} {f}", hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{f}=%{{text}}"),
+                          row=r, col=c)
+            miss = ~(z <= lim[f]) if np.isfinite(lim[f]) else ~np.isfinite(z)
+            if miss.any():  # outline the cells that miss the threshold
+                fig.add_trace(go.Contour(z=miss.astype(float), x=m.columns, y=m.index, showscale=False,
+                                         contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
+                                         line=dict(color="red", width=3), hoverinfo="skip",
+                                         name=f"misses {f}"), row=r, col=c)
+                ys, xs = np.nonzero(miss)
+                fig.add_trace(go.Scatter(x=m.columns[xs], y=m.index[ys], mode="markers", showlegend=False,
+                                         marker=dict(symbol="x-open", color="red", size=9), hoverinfo="skip"),
+                              row=r, col=c)
+            fig.update_xaxes(title_text=x, row=r, col=c)
+            fig.update_yaxes(title_text=y, row=r, col=c)
+    fig.update_layout(height=380 * len(figs), width=1150, title=(
+        f"buckbi sweep ({scenario}), worst case over the other axes; red: misses sse <= {th.sse_pct:g} %, "
+        f"overshoot <= {th.overshoot_pct:g} %, step deviation <= {th.step_deviation_pct:g} %, recovery <= "
+        f"{th.recovery_ms:g} ms, or never settles"))
+    return fig
+
+
+def choose_axes(table: pd.DataFrame, axes: str | None) -> tuple[str, str]:
+    """``"vin,vref"`` or the first two axes that vary in the table."""
+    if axes:
+        names = [a.strip() for a in axes.split(",")]
+        if len(names) != 2 or any(n not in ("vin", "vref", "ro", "Lo") for n in names):
+            raise ValueError(f"--axes takes two of vin, vref, ro, Lo, got {axes!r}")
+        return names[0], names[1]
+    varying = [a for a in ("vin", "vref", "ro", "Lo") if a in table and table[a].nunique() > 1]
+    rest = [a for a in ("vin", "vref", "ro", "Lo") if a not in varying]
+    x, y = (varying + rest)[:2]
+    return x, y
+
+
+def write_sweep_report(table: pd.DataFrame, out: str | Path, scenario: str, th: Thresholds,
+                       axes: str | None = None) -> Path:
+    x, y = choose_axes(table, axes)
+    return write_html(sweep_figure(table, x, y, scenario, th), Path(out) / "sweep.html")
+
+
+def sweep_png(table: pd.DataFrame, path: str | Path, scenario: str, th: Thresholds, axes: str | None = None,
+              figure: str = "sse_%") -> Path:
+    """One figure's NN/teacher heatmaps as a PNG (matplotlib), for the README."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    x, y = choose_axes(table, axes)
+    fig, axs = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    mats = {who: worst_case(table, x, y, f"{who}_{figure}") for who in ("nn", "teacher")}
+    vmax = max(float(np.nanmax(np.where(np.isfinite(m.to_numpy()), m.to_numpy(), np.nan))) for m in mats.values())
+    lim = limits(th)[figure]
+    for ax, (who, m) in zip(axs, mats.items()):
+        z = m.to_numpy(dtype=float)
+        im = ax.pcolormesh(m.columns, m.index, np.where(np.isfinite(z), z, vmax), vmin=0, vmax=vmax,
+                           shading="nearest", cmap="viridis")
+        for (i, j), v in np.ndenumerate(z):
+            bad = not v <= lim
+            ax.text(m.columns[j], m.index[i], "never" if not np.isfinite(v) else f"{v:.2f}", ha="center",
+                    va="center", fontsize=7, color="red" if bad else "white", fontweight="bold" if bad else None)
+        ax.set_title(f"{'NN (deploy)' if who == 'nn' else 'Type-III teacher'}: {UNITS[figure]}", fontsize=9)
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+    fig.colorbar(im, ax=axs, shrink=0.9)
+    fig.suptitle(f"worst case over the other axes; red: above {lim:g}", fontsize=9)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,132 @@
+"""buckbi sweep on a real Dask cluster (scheduler and workers started here on 127.0.0.1): a worker killed
+mid-sweep costs nothing, a second run resumes, the report renders in headless Chromium."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from buckbi.checkpoint import seed_actor
+from buckbi.evaluate import Thresholds
+from buckbi.sweep import GridError, grid_points, parse_grid, point_key, run_sweep, write_sweep_report
+from buckbi.sweep.run import ResultWriter, read_results
+
+DASK = Path(sys.executable).with_name("dask")
+GRID = "vin=160:240:3,vref=60:120:3"
+
+
+def test_grid_parsing_and_points():
+    axes = parse_grid("vin=150:250:3, vref=50:150:3,Lo=60e-6")
+    assert axes["vin"].tolist() == [150.0, 200.0, 250.0] and axes["Lo"].tolist() == [60e-6]
+    points, invalid = grid_points(axes, 64)
+    assert len(points) == 8 and invalid == 1  # vin 150 with vref 150 is not a buck
+    assert all(p.ro == 20.0 and p.Lo == 60e-6 for p in points)
+    assert len({point_key(p) for p in points}) == 8
+    for bad, message in (("vin=1:2", "cannot read"), ("vout=1:2:3", "unknown axis"), ("vin=1:2:3,vin=4", "twice"),
+                         ("", "empty"), ("vin=-1:2:2", "positive")):
+        with pytest.raises(GridError, match=message):
+            parse_grid(bad)
+
+
+def test_a_line_cut_by_a_kill_is_dropped_and_runs_again(tmp_path):
+    path = tmp_path / "sweep.csv"
+    w = ResultWriter(path, ["key", "status", "nn_sse_%"])
+    w.append({"key": "a", "status": "ok", "nn_sse_%": 0.5})
+    with open(path, "a") as fh:
+        fh.write('"b",ok,0.3,extra,columns,from,a,torn')  # half a line, as a kill -9 could leave... garbage
+    table = read_results(path)
+    assert table["key"].tolist() == ["a"]
+
+
+def _start(cmd: list[str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A scheduler and two single-threaded worker processes (no nanny: a killed worker stays dead)."""
+    if not DASK.exists():
+        pytest.skip(f"the dask command is not installed beside {sys.executable}")
+    info = tmp_path / "scheduler.json"
+    procs = [_start([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                     "--scheduler-file", str(info)], tmp_path / "scheduler.log")]
+    deadline = time.time() + 60
+    while not info.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    assert info.exists(), (tmp_path / "scheduler.log").read_text()
+    address = json.loads(info.read_text())["address"]
+    for k in range(2):
+        procs.append(_start([str(DASK), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                             "--host", "127.0.0.1", "--local-directory", str(tmp_path / f"w{k}")],
+                            tmp_path / f"worker{k}.log"))
+    from distributed import Client
+    client = Client(address, timeout="30s")
+    client.wait_for_workers(2, timeout=90)
+    yield client, procs
+    client.close()
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+@pytest.mark.ltspice
+def test_sweep_survives_a_killed_worker_and_resumes(simulator, cluster, tmp_path):
+    client, procs = cluster
+    torch.manual_seed(4)
+    actor = seed_actor().eval()
+    points, _ = grid_points(parse_grid(GRID), 128)
+    out = tmp_path / "sweep"
+    result = {}
+    runner = threading.Thread(target=lambda: result.setdefault("r", run_sweep(
+        actor, points, out, client, simulator="ngspice", progress=False)))
+    runner.start()
+    deadline = time.time() + 300
+    while len(read_results(out / "sweep.csv")) < 1 and time.time() < deadline:
+        time.sleep(0.1)
+    os.killpg(procs[1].pid, signal.SIGKILL)  # one worker dies while points are in flight
+    runner.join(timeout=600)
+    assert not runner.is_alive()
+    table = pd.read_csv(out / "sweep.csv")
+    assert sorted(table["key"]) == sorted(point_key(p) for p in points)  # every point, once
+    assert (table["status"] == "ok").all(), table[table["status"] != "ok"][["key", "error"]]
+    assert np.isfinite(table["teacher_sse_%"]).all() and np.isfinite(table["nn_sse_%"]).all()
+    assert procs[1].poll() is not None and len(client.scheduler_info()["workers"]) == 1
+    # A second run finds everything done and runs nothing.
+    again = run_sweep(actor, points, out, client, simulator="ngspice", progress=False)
+    assert again.ran == 0 and again.done_before == len(points) and len(again.table) == len(points)
+    # Resume after losing results: drop two rows, run again, only those two run.
+    kept = table.iloc[2:]
+    kept.to_csv(out / "sweep.csv", index=False)
+    again = run_sweep(actor, points, out, client, simulator="ngspice", progress=False)
+    assert again.ran == 2 and sorted(again.table["key"]) == sorted(table["key"])
+
+
+def test_sweep_report_heatmaps_render_in_headless_chromium(tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (./buckbi.sh test installs it)")
+    from distributed import Client, LocalCluster
+    torch.manual_seed(4)
+    points, _ = grid_points(parse_grid(GRID), 256)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as lc, \
+            Client(lc) as client:
+        res = run_sweep(seed_actor().eval(), points, tmp_path, client, simulator="pwl", progress=False)
+    assert len(res.table) == len(points) and (res.table["status"] == "ok").all()
+    html = write_sweep_report(res.table, tmp_path, "startup", Thresholds())
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                          "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    # 3 start-up figures x (NN, teacher): six heatmap layers, each drawn as an image
+    assert dom.count('class="heatmaplayer') == 6 and dom.count("<image") >= 6, dom[:500]
+    assert "NN (deploy): steady-state error" in dom and "teacher: overshoot" in dom
