@@ -50,10 +50,12 @@ class EpisodeParams:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
                 raise EpisodeError(f"EpisodeParams.{name} must be a positive finite number, got {value!r}")
+            object.__setattr__(self, name, float(value))  # numpy scalars too: the parameter file writes repr()
         if not self.vref < self.vin:
             raise EpisodeError(f"vref ({self.vref:g} V) must be below vin ({self.vin:g} V): a buck only steps down")
         if isinstance(self.steps, bool) or not isinstance(self.steps, numbers.Integral) or self.steps < 8:
             raise EpisodeError(f"steps must be an integer >= 8 control periods, got {self.steps!r}")
+        object.__setattr__(self, "steps", int(self.steps))
 
     @classmethod
     def random(cls, rng: np.random.Generator, **fixed) -> "EpisodeParams":

@@ -90,3 +90,12 @@ def test_actor_with_the_wrong_width_is_refused_before_any_run(tmp_path):
         prepare_episode("gym1", nn.Sequential(nn.Linear(12, 1)), p, tmp_path)
     with pytest.raises(EpisodeError, match="one output"):
         prepare_episode("gym1", nn.Sequential(nn.Linear(19, 2)), p, tmp_path)
+
+
+def test_numpy_scalars_are_written_as_plain_numbers(tmp_path):
+    import numpy as np
+    p = EpisodeParams(vin=np.float64(200.5), ro=np.float32(10.0), Lo=5e-05, vref=np.float64(100.0),
+                      steps=np.int64(64))
+    text = param_file_text(p, None, "teacher")
+    assert ".param vin=200.5\n" in text and ".param STEPS=64\n" in text and "np." not in text
+    assert type(p.vin) is float and type(p.steps) is int
