@@ -55,9 +55,10 @@ class TrainConfig:
     progress: bool = True
     runner: EpisodeRunner = field(default=run_episodes, repr=False)
     # On the fast simulator, every N-th episode also runs in SPICE (same actor and point); a deviation beyond
-    # buckbi.pwl.agreement.DEFAULT_STEP stops training. None: 50 on pwl; 0: off.
+    # buckbi.pwl.agreement.tolerance_for(spice_max_step) stops training. None: 50 on pwl; 0: off.
     spice_check_every: int | None = None
     spice_simulator: str = "ngspice"
+    spice_max_step: float | None = None  # the check's SPICE step; T/400 or finer is judged against CONVERGED
 
     @property
     def check_every(self) -> int:
@@ -248,9 +249,10 @@ class Trainer:
                 and isinstance(r, Episode)]
         if not todo:
             return {}
-        from ..pwl.agreement import DEFAULT_STEP, deviation, violations
+        from ..pwl.agreement import deviation, tolerance_for, violations
+        step = {} if self.cfg.spice_max_step is None else {"max_step": self.cfg.spice_max_step}
         spice = self.cfg.runner(gym, self.actor, [p for _, p, _ in todo], self.dir.root / "spice-check",
-                                self.cfg.spice_simulator, parallel=len(todo), timeout=self.cfg.timeout)
+                                self.cfg.spice_simulator, parallel=len(todo), timeout=self.cfg.timeout, **step)
         shutil.rmtree(self.dir.root / "spice-check", ignore_errors=True)
         out = {}
         for (ep, _, fast), ref in zip(todo, spice):
@@ -258,7 +260,7 @@ class Trainer:
                 log.warning("[Ep%d] SPICE check could not run: %s", ep, str(ref).splitlines()[0])
                 continue
             dev = deviation(fast, ref)
-            out[ep] = (dev, violations(dev, DEFAULT_STEP))
+            out[ep] = (dev, violations(dev, tolerance_for(self.cfg.spice_max_step, fast.params.fsw)))
             log.info("[Ep%d] SPICE check: %s", ep, ", ".join(f"{k} {v:.2e}" for k, v in dev.items()))
         return out
 
