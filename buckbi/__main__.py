@@ -35,7 +35,7 @@ def _train(args: argparse.Namespace) -> int:
                          steps=args.steps, epochs=args.epochs, lr=args.lr, seed=args.seed, jobs=args.jobs,
                          simulator=args.simulator, start_episode=args.start_episode, fresh=args.fresh,
                          max_failures=args.max_failures, timeout=args.timeout, progress=not args.quiet,
-                         spice_check_every=args.spice_check_every, spice_max_step=args.max_step,
+                         spice_check_every=args.spice_check_every,
                          runner=run_episodes if args.max_step is None else partial(run_episodes,
                                                                                    max_step=args.max_step))
     if config.check_every:
@@ -129,9 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-step", type=float, default=None, help=step_help)
     t.add_argument("--spice-check-every", type=int, default=None, metavar="N",
                    help="with --simulator pwl: every N-th episode also runs in ngspice with the same actor and "
-                        "point (at --max-step); its deviation goes into log.csv and one beyond the tolerance (what "
-                        "default-step ngspice itself misses; the converged one with --max-step 5e-8 or finer) "
-                        "stops training (default 50; 0: off)")
+                        "point, at a converged step (T/400); its deviation goes into log.csv and one beyond "
+                        "buckbi.pwl.agreement.SPICE_CHECK stops training (default 100; 0: off)")
     t.set_defaults(func=_train)
 
     v = sub.add_parser("evaluate", help="the NN alone vs the teacher on held-out operating points")

@@ -181,7 +181,9 @@ class CheckedRunner(FakeRunner):
         super().__init__()
         self.offset = spice_offset
 
-    def __call__(self, gym, actor, params, workdir, simulator=None, **kw):
+    def __call__(self, gym, actor, params, workdir, simulator=None, max_step=None, **kw):
+        if simulator == "ngspice":
+            assert max_step == pytest.approx(1 / 50e3 / 400)  # the check runs converged ngspice
         eps = super().__call__(gym, actor, params, workdir, simulator, **kw)
         for ep in eps:
             ep.rows["V(out)"] = 100.0 + (self.offset if simulator == "ngspice" else 0.0)
@@ -190,17 +192,17 @@ class CheckedRunner(FakeRunner):
 
 
 def test_spice_check_logs_its_deviation_every_n_episodes(tmp_path):
-    runner = CheckedRunner(spice_offset=0.01)
+    runner = CheckedRunner(spice_offset=0.001)
     log = train(config(tmp_path, runner, episodes=4, simulator="pwl", spice_check_every=2))
     checked = log.dropna(subset=["spice_vout_pct_of_vin"])
     assert checked["episode"].tolist() == [2, 4]
-    np.testing.assert_allclose(checked["spice_vout_pct_of_vin"], 0.01 / checked["vin"] * 100, rtol=1e-9)
+    np.testing.assert_allclose(checked["spice_vout_pct_of_vin"], 0.001 / checked["vin"] * 100, rtol=1e-9)
     assert (log["status"] == "ok").all()
     assert len(runner.calls) == 6  # 4 fast episodes and 2 SPICE checks
 
 
 def test_spice_check_beyond_tolerance_stops_and_keeps_the_checkpoints(tmp_path):
-    runner = CheckedRunner(spice_offset=5.0)  # 5 V on 150-250 V: beyond 0.2 % of vin
+    runner = CheckedRunner(spice_offset=0.5)  # 0.5 V on 150-250 V: beyond 0.05 % of vin
     with pytest.raises(TrainingStopped, match="disagree beyond the tolerance.*vout_pct_of_vin"):
         train(config(tmp_path, runner, episodes=4, simulator="pwl", spice_check_every=3))
     log = pd.read_csv(tmp_path / "gym" / "log.csv")
@@ -214,6 +216,6 @@ def test_spice_check_beyond_tolerance_stops_and_keeps_the_checkpoints(tmp_path):
 
 def test_spice_check_is_off_on_spice_and_validated():
     assert TrainConfig(simulator="ngspice").check_every == 0
-    assert TrainConfig(simulator="pwl").check_every == 50
+    assert TrainConfig(simulator="pwl").check_every == 100
     with pytest.raises(ValueError, match="--spice-check-every"):
         Trainer(TrainConfig(simulator="pwl", spice_check_every=-1))

@@ -27,7 +27,7 @@ log = logging.getLogger("buckbi.train")
 EpisodeRunner = Callable[..., list]  # run_episodes' signature; a Dask-backed runner can stand in
 
 
-DEFAULT_SPICE_CHECK = 50
+DEFAULT_SPICE_CHECK = 100
 
 
 class TrainingStopped(RuntimeError):
@@ -58,7 +58,7 @@ class TrainConfig:
     # buckbi.pwl.agreement.tolerance_for(spice_max_step) stops training. None: 50 on pwl; 0: off.
     spice_check_every: int | None = None
     spice_simulator: str = "ngspice"
-    spice_max_step: float | None = None  # the check's SPICE step; T/400 or finer is judged against CONVERGED
+    spice_max_step: float | None = None  # the check's SPICE step; None: T/400 (default-step ngspice is no judge)
 
     @property
     def check_every(self) -> int:
@@ -249,10 +249,11 @@ class Trainer:
                 and isinstance(r, Episode)]
         if not todo:
             return {}
-        from ..pwl.agreement import deviation, tolerance_for, violations
-        step = {} if self.cfg.spice_max_step is None else {"max_step": self.cfg.spice_max_step}
+        from ..pwl.agreement import check_step, deviation, tolerance_for, violations
+        max_step = self.cfg.spice_max_step or check_step(todo[0][1].fsw)
         spice = self.cfg.runner(gym, self.actor, [p for _, p, _ in todo], self.dir.root / "spice-check",
-                                self.cfg.spice_simulator, parallel=len(todo), timeout=self.cfg.timeout, **step)
+                                self.cfg.spice_simulator, parallel=len(todo), timeout=self.cfg.timeout,
+                                max_step=max_step)
         shutil.rmtree(self.dir.root / "spice-check", ignore_errors=True)
         out = {}
         for (ep, _, fast), ref in zip(todo, spice):
@@ -260,7 +261,7 @@ class Trainer:
                 log.warning("[Ep%d] SPICE check could not run: %s", ep, str(ref).splitlines()[0])
                 continue
             dev = deviation(fast, ref)
-            out[ep] = (dev, violations(dev, tolerance_for(self.cfg.spice_max_step, fast.params.fsw)))
+            out[ep] = (dev, violations(dev, tolerance_for(max_step, fast.params.fsw)))
             log.info("[Ep%d] SPICE check: %s", ep, ", ".join(f"{k} {v:.2e}" for k, v in dev.items()))
         return out
 
