@@ -9,6 +9,7 @@ import argparse
 import re
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -16,12 +17,12 @@ from torch import nn
 
 from buckbi import EpisodeParams
 from buckbi.checkpoint import seed_actor
-from buckbi.episode import collect_episode, prepare_episode
+from buckbi.episode import collect_episode, prepare_episode, run_episode
 from buckbi.sim import run_netlist
 
 
 def run_once(gym: str, actor: nn.Module | None, params: EpisodeParams, workdir: Path) -> tuple[float, int, int]:
-    job = prepare_episode(gym, actor, params, workdir, name="bench")
+    job = prepare_episode(gym, actor, params, workdir, name="bench")  # the network in the circuit (seed's form)
     result = run_netlist(job, workdir, keep_files=True)
     collect_episode(gym, params, result)  # the sampling is part of an episode
     computed = int(re.findall(r"No\. of Data Rows\s*:\s*(\d+)", result.log)[-1])
@@ -32,6 +33,12 @@ def run_once(gym: str, actor: nn.Module | None, params: EpisodeParams, workdir: 
     return result.elapsed_s, computed, size
 
 
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3)
@@ -40,11 +47,21 @@ def main() -> None:
     torch.manual_seed(0)
     params = EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, steps=args.steps)
     cases = [("teacher", "teacher alone", None),
-             ("gym1", "gym1, actor 19-1", nn.Sequential(nn.Linear(19, 1), nn.Sigmoid()).eval()),
-             ("gym1", "gym1, actor 19-32-16-1", seed_actor().eval()),
+             ("gym1", "gym1 in circuit, actor 19-1", nn.Sequential(nn.Linear(19, 1), nn.Sigmoid()).eval()),
+             ("gym1", "gym1 in circuit, actor 19-32-16-1", seed_actor().eval()),
              ("gym2", "gym2, actor 19-32-16-1 (untrained)", seed_actor().eval())]
     print(f"{args.steps}-step episodes, vin=200 ro=20 vref=100; medians of {args.repeat}")
     with tempfile.TemporaryDirectory() as tmp:
+        # gym 1 as run_episode runs it on ngspice: the loop without the network, then the network on the rows
+        split = statistics.median(_timed(lambda: run_episode("gym1", seed_actor().eval(), params, tmp))
+                                  for _ in range(args.repeat))
+        teacher = statistics.median(_timed(lambda: run_episode("teacher", None, params, tmp))
+                                    for _ in range(args.repeat))
+        deploy = statistics.median(_timed(lambda: run_episode("deploy", seed_actor().eval(), params, tmp))
+                                   for _ in range(args.repeat))
+        print(f"{'gym1, network on the rows (default)':38s} {split:6.2f} s  ({split / teacher:.1f}x the teacher's "
+              f"{teacher:.2f} s)")
+        print(f"{'deploy, actor 19-32-16-1 (untrained)':38s} {deploy:6.2f} s  ({deploy / teacher:.1f}x the teacher's)")
         for gym, label, actor in cases:
             runs = [run_once(gym, actor, params, Path(tmp)) for _ in range(args.repeat)]
             wall = statistics.median(r[0] for r in runs)

@@ -14,7 +14,8 @@ from .export import WidthMismatchError, export_model
 from .fsutil import atomic_write_text
 from .netlist_actor import NetlistActor
 from .sampling import sample_on_clock
-from .sim import FAST, Backend, SimJob, SimResult, get_simulator, run_netlists, simulator_name
+from .sim import (FAST, Backend, NgspiceBackend, SimJob, SimResult, get_simulator, run_netlists,
+                  simulator_name)
 
 CIRCUITS = Path(__file__).resolve().parents[1] / "circuits"
 GYMS = ("teacher", "gym1", "gym2", "deploy")
@@ -99,11 +100,11 @@ class Episode:
     waveforms: pd.DataFrame | None = None
 
 
-def saved_traces(gym: str) -> list[str]:
+def saved_traces(gym: str, nn_in_circuit: bool = True) -> list[str]:
     """What an episode of ``gym`` saves: the clock, the 19 inputs, the label and the NN output, Vout, duty."""
     traces = ["V(ctrlclk)", "V(out)", "V(duty)"]
     if gym != "teacher":
-        traces += [f"V({n})" for n in INPUTS] + ["V(NNout1)"]
+        traces += [f"V({n})" for n in INPUTS] + (["V(NNout1)"] if nn_in_circuit else [])
     if gym != "deploy":
         traces.append("V(nnpwm)")
     return traces
@@ -142,22 +143,24 @@ def batch_name(k: int) -> str:
     return f"ep{k}"
 
 
-def param_file_text(params: EpisodeParams, nn_file: str | Path | None, gym: str, max_step: float | None = None) -> str:
+def param_file_text(params: EpisodeParams, nn_file: str | Path | None, gym: str, max_step: float | None = None,
+                    nn_in_circuit: bool = True) -> str:
     """The seed's ``generate_param_file``: .param lines, the NN include and instance, and a .save.
 
     ``maxstep`` is the transient's largest time step (default T/20, the grid the traces are read on).
+    ``nn_in_circuit=False`` (gym 1 only): no NN instance; its outputs come from ``buckbi.nn_rows`` afterwards.
     """
     lines = [f".param {k}={v!r}" for k, v in params.spice_params().items()]
     lines.append(f".param maxstep={max_step if max_step is not None else 1 / (20 * params.fsw)!r}")
-    if nn_file is not None:
+    if nn_file is not None and nn_in_circuit:
         lines += [f'.include "{Path(nn_file).resolve()}"', INSTANCE]
-    lines.append(".save " + " ".join(saved_traces(gym)))
+    lines.append(".save " + " ".join(saved_traces(gym, nn_in_circuit)))
     return "\n".join(lines) + "\n"
 
 
 def prepare_episode(gym: str, actor: Actor | None, params: EpisodeParams, workdir: str | Path,
                     backend: Backend | None = None, name: str = "episode", scenario: str = "startup",
-                    max_step: float | None = None) -> SimJob:
+                    max_step: float | None = None, nn_in_circuit: bool = True) -> SimJob:
     """Export the actor (or copy its netlist), write the parameter file and return the job that runs the episode."""
     circuit = circuit_file(gym, scenario, params)
     if gym != "teacher" and actor is None:
@@ -178,8 +181,11 @@ def prepare_episode(gym: str, actor: Actor | None, params: EpisodeParams, workdi
         except WidthMismatchError as err:
             raise EpisodeError(f"{gym} feeds the actor {N_INPUTS} inputs (NNin1..NNin19) and reads one output "
                                f"(NNout1), which this actor does not fit: {err}") from err
-    atomic_write_text(param_file, param_file_text(params, nn_file, gym, max_step))
-    return SimJob(circuit, includes=[param_file], traces=saved_traces(gym), name=f"{name}_{gym}", resample=True)
+    if not nn_in_circuit and gym != "gym1":
+        raise EpisodeError(f"only gym 1 can run its network outside the circuit (it only observes it), not {gym}")
+    atomic_write_text(param_file, param_file_text(params, nn_file, gym, max_step, nn_in_circuit))
+    return SimJob(circuit, includes=[param_file], traces=saved_traces(gym, nn_in_circuit), name=f"{name}_{gym}",
+                  resample=True)
 
 
 def collect_episode(gym: str, params: EpisodeParams, result: SimResult, keep_waveforms: bool = False) -> Episode:
@@ -187,19 +193,22 @@ def collect_episode(gym: str, params: EpisodeParams, result: SimResult, keep_wav
     rows = sample_on_clock(result.data).iloc[:-1].reset_index(drop=True)
     x = rows[[f"V({n.lower()})" for n in INPUTS]].to_numpy() if gym != "teacher" else np.empty((len(rows), 0))
     y = rows["V(nnpwm)"].to_numpy() if gym != "deploy" else None
-    pred = rows["V(nnout1)"].to_numpy() if gym != "teacher" else None
+    pred = rows["V(nnout1)"].to_numpy() if "V(nnout1)" in rows else None
     return Episode(gym, params, x, y, pred, rows, result.elapsed_s, result.data if keep_waveforms else None)
 
 
 def run_episodes(gym: str, actor: Actor | None, params: list[EpisodeParams], workdir: str | Path,
                  simulator: str | Backend | None = None, *, parallel: int | None = None,
                  timeout: float = 900.0, keep_waveforms: bool = False,
-                 scenario: str = "startup", max_step: float | None = None) -> list[Episode | Exception]:
+                 scenario: str = "startup", max_step: float | None = None,
+                 nn_in_circuit: bool | None = None) -> list[Episode | Exception]:
     """Several episodes with the same actor at once; each entry is an Episode or the error it raised.
 
     ``simulator``: a SPICE backend (or its name), or "pwl" for the fast exact simulator (buckbi.pwl), which
     ignores ``parallel``, ``timeout``, ``keep_waveforms`` and ``max_step``. ``max_step``: SPICE's largest
-    time step in seconds (default T/20).
+    time step in seconds (default T/20). ``nn_in_circuit``: in gym 1 on ngspice the network is by default
+    left out of the loop's run and evaluated on the sampled rows in a second run (buckbi.nn_rows), which
+    gives the same rows 3-4x faster; True keeps it in the circuit, the seed's form (and LTspice's).
     """
     if max_step is not None and not (math.isfinite(max_step) and max_step > 0):
         raise EpisodeError(f"max_step must be a positive number of seconds, got {max_step!r}")
@@ -208,8 +217,10 @@ def run_episodes(gym: str, actor: Actor | None, params: list[EpisodeParams], wor
     backend = get_simulator(simulator)
     if isinstance(actor, NetlistActor) and gym != "teacher":
         backend = actor.backend_for(backend)
+    if nn_in_circuit is None:
+        nn_in_circuit = not (gym == "gym1" and isinstance(backend, NgspiceBackend))
     jobs = [prepare_episode(gym, actor, p, workdir, backend, name=batch_name(k), scenario=scenario,
-                            max_step=max_step) for k, p in enumerate(params)]
+                            max_step=max_step, nn_in_circuit=nn_in_circuit) for k, p in enumerate(params)]
     results = run_netlists(jobs, workdir, simulator=backend, timeout=timeout, parallel=parallel)
     episodes: list[Episode | Exception] = []
     for p, res in zip(params, results):
@@ -220,7 +231,25 @@ def run_episodes(gym: str, actor: Actor | None, params: list[EpisodeParams], wor
             episodes.append(collect_episode(gym, p, res, keep_waveforms))
         except Exception as err:  # a sampling error belongs to this episode only
             episodes.append(err)
+    if not nn_in_circuit:
+        _nn_on_rows(episodes, workdir, backend, timeout, parallel)
     return episodes
+
+
+def _nn_on_rows(episodes: list, workdir: str | Path, backend: Backend, timeout: float, parallel: int | None) -> None:
+    """Fill NNout1 of gym-1 episodes run without the network: the exported network on their sampled rows."""
+    from .nn_rows import rows_job
+    todo = [(k, ep) for k, ep in enumerate(episodes) if isinstance(ep, Episode)]
+    jobs = [rows_job(episode_files(workdir, batch_name(k))[0], ep.x, INPUTS, "NNout1", SUBCKT, f"ep{k}_nnrows")
+            for k, ep in todo]
+    for (k, ep), res in zip(todo, run_netlists(jobs, workdir, simulator=backend, timeout=timeout,
+                                               parallel=parallel)):
+        if isinstance(res, Exception):
+            episodes[k] = res
+            continue
+        ep.pred = res.data["V(nnout1)"].to_numpy()
+        ep.rows.insert(ep.rows.columns.get_loc("V(nnpwm)"), "V(nnout1)", ep.pred)  # where the seed's form has it
+        ep.elapsed_s += res.elapsed_s
 
 
 def _run_fast(gym: str, actor: Actor | None, params: list[EpisodeParams], scenario: str,
@@ -240,10 +269,12 @@ def _run_fast(gym: str, actor: Actor | None, params: list[EpisodeParams], scenar
 
 def run_episode(gym: str, actor: Actor | None, params: EpisodeParams, workdir: str | Path,
                 simulator: str | Backend | None = None, *, timeout: float = 900.0,
-                keep_waveforms: bool = False, scenario: str = "startup", max_step: float | None = None) -> Episode:
+                keep_waveforms: bool = False, scenario: str = "startup", max_step: float | None = None,
+                nn_in_circuit: bool | None = None) -> Episode:
     """Run one episode of ``gym`` (SPICE, or "pwl") and return its sampled data; raises on failure."""
     episode = run_episodes(gym, actor, [params], workdir, simulator, parallel=1, timeout=timeout,
-                           keep_waveforms=keep_waveforms, scenario=scenario, max_step=max_step)[0]
+                           keep_waveforms=keep_waveforms, scenario=scenario, max_step=max_step,
+                           nn_in_circuit=nn_in_circuit)[0]
     if isinstance(episode, Exception):
         raise episode
     return episode

@@ -45,10 +45,10 @@ def simulator(pytestconfig: pytest.Config) -> Backend:
 
 
 @pytest.fixture(scope="session")
-def episode_simulator(pytestconfig: pytest.Config) -> Backend | str:
+def episode_simulator(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> Backend | str:
     """What runs episodes in the checks: "pwl" with --simulator pwl, else the SPICE backend (skips without one)."""
     fast = _episode_choice(pytestconfig)
-    return fast if fast else pytestconfig.getfixturevalue("simulator")
+    return fast if fast else request.getfixturevalue("simulator")
 
 
 @pytest.fixture(scope="session")
@@ -108,6 +108,8 @@ def episode_runner(episode_simulator: Backend | str, tmp_path_factory: pytest.Te
     def run(gym: str, model: nn.Module | None, params: EpisodeParams | None = None, *,
             keep_waveforms: bool = False) -> Episode:
         params = params or episode_params
+        if keep_waveforms and episode_simulator == FAST:
+            pytest.skip("waveforms between the sampled rows come from SPICE only; run without --simulator pwl")
         key = (gym, id(model), params, keep_waveforms)
         if key not in cache:
             workdir = tmp_path_factory.mktemp(f"episode_{gym}")
