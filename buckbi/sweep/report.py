@@ -26,7 +26,8 @@ def limits(th: Thresholds) -> dict[str, float]:
 
 
 def worst_case(table: pd.DataFrame, x: str, y: str, column: str) -> pd.DataFrame:
-    """Matrix of ``column`` over (y, x): the worst (largest) value over the other axes; inf stays inf."""
+    """Matrix of ``column`` over (y, x): the worst (largest) value over the other axes; inf stays inf, a failed
+    run counts as inf, a combination without points (vref >= vin) is NaN."""
     data = table[[x, y, column]].copy()
     data[column] = pd.to_numeric(data[column], errors="coerce").fillna(np.inf)  # a failed run counts as worst
     return data.groupby([y, x])[column].max().unstack(x).sort_index().sort_index(axis=1)
@@ -44,14 +45,14 @@ def sweep_figure(table: pd.DataFrame, x: str, y: str, scenario: str, th: Thresho
         for c, who in enumerate(("nn", "teacher"), start=1):
             m = mats[who]
             z = m.to_numpy(dtype=float)
-            shown = np.where(np.isfinite(z), z, zmax * 1.1)  # never / failed: above the scale
-            text = np.where(np.isfinite(z), np.round(z, 2).astype(str), "never")
+            shown = np.where(np.isinf(z), zmax * 1.1, z)  # never / failed: above the scale; no point: a gap
+            text = np.where(np.isfinite(z), np.round(z, 2).astype(str), np.where(np.isnan(z), "", "never"))
             fig.add_trace(go.Heatmap(z=shown, x=m.columns, y=m.index, text=text, texttemplate="%{text}",
                                      zmin=0, zmax=zmax * 1.1 or 1.0, colorscale="Viridis", showscale=c == 2,
                                      colorbar=dict(len=0.9 / len(figs), y=1 - (r - 0.5) / len(figs)),
                                      name=f"{who} {f}", hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{f}=%{{text}}"),
                           row=r, col=c)
-            miss = ~(z <= lim[f]) if np.isfinite(lim[f]) else ~np.isfinite(z)
+            miss = (~(z <= lim[f]) if np.isfinite(lim[f]) else np.isinf(z)) & ~np.isnan(z)
             if miss.any():  # outline the cells that miss the threshold
                 fig.add_trace(go.Contour(z=miss.astype(float), x=m.columns, y=m.index, showscale=False,
                                          contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
@@ -102,11 +103,14 @@ def sweep_png(table: pd.DataFrame, path: str | Path, scenario: str, th: Threshol
     lim = limits(th)[figure]
     for ax, (who, m) in zip(axs, mats.items()):
         z = m.to_numpy(dtype=float)
-        im = ax.pcolormesh(m.columns, m.index, np.where(np.isfinite(z), z, vmax), vmin=0, vmax=vmax,
-                           shading="nearest", cmap="viridis")
+        im = ax.pcolormesh(m.columns, m.index, np.ma.masked_invalid(np.where(np.isinf(z), vmax, z)), vmin=0,
+                           vmax=vmax, shading="nearest", cmap="viridis")
         for (i, j), v in np.ndenumerate(z):
+            if np.isnan(v):
+                ax.text(m.columns[j], m.index[i], "no point", ha="center", va="center", fontsize=7, color="gray")
+                continue
             bad = not v <= lim
-            ax.text(m.columns[j], m.index[i], "never" if not np.isfinite(v) else f"{v:.2f}", ha="center",
+            ax.text(m.columns[j], m.index[i], "never" if np.isinf(v) else f"{v:.2f}", ha="center",
                     va="center", fontsize=7, color="red" if bad else "white", fontweight="bold" if bad else None)
         ax.set_title(f"{'NN (deploy)' if who == 'nn' else 'Type-III teacher'}: {UNITS[figure]}", fontsize=9)
         ax.set_xlabel(x)
