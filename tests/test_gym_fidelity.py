@@ -85,3 +85,15 @@ def test_the_reference_published_actor_regulates_in_deploy(simulator, tmp_path):
     misses = Thresholds(sse_pct=1.0, overshoot_pct=3.0).misses(table)
     assert misses.empty, "the published actor misses on:\n" + misses.to_string(index=False)
     assert np.isfinite(table["nn_settle_ms"]).all()
+
+
+def test_the_duty_hold_takes_exactly_the_nn_command_with_a_trained_actor_in_the_loop(simulator, tmp_path):
+    # gear (BDF2) used to extrapolate the NN output's last change into the held duty when that change lay
+    # within the last two time points before the pwmclk edge: up to 0.2 of duty at this point from ~4 ms on,
+    # and a limit cycle. The breakpoint cluster before each pwmclk edge (buck.inc) restarts the integration.
+    from buckbi.actors import resolve_actor
+    params = EpisodeParams(vin=230.428, ro=10.5386, Lo=58.94e-6, vref=117.714, steps=400)
+    ep = run_episode("deploy", resolve_actor("pretrained"), params, tmp_path, simulator)
+    expected = np.clip(ep.pred, 0.0, 1.0)
+    err = np.abs(ep.rows["V(duty)"].to_numpy() - expected)[2:]  # row k's duty is NNout1 of row k's inputs
+    assert err.max() <= 1e-6, f"held duty differs from the NN command by {err.max():.2e} at row {err.argmax() + 2}"

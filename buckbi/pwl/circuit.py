@@ -120,7 +120,8 @@ MODELLED = {"VSTART": "start gate (holds at 0 at t = 0)", "V1": "vin", "S1": "sw
             "CT3": "C3", "GOA": "op-amp gm", "ROI": "op-amp r", "COI": "op-amp c", "DOH": "clamp", "VOH": "clamp",
             "DOL": "clamp", "VOL": "clamp", "BOA": "output clamp", "SM": "hold", "CM": "hold", "EB": "hold",
             "SS": "hold", "CS": "hold", "EQ": "hold"}
-LEFT_OUT = {"LC1": "capacitor ESL (tens of MHz)", "CL2": "1 pF across Lo (tens of MHz)"}
+LEFT_OUT = {"LC1": "capacitor ESL (tens of MHz)", "CL2": "1 pF across Lo (tens of MHz)",
+            "VBRK": "ngspice breakpoints only (no node uses it)", "RBRK": "its load"}
 
 
 def part_elements(parts: Path = PARTS) -> list[str]:
