@@ -371,3 +371,12 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, ref_t, ref_v, ld_t, ld_v, corners, t
                     rows[k, 3 + j] = held[j]
                 rows[k, 22] = min(max(x[OI], 0.0), 1.0)
                 rows[k, 23] = nn_out
+
+
+@njit(cache=True)
+def mlp_rows(xs, weights, biases, shapes, acts, act_p):
+    """The compiled actor on each row of ``xs``."""
+    out = np.empty(xs.shape[0])
+    for k in range(xs.shape[0]):
+        out[k] = mlp(xs[k], weights, biases, shapes, acts, act_p)
+    return out

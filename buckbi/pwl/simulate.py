@@ -13,7 +13,8 @@ from torch import nn
 from ..export.graph import Activation, Affine, ExportError, lower
 from .circuit import GymCircuit, read_circuit, spice_eval
 from .kernel import (ACT_ELU, ACT_HARDSIGMOID, ACT_HARDTANH, ACT_LEAKY, ACT_NONE, ACT_RELU, ACT_SIGMOID, ACT_SILU,
-                     ACT_SOFTPLUS, ACT_TANH, CMD_NN, CMD_NN_LIMITED, CMD_TEACHER, ROW_COLS, run_kernel)
+                     ACT_SOFTPLUS, ACT_TANH, CMD_NN, CMD_NN_LIMITED, CMD_TEACHER, ROW_COLS, mlp_rows,
+                     run_kernel)
 from .model import modal_model, operating_point
 
 _ACTS = {"relu": ACT_RELU, "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH, "leaky_relu": ACT_LEAKY,
@@ -28,10 +29,14 @@ class PwlUnsupportedError(ValueError):
     """The fast simulator cannot run this actor or circuit; SPICE can."""
 
 
+_NO_ACTOR = (np.zeros(19), np.zeros(1), np.array([[1, 19]], dtype=np.int64), np.array([ACT_NONE], dtype=np.int64),
+             np.zeros((1, 2)))  # what the kernel gets when the network is out of the loop
+
+
 def compile_actor(model: nn.Module | None) -> tuple[np.ndarray, ...]:
     """Flatten a feed-forward actor into the kernel's arrays (Linear layers, each with at most one activation)."""
     if model is None:
-        model = nn.Sequential(nn.Linear(19, 1))
+        return _NO_ACTOR
     try:
         ops, n_in, n_out = lower(model, 19)
     except ExportError as err:
@@ -112,6 +117,20 @@ def rows_frame(gym: str, rows: np.ndarray) -> pd.DataFrame:
     return df.drop(columns=drop)
 
 
+def _actor_on_rows(actor: nn.Module, x: np.ndarray) -> np.ndarray:
+    """The actor on every row: compiled when it compiles (equal to PyTorch float64 within 1e-12), else PyTorch."""
+    try:
+        return mlp_rows(np.ascontiguousarray(x), *compile_actor(actor))
+    except PwlUnsupportedError:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # 2k rows through a small net: threads only add overhead
+        try:
+            with torch.no_grad():
+                return copy.deepcopy(actor).double().eval()(torch.from_numpy(x.copy())).numpy().ravel()
+        finally:
+            torch.set_num_threads(threads)
+
+
 def run_episode_pwl(gym: str, actor, params, scenario: str = "startup", check: float | None = None):
     """One episode on the fast simulator; the actor's output at the rows is PyTorch's on the held inputs."""
     from ..episode import INPUTS, Episode, EpisodeError
@@ -125,9 +144,7 @@ def run_episode_pwl(gym: str, actor, params, scenario: str = "startup", check: f
     x = rows[[f"V({n.lower()})" for n in INPUTS]].to_numpy() if gym != "teacher" else np.empty((len(rows), 0))
     if gym != "teacher":
         if gym == "gym1":  # outside the loop: what the exported net gives on the held inputs
-            with torch.no_grad():
-                net = copy.deepcopy(actor).double().eval()
-                rows["V(nnout1)"] = net(torch.from_numpy(x.copy())).numpy().ravel()
+            rows["V(nnout1)"] = _actor_on_rows(actor, x)
         pred = rows["V(nnout1)"].to_numpy()
     else:
         pred = None
