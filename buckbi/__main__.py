@@ -75,7 +75,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from .actors import resolve_actor
     from .evaluate import Thresholds
     from .sweep import grid_points, open_client, parse_grid, random_points, run_sweep, write_sweep_report
-    from .sweep.run import summary
+    from .sweep.run import require_runnable, summary
     _check_simulator(args.simulator)
     actor = resolve_actor(args.actor, args.netlist)
     if args.points is not None:
@@ -85,6 +85,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if invalid:
         print(f"{invalid} grid points have vref >= vin (a buck cannot reach them); left out", file=sys.stderr)
     th = Thresholds(args.max_sse, args.max_overshoot, args.max_step_deviation, args.max_recovery)
+    require_runnable(actor, args.simulator)
     client = open_client(args.scheduler, args.jobs)
     try:
         res = run_sweep(actor, points, args.out, client, scenario=args.scenario, simulator=args.simulator,

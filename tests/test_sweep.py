@@ -130,3 +130,17 @@ def test_sweep_report_heatmaps_render_in_headless_chromium(tmp_path):
     # 3 start-up figures x (NN, teacher): six heatmap layers, each drawn as an image
     assert dom.count('class="heatmaplayer') == 6 and dom.count("<image") >= 6, dom[:500]
     assert "NN (deploy): steady-state error" in dom and "teacher: overshoot" in dom
+
+
+def test_sweep_cli_refuses_a_subcircuit_on_the_fast_simulator_before_starting(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "buckbi", "sweep", "--actor", "published", "--simulator", "pwl",
+                          "--out", str(tmp_path / "s")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "SPICE only" in res.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_sweep_cli_says_how_to_reach_a_scheduler(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "buckbi", "sweep", "--actor", "pretrained", "--simulator", "pwl",
+                          "--scheduler", "tcp://127.0.0.1:9", "--out", str(tmp_path / "s")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "cannot reach the Dask scheduler" in res.stderr and "dask worker" in res.stderr

@@ -94,6 +94,15 @@ def _columns(scenario: str) -> list[str]:
             + ["nn_error", "teacher_error", "error", "attempts", "worker_s", "host"])
 
 
+def require_runnable(actor: Actor, simulator: str | None) -> None:
+    """Refuse before any work: a subcircuit file cannot run on the fast simulator."""
+    from ..sim import FAST, simulator_name
+    if simulator_name(simulator) == FAST and not isinstance(actor, nn.Module):
+        from ..pwl import PwlUnsupportedError
+        raise PwlUnsupportedError("the fast simulator runs PyTorch actors; a subcircuit file (--netlist) runs in "
+                                  "SPICE only (--simulator ngspice)")
+
+
 def run_sweep(actor: Actor, points: list[EpisodeParams], out: str | Path, client, *, scenario: str = "startup",
               simulator: str | None = None, max_step: float | None = None, timeout: float = 900.0,
               progress: bool = True) -> SweepResult:
@@ -101,11 +110,7 @@ def run_sweep(actor: Actor, points: list[EpisodeParams], out: str | Path, client
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    from ..sim import FAST, simulator_name
-    if simulator_name(simulator) == FAST and not isinstance(actor, nn.Module):
-        from ..pwl import PwlUnsupportedError
-        raise PwlUnsupportedError("the fast simulator runs PyTorch actors; a subcircuit file (--netlist) runs in "
-                                  "SPICE only (--simulator ngspice)")
+    require_runnable(actor, simulator)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / RESULTS
