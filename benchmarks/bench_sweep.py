@@ -11,21 +11,18 @@ import tempfile
 import time
 
 from buckbi.actors import resolve_actor
-from buckbi.sweep import open_client, random_points, run_sweep
+from buckbi.sweep import dask_client, random_points, run_sweep
 
 
 def rate(actor, n: int, steps: int, simulator: str, workers: int) -> float:
-    client = open_client(None, workers)
-    try:
+    with dask_client(None, workers) as client:
         with tempfile.TemporaryDirectory() as warm:
             run_sweep(actor, random_points(workers, 99, 64), warm, client, simulator=simulator, progress=False)
         with tempfile.TemporaryDirectory() as out:
             t = time.perf_counter()
             res = run_sweep(actor, random_points(n, 1, steps), out, client, simulator=simulator, progress=False)
             wall = time.perf_counter() - t
-        assert res.failed == 0, res.table[res.table["status"] != "ok"]
-    finally:
-        client.close()
+        assert res.failed == 0, res.table[res.table["status"] != "ok"][["key", "error"]].to_string()
     return n / wall * 60
 
 

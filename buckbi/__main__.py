@@ -74,7 +74,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     from .actors import resolve_actor
     from .evaluate import Thresholds
-    from .sweep import grid_points, open_client, parse_grid, random_points, run_sweep, write_sweep_report
+    from .sweep import dask_client, grid_points, parse_grid, random_points, run_sweep, write_sweep_report
     from .sweep.run import require_runnable, summary
     _check_simulator(args.simulator)
     actor = resolve_actor(args.actor, args.netlist)
@@ -86,12 +86,9 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"{invalid} grid points have vref >= vin (a buck cannot reach them); left out", file=sys.stderr)
     th = Thresholds(args.max_sse, args.max_overshoot, args.max_step_deviation, args.max_recovery)
     require_runnable(actor, args.simulator)
-    client = open_client(args.scheduler, args.jobs)
-    try:
+    with dask_client(args.scheduler, args.jobs) as client:
         res = run_sweep(actor, points, args.out, client, scenario=args.scenario, simulator=args.simulator,
                         max_step=args.max_step, timeout=args.timeout, progress=not args.quiet)
-    finally:
-        client.close()
     html = write_sweep_report(res.table, args.out, args.scenario, th, args.axes) if len(res.table) else None
     misses = th.misses(res.table[res.table["status"] == "ok"]) if len(res.table) else res.table
     print(f"{summary(res.table)} ({res.done_before} from before, {res.ran} run now in {res.wall_s:.1f} s); "

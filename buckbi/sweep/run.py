@@ -5,6 +5,7 @@ import logging
 import os
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,7 +122,8 @@ def run_sweep(actor: Actor, points: list[EpisodeParams], out: str | Path, client
     start = time.perf_counter()
     bar = tqdm(total=len(todo), unit="point", disable=not progress, dynamic_ncols=True, desc="sweep")
     failed = 0
-    remote_actor = client.scatter(actor, broadcast=True) if todo else None
+    # hash=False: a fresh key per sweep (a content-hashed key can collide with one the scheduler is releasing)
+    remote_actor = client.scatter(actor, broadcast=True, hash=False) if todo else None
     futures = {client.submit(run_point, remote_actor, p, scenario, simulator, max_step, timeout, pure=False): (k, 1)
                for k, p in todo.items()}
     pending = as_completed(list(futures))
@@ -129,7 +131,8 @@ def run_sweep(actor: Actor, points: list[EpisodeParams], out: str | Path, client
         for fut in pending:
             key, attempt = futures.pop(fut)
             row = fut.result() if fut.status == "finished" else {
-                "key": key, "status": "failed", "error": f"Dask: {fut.exception()!r}"[:300]}
+                "key": key, "status": "failed", "error": (f"Dask: task {fut.status}: {fut.exception()!r}"
+                                                          if fut.status == "error" else f"Dask: task {fut.status}")[:300]}
             if row.get("status") != "ok" and attempt == 1:  # a failed simulation runs once more
                 retry = client.submit(run_point, remote_actor, todo[key], scenario, simulator, max_step, timeout,
                                       pure=False)
@@ -149,8 +152,22 @@ def run_sweep(actor: Actor, points: list[EpisodeParams], out: str | Path, client
     return SweepResult(table, len(done), len(todo), failed, time.perf_counter() - start)
 
 
+@contextmanager
+def dask_client(scheduler: str | None = None, jobs: int = 2):
+    """``open_client`` as a context: on exit the client closes, and a local cluster it started shuts down."""
+    client = open_client(scheduler, jobs)
+    try:
+        yield client
+    finally:
+        cluster = client.cluster
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def open_client(scheduler: str | None = None, jobs: int = 2):
-    """A Dask client: ``scheduler`` (or $BUCKBI_DASK_SCHEDULER), else a local cluster of ``jobs`` worker processes."""
+    """A Dask client: ``scheduler`` (or $BUCKBI_DASK_SCHEDULER), else a local cluster of ``jobs`` worker processes
+    (``client.cluster``; close it too, or use ``dask_client``)."""
     from distributed import Client, LocalCluster
     logging.getLogger("distributed").setLevel(logging.ERROR)  # its own start/stop chatter; errors still show
     address = scheduler or os.environ.get(SCHEDULER_ENV)
@@ -163,7 +180,7 @@ def open_client(scheduler: str | None = None, jobs: int = 2):
                                   f"--scheduler / ${SCHEDULER_ENV} to run locally") from None
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
-    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0",
                            silence_logs=logging.ERROR)
     return Client(cluster)
 
@@ -173,4 +190,4 @@ def summary(table: pd.DataFrame) -> str:
     return f"{len(table)} points, {len(ok)} ok, {len(table) - len(ok)} failed"
 
 
-__all__ = ["run_point", "run_sweep", "open_client", "read_results", "SweepResult", "SCHEDULER_ENV", "summary"]
+__all__ = ["run_point", "run_sweep", "open_client", "dask_client", "read_results", "SweepResult", "SCHEDULER_ENV", "summary"]
