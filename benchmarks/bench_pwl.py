@@ -39,7 +39,8 @@ def main() -> None:
     torch.manual_seed(0)
     actor = seed_actor().eval()
     params = EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, steps=args.steps)
-    run_episode("gym2", actor, params, "unused", "pwl")  # numba compiles (or loads its cache) once
+    with tempfile.TemporaryDirectory() as warm:
+        run_episode("gym2", actor, params, warm, "pwl")  # numba compiles (or loads its cache) once
     print(f"{args.steps}-step episodes, vin=200 ro=20 Lo=50u vref=100, actor 19-32-16-1; medians of {args.repeat}")
     with tempfile.TemporaryDirectory() as tmp:
         for gym in ("teacher", "gym1", "gym2", "deploy"):

@@ -54,8 +54,20 @@ def _evaluate(args: argparse.Namespace) -> int:
     _check_simulator(args.simulator)
     actor = resolve_actor(args.actor, args.netlist)
     points = held_out_points(args.points, args.seed, args.steps)
-    table, nn_eps, teacher_eps = evaluate(actor, points, args.out, args.simulator, jobs=args.jobs,
-                                          scenario=args.scenario, max_step=args.max_step)
+    import os
+
+    from .sweep.run import SCHEDULER_ENV
+    if args.scheduler or os.environ.get(SCHEDULER_ENV):  # the sweep's executor: one Dask task per point
+        from .evaluate import evaluate_on_dask
+        from .sweep import dask_client
+        from .sweep.run import require_runnable
+        require_runnable(actor, args.simulator)
+        with dask_client(args.scheduler, args.jobs) as client:
+            table, nn_eps, teacher_eps = evaluate_on_dask(actor, points, client, args.simulator,
+                                                          scenario=args.scenario, max_step=args.max_step)
+    else:
+        table, nn_eps, teacher_eps = evaluate(actor, points, args.out, args.simulator, jobs=args.jobs,
+                                              scenario=args.scenario, max_step=args.max_step)
     csv, html = write_report(table, evaluation_figure(points, nn_eps, teacher_eps, args.scenario), args.out)
     import pandas as pd
     with pd.option_context("display.width", 250, "display.max_columns", 40, "display.float_format", "{:.2f}".format):
@@ -145,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--steps", type=int, default=2048,
                    help="control periods per start-up run (default 2048; the load-step scenario runs 80 ms)")
     v.add_argument("--jobs", type=int, default=2, help="simulations at once (default 2)")
+    v.add_argument("--scheduler", default=None, help="run the points on a Dask cluster (tcp://HOST:PORT, or "
+                   "$BUCKBI_DASK_SCHEDULER), one task per point, as buckbi sweep does")
     v.add_argument("--out", default="evaluation", help="folder for evaluate.csv and evaluate_plot.html")
     v.add_argument("--simulator", default=None, help=sim_help)
     v.add_argument("--max-step", type=float, default=None, help=step_help)

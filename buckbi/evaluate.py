@@ -161,6 +161,28 @@ def evaluate(actor: Actor, points: list[EpisodeParams], workdir: str | Path, sim
     return pd.DataFrame(rows), nn_eps, teacher_eps
 
 
+def _evaluate_one(actor: Actor, params: EpisodeParams, simulator, timeout: float, scenario: str,
+                  max_step: float | None) -> tuple[dict, object, object]:
+    """One point on a Dask worker: its table row and both episodes (or their errors)."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="buckbi-evaluate-") as tmp:
+        table, nn_eps, teacher_eps = evaluate(actor, [params], tmp, simulator, jobs=2, timeout=timeout,
+                                              scenario=scenario, max_step=max_step)
+    return table.iloc[0].to_dict(), nn_eps[0], teacher_eps[0]
+
+
+def evaluate_on_dask(actor: Actor, points: list[EpisodeParams], client, simulator=None, timeout: float = 900.0,
+                     scenario: str = "startup", max_step: float | None = None) -> tuple[pd.DataFrame, list, list]:
+    """``evaluate`` with one Dask task per point (the sweep's executor); the same table and episodes."""
+    points = scenario_points(points, scenario)
+    remote = client.scatter(actor, broadcast=True, hash=False)
+    futures = [client.submit(_evaluate_one, remote, p, simulator, timeout, scenario, max_step, pure=False)
+               for p in points]
+    results = client.gather(futures)
+    rows = [r | {"point": k + 1} for k, (r, _, _) in enumerate(results)]
+    return pd.DataFrame(rows), [r[1] for r in results], [r[2] for r in results]
+
+
 def evaluation_figure(points: list[EpisodeParams], nn_eps: list, teacher_eps: list,
                       scenario: str = "startup") -> go.Figure:
     """Vout of NN and teacher per operating point, with vref (and the load steps marked)."""

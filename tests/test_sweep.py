@@ -144,3 +144,18 @@ def test_sweep_cli_says_how_to_reach_a_scheduler(tmp_path):
                           "--scheduler", "tcp://127.0.0.1:9", "--out", str(tmp_path / "s")],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "cannot reach the Dask scheduler" in res.stderr and "dask worker" in res.stderr
+
+
+def test_evaluate_on_dask_gives_the_local_table(tmp_path):
+    from distributed import Client, LocalCluster
+
+    from buckbi.evaluate import evaluate, evaluate_on_dask, held_out_points
+    torch.manual_seed(4)
+    actor = seed_actor().eval()
+    points = held_out_points(3, 1, 256)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as lc, \
+            Client(lc) as client:
+        remote, nn_eps, teacher_eps = evaluate_on_dask(actor, points, client, "pwl")
+    local, _, _ = evaluate(actor, points, tmp_path, "pwl")
+    pd.testing.assert_frame_equal(remote[local.columns], local)
+    assert len(nn_eps) == 3 and all(len(e.rows) == 257 for e in nn_eps + teacher_eps)
