@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -54,8 +55,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     _check_simulator(args.simulator)
     actor = resolve_actor(args.actor, args.netlist)
     points = held_out_points(args.points, args.seed, args.steps)
-    import os
-
     from .sweep.run import SCHEDULER_ENV
     if args.scheduler or os.environ.get(SCHEDULER_ENV):  # the sweep's executor: one Dask task per point
         from .evaluate import evaluate_on_dask

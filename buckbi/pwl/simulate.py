@@ -117,6 +117,13 @@ def rows_frame(gym: str, rows: np.ndarray) -> pd.DataFrame:
     return df.drop(columns=drop)
 
 
+def require_pytorch_actor(actor) -> None:
+    """The fast simulator runs PyTorch actors; a subcircuit file (--netlist) runs in SPICE only."""
+    if actor is not None and not isinstance(actor, nn.Module):
+        raise PwlUnsupportedError("the fast simulator runs PyTorch actors; a subcircuit file (--netlist) runs in "
+                                  "SPICE only (--simulator ngspice)")
+
+
 def _actor_on_rows(actor: nn.Module, x: np.ndarray) -> np.ndarray:
     """The actor on every row: compiled when it compiles (equal to PyTorch float64 within 1e-12), else PyTorch."""
     try:
@@ -136,9 +143,7 @@ def run_episode_pwl(gym: str, actor, params, scenario: str = "startup", check: f
     from ..episode import INPUTS, Episode, EpisodeError
     if gym != "teacher" and actor is None:
         raise EpisodeError(f"{gym} runs the NN: pass an actor (a 19-input, 1-output nn.Sequential)")
-    if actor is not None and not isinstance(actor, nn.Module):
-        raise PwlUnsupportedError("the fast simulator runs PyTorch actors; a subcircuit file (--netlist) runs in "
-                                  "SPICE only (--simulator ngspice)")
+    require_pytorch_actor(actor)
     start = time.perf_counter()
     rows = rows_frame(gym, simulate(gym, actor, params, scenario, check))
     x = rows[[f"V({n.lower()})" for n in INPUTS]].to_numpy() if gym != "teacher" else np.empty((len(rows), 0))

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from torch import nn
 
 from ..episode import Actor, EpisodeParams
 from .grid import point_key
@@ -98,10 +97,9 @@ def _columns(scenario: str) -> list[str]:
 def require_runnable(actor: Actor, simulator: str | None) -> None:
     """Refuse before any work: a subcircuit file cannot run on the fast simulator."""
     from ..sim import FAST, simulator_name
-    if simulator_name(simulator) == FAST and not isinstance(actor, nn.Module):
-        from ..pwl import PwlUnsupportedError
-        raise PwlUnsupportedError("the fast simulator runs PyTorch actors; a subcircuit file (--netlist) runs in "
-                                  "SPICE only (--simulator ngspice)")
+    if simulator_name(simulator) == FAST:
+        from ..pwl import require_pytorch_actor
+        require_pytorch_actor(actor)
 
 
 def run_sweep(actor: Actor, points: list[EpisodeParams], out: str | Path, client, *, scenario: str = "startup",
