@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -28,6 +29,10 @@ N_INPUTS = 19
 INPUTS = [f"NNin{i}" for i in range(1, N_INPUTS + 1)]
 SUBCKT = "ActorSubckt"
 INSTANCE = f"X99 {' '.join(INPUTS)} NNout1 {SUBCKT}"
+
+
+NN_ELEMENTS = ("xspice", "subckt")
+ENV_NN_ELEMENT = "BUCKBI_NN_ELEMENT"
 
 
 class EpisodeError(ValueError):
@@ -158,10 +163,45 @@ def param_file_text(params: EpisodeParams, nn_file: str | Path | None, gym: str,
     return "\n".join(lines) + "\n"
 
 
+def choose_nn_element(actor: Actor | None, backend: Backend | None, nn_in_circuit: bool = True,
+               choice: str | None = None) -> str:
+    """How the network runs in the circuit: "xspice" (buckbi's code model) or "subckt" (the portable export).
+
+    ``choice`` (or $BUCKBI_NN_ELEMENT) forces one; by default a feed-forward PyTorch actor in an ngspice
+    circuit runs as the code model when it is built (otherwise with a warning, as the subcircuit).
+    """
+    from .export.graph import has_state, lower
+    choice = choice or os.environ.get(ENV_NN_ELEMENT) or None
+    if choice is not None and choice not in NN_ELEMENTS:
+        raise EpisodeError(f"nn_element must be one of {NN_ELEMENTS} (or unset for automatic), got {choice!r}")
+    eligible = (isinstance(actor, nn.Module) and nn_in_circuit and isinstance(backend, NgspiceBackend)
+                and backend.netlist_dialect == "ngspice")
+    if eligible:
+        try:
+            eligible = not has_state(lower(actor, N_INPUTS)[0])
+        except Exception:  # an actor the exporter rejects: export_model says why, below
+            eligible = False
+    if choice == "subckt" or (choice is None and not eligible):
+        return "subckt"
+    if not eligible:
+        raise EpisodeError("the XSPICE network element runs a feed-forward PyTorch actor in an ngspice circuit "
+                           "(ngspice dialect); use nn_element='subckt' for this actor or simulator")
+    from .xspice import codemodel_path, require_codemodel, warn_unavailable
+    if choice == "xspice":
+        require_codemodel(backend.executable)
+    elif codemodel_path(backend.executable) is None:
+        warn_unavailable()
+        return "subckt"
+    return "xspice"
+
+
 def prepare_episode(gym: str, actor: Actor | None, params: EpisodeParams, workdir: str | Path,
                     backend: Backend | None = None, name: str = "episode", scenario: str = "startup",
-                    max_step: float | None = None, nn_in_circuit: bool = True) -> SimJob:
-    """Export the actor (or copy its netlist), write the parameter file and return the job that runs the episode."""
+                    max_step: float | None = None, nn_in_circuit: bool = True, element: str = "subckt") -> SimJob:
+    """Export the actor (or copy its netlist), write the parameter file and return the job that runs the episode.
+
+    ``element`` (see ``choose_nn_element``): "xspice" exports the network as buckbi's code model element.
+    """
     circuit = circuit_file(gym, scenario, params)
     if gym != "teacher" and actor is None:
         raise EpisodeError(f"{gym} runs the NN: pass an actor (a 19-input, 1-output nn.Sequential or a "
@@ -175,9 +215,14 @@ def prepare_episode(gym: str, actor: Actor | None, params: EpisodeParams, workdi
         actor.write(nn_file)
     else:
         dialect = backend.netlist_dialect if backend is not None else "ngspice"
+        structure = "xspice" if element == "xspice" else "fast"
+        codemodel = None
+        if structure == "xspice":
+            from .xspice import require_codemodel
+            codemodel = require_codemodel(getattr(backend, "executable", None))
         try:
-            export_model(actor, nn_file, subckt_name=SUBCKT, dialect=dialect,
-                         input_names=INPUTS, output_names=["NNout1"])
+            export_model(actor, nn_file, subckt_name=SUBCKT, dialect=dialect, structure=structure,
+                         input_names=INPUTS, output_names=["NNout1"], codemodel=codemodel)
         except WidthMismatchError as err:
             raise EpisodeError(f"{gym} feeds the actor {N_INPUTS} inputs (NNin1..NNin19) and reads one output "
                                f"(NNout1), which this actor does not fit: {err}") from err
@@ -201,7 +246,7 @@ def run_episodes(gym: str, actor: Actor | None, params: list[EpisodeParams], wor
                  simulator: str | Backend | None = None, *, parallel: int | None = None,
                  timeout: float = 900.0, keep_waveforms: bool = False,
                  scenario: str = "startup", max_step: float | None = None,
-                 nn_in_circuit: bool | None = None) -> list[Episode | Exception]:
+                 nn_in_circuit: bool | None = None, nn_element: str | None = None) -> list[Episode | Exception]:
     """Several episodes with the same actor at once; each entry is an Episode or the error it raised.
 
     ``simulator``: a SPICE backend (or its name), or "pwl" for the fast exact simulator (buckbi.pwl), which
@@ -209,6 +254,9 @@ def run_episodes(gym: str, actor: Actor | None, params: list[EpisodeParams], wor
     time step in seconds (default T/20). ``nn_in_circuit``: in gym 1 on ngspice the network is by default
     left out of the loop's run and evaluated on the sampled rows in a second run (buckbi.nn_rows), which
     gives the same rows 3-4x faster; True keeps it in the circuit, the seed's form (and LTspice's).
+    ``nn_element``: where the network is in an ngspice circuit, "xspice" runs it as buckbi's code model
+    (default when built: ~5x faster episodes with the network in the loop), "subckt" as the portable
+    exported subcircuit; $BUCKBI_NN_ELEMENT sets it too.
     """
     if max_step is not None and not (math.isfinite(max_step) and max_step > 0):
         raise EpisodeError(f"max_step must be a positive number of seconds, got {max_step!r}")
@@ -219,8 +267,10 @@ def run_episodes(gym: str, actor: Actor | None, params: list[EpisodeParams], wor
         backend = actor.backend_for(backend)
     if nn_in_circuit is None:
         nn_in_circuit = not (gym == "gym1" and isinstance(backend, NgspiceBackend))
+    element = choose_nn_element(actor, backend, nn_in_circuit, nn_element) if gym != "teacher" else "subckt"
     jobs = [prepare_episode(gym, actor, p, workdir, backend, name=batch_name(k), scenario=scenario,
-                            max_step=max_step, nn_in_circuit=nn_in_circuit) for k, p in enumerate(params)]
+                            max_step=max_step, nn_in_circuit=nn_in_circuit, element=element)
+            for k, p in enumerate(params)]
     results = run_netlists(jobs, workdir, simulator=backend, timeout=timeout, parallel=parallel)
     episodes: list[Episode | Exception] = []
     for p, res in zip(params, results):
@@ -270,11 +320,11 @@ def _run_fast(gym: str, actor: Actor | None, params: list[EpisodeParams], scenar
 def run_episode(gym: str, actor: Actor | None, params: EpisodeParams, workdir: str | Path,
                 simulator: str | Backend | None = None, *, timeout: float = 900.0,
                 keep_waveforms: bool = False, scenario: str = "startup", max_step: float | None = None,
-                nn_in_circuit: bool | None = None) -> Episode:
+                nn_in_circuit: bool | None = None, nn_element: str | None = None) -> Episode:
     """Run one episode of ``gym`` (SPICE, or "pwl") and return its sampled data; raises on failure."""
     episode = run_episodes(gym, actor, [params], workdir, simulator, parallel=1, timeout=timeout,
                            keep_waveforms=keep_waveforms, scenario=scenario, max_step=max_step,
-                           nn_in_circuit=nn_in_circuit)[0]
+                           nn_in_circuit=nn_in_circuit, nn_element=nn_element)[0]
     if isinstance(episode, Exception):
         raise episode
     return episode

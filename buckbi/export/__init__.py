@@ -32,12 +32,15 @@ def _names(given: list[str] | None, prefix: str, n: int, what: str) -> list[str]
 
 def export_model(model: nn.Module, path: str | os.PathLike | None = None, *, subckt_name: str = "ActorSubckt",
                  dialect: str = "ngspice", input_names: list[str] | None = None,
-                 output_names: list[str] | None = None, structure: str = "fast") -> str:
+                 output_names: list[str] | None = None, structure: str = "fast",
+                 codemodel: str | os.PathLike | None = None) -> str:
     """Export ``model`` as a SPICE subcircuit; returns the text and writes it to ``path`` when given.
 
     Ports are NNIN1..NNINn, NNOUT1..NNOUTm, then CLK when the net holds recurrent state.
     ``structure="fast"`` builds each weighted sum from linear VCCS into a 1-ohm node (fastest to
-    simulate); ``"plain"`` uses one behavioural source per sum (easier to read while debugging).
+    simulate); ``"plain"`` uses one behavioural source per sum (easier to read while debugging);
+    ``"xspice"`` (ngspice only, feed-forward networks) is one element of buckbi's XSPICE code model,
+    ``codemodel`` (default: the one ``python -m buckbi.xspice build`` installed), ~5x faster in a loop.
     """
     if dialect not in DIALECTS:
         raise ExportError(f"unknown dialect {dialect!r}; use one of {DIALECTS}")
@@ -45,12 +48,25 @@ def export_model(model: nn.Module, path: str | os.PathLike | None = None, *, sub
         raise ExportError(f"unknown structure {structure!r}; use one of {STRUCTURES}")
     if not subckt_name or any(ch.isspace() for ch in subckt_name):
         raise ExportError(f"invalid subcircuit name {subckt_name!r}")
+    if structure == "xspice" and dialect != "ngspice":
+        raise ExportError(f"structure 'xspice' is an ngspice code model; the {dialect} dialect needs "
+                          "structure 'fast' or 'plain'")
     n_given = len(input_names) if input_names is not None else None
     ops, n_in, n_out = lower(model, n_given)
+    if structure == "xspice":
+        if has_state(ops):
+            raise ExportError("structure 'xspice' runs feed-forward networks only; this one holds recurrent "
+                              "state: export it with structure 'fast'")
+        if codemodel is None:
+            from ..xspice import CodeModelError, require_codemodel
+            try:
+                codemodel = require_codemodel()
+            except CodeModelError as err:
+                raise ExportError(str(err)) from err
     ins = _names(input_names, "NNIN", n_in, "inputs")
     outs = _names(output_names, "NNOUT", n_out, "outputs")
     text = render(ops, n_in, n_out, subckt_name=subckt_name, dialect=dialect, structure=structure,
-                  input_names=ins, output_names=outs, clocked=has_state(ops))
+                  input_names=ins, output_names=outs, clocked=has_state(ops), codemodel=codemodel)
     if path is not None:
         atomic_write_text(path, text)
     return text

@@ -6,7 +6,7 @@ import numpy as np
 from .graph import Activation, Affine, Cell, Op
 
 DIALECTS = ("ngspice", "ltspice")
-STRUCTURES = ("fast", "plain")
+STRUCTURES = ("fast", "plain", "xspice")
 TERMS_PER_LINE = 8
 
 # Edge-triggered hold: the master tracks while CLK < 0.4 V, the slave while CLK > 0.6 V, so a
@@ -177,8 +177,14 @@ def describe(ops: list[Op]) -> str:
 
 
 def render(ops: list[Op], n_in: int, n_out: int, *, subckt_name: str, dialect: str, structure: str,
-           input_names: list[str], output_names: list[str], clocked: bool) -> str:
+           input_names: list[str], output_names: list[str], clocked: bool, codemodel=None) -> str:
     """Full subcircuit text."""
+    if structure == "xspice":
+        from ..xspice.program import render_xspice
+        head = [f"* {subckt_name}: exported by buckbi ({dialect} dialect, xspice structure)",
+                f"* {describe(ops) or 'identity'}", f"* inputs {n_in}, outputs {n_out}"]
+        return render_xspice(ops, subckt_name=subckt_name, input_names=input_names, output_names=output_names,
+                             header=head, codemodel=codemodel)
     w = _Writer(dialect, structure)
     nodes = list(input_names)
     for layer, op in enumerate(ops, 1):

@@ -23,7 +23,8 @@ def _backend(simulator, dialect: str):
 
 
 def spice_forward(model: nn.Module, xs: np.ndarray, *, dialect: str = "ngspice", structure: str = "fast",
-                  simulator=None, workdir: str | Path | None = None, timeout: float = 600.0) -> np.ndarray:
+                  simulator=None, workdir: str | Path | None = None, timeout: float = 600.0,
+                  codemodel: str | Path | None = None) -> np.ndarray:
     """Outputs of the exported feed-forward ``model`` for each row of ``xs``, from one SPICE ``.op``.
 
     Every row gets its own instance of the subcircuit driven by DC sources, so one operating point
@@ -33,7 +34,8 @@ def spice_forward(model: nn.Module, xs: np.ndarray, *, dialect: str = "ngspice",
     ops, n_in, n_out = lower(model, xs.shape[1])
     if has_state(ops):
         raise ValueError("the model holds recurrent state; use spice_step() for a clocked run")
-    sub = export_model(model, dialect=dialect, structure=structure, input_names=[f"NNIN{i + 1}" for i in range(n_in)])
+    sub = export_model(model, dialect=dialect, structure=structure, input_names=[f"NNIN{i + 1}" for i in range(n_in)],
+                       codemodel=codemodel)
     lines = ["* buckbi spice_forward batch", sub]
     for k, row in enumerate(xs):
         lines += [f"VX{k}_{i} x{k}_{i} 0 {float(v)!r}" for i, v in enumerate(row)]

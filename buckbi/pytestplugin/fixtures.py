@@ -17,7 +17,7 @@ from ..sim import FAST, Backend, get_simulator, simulator_name
 from .golden import GoldenNetwork
 from .hooks import simulator_key, trainer_key
 
-__all__ = ["simulator", "episode_simulator", "update_golden", "actor", "controller", "regulation_thresholds", "episode_params",
+__all__ = ["simulator", "codemodel", "episode_simulator", "update_golden", "actor", "controller", "regulation_thresholds", "episode_params",
            "episode_runner", "golden_network", "training_run", "DEFAULT_STEPS"]
 
 DEFAULT_STEPS = 256
@@ -42,6 +42,19 @@ def simulator(pytestconfig: pytest.Config) -> Backend:
     if not backend.is_available():
         pytest.skip(f"no SPICE simulator: {backend.name} not found. {backend.install_hint()}")
     return backend
+
+
+@pytest.fixture(scope="session")
+def codemodel(simulator: Backend) -> Path:
+    """buckbi's built XSPICE code model for the session's ngspice; skips saying how to build it."""
+    from ..sim import NgspiceBackend
+    from ..xspice import BUILD_HINT, codemodel_path
+    if not isinstance(simulator, NgspiceBackend):
+        pytest.skip(f"the XSPICE network element is an ngspice code model; the simulator is {simulator.name}")
+    path = codemodel_path(simulator.executable)
+    if path is None:
+        pytest.skip(f"buckbi's XSPICE code model is not built: {BUILD_HINT}")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,62 @@
+"""The network as the real-vector program of buckbi's XSPICE code model (``buckbi_mlp``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..export.graph import Activation, Affine, ExportError, Op
+from ..export.netlist import num
+
+OP_AFFINE, OP_ACTIVATION = 1, 2
+# Activation kinds and their two parameters, in the order cfunc.mod's enum numbers them.
+ACTIVATIONS = {"relu": (1, ()), "sigmoid": (2, ()), "tanh": (3, ()), "silu": (4, ()),
+               "hardtanh": (5, ("lo", "hi")), "hardsigmoid": (6, ()), "leaky_relu": (7, ("slope",)),
+               "elu": (8, ("alpha",)), "softplus": (9, ("beta", "threshold"))}
+VALUES_PER_LINE = 8
+
+
+def program(ops: list[Op]) -> list[float]:
+    """Flatten affine and activation steps into the code model's ``prog`` vector."""
+    prog: list[float] = []
+    for op in ops:
+        if isinstance(op, Affine):
+            n_out, n_in = op.weight.shape
+            prog += [OP_AFFINE, n_in, n_out, *np.asarray(op.weight, float).ravel(), *np.asarray(op.bias, float)]
+        elif isinstance(op, Activation):
+            code, names = ACTIVATIONS[op.kind]
+            params = [float(op.params[n]) for n in names]
+            prog += [OP_ACTIVATION, code, *params, *[0.0] * (2 - len(params))]
+        else:
+            raise ExportError(f"the XSPICE network element runs feed-forward networks only, not {type(op).__name__}; "
+                              "export with structure='fast'")
+    return prog
+
+
+def model_lines(name: str, prog: list[float]) -> list[str]:
+    """``.model`` card of ``buckbi_mlp`` with ``prog`` spread over continuation lines."""
+    values = [num(v) for v in prog]
+    rows = [" ".join(values[i:i + VALUES_PER_LINE]) for i in range(0, len(values), VALUES_PER_LINE)]
+    return [f".model {name} buckbi_mlp(prog=[", *(f"+ {r}" for r in rows), "+ ])"]
+
+
+def render_xspice(ops: list[Op], *, subckt_name: str, input_names: list[str], output_names: list[str],
+                  header: list[str], codemodel: str | Path) -> str:
+    """The subcircuit as one ``buckbi_mlp`` element, with the control lines that load the code model.
+
+    ``pre_codemodel`` loads it before ngspice parses the circuit; ``xtrtol=7`` keeps ngspice's default
+    truncation tolerance, which the mere presence of an A element would lower to 1 (7x more time points
+    wherever the time step is set by truncation error, for the same circuit).
+    """
+    codemodel = str(codemodel)
+    if any(ch.isspace() for ch in codemodel):
+        raise ExportError(f"ngspice's pre_codemodel cannot load a path with spaces: {codemodel!r}")
+    model = f"{subckt_name}_net"
+    return "\n".join([
+        *header,
+        "* one buckbi_mlp element: ngspice with buckbi's code model only (python -m buckbi.xspice build)",
+        ".control", f"pre_codemodel {codemodel}", "set xtrtol=7", ".endc",
+        f".subckt {subckt_name} {' '.join([*input_names, *output_names])}",
+        f"A{model} [{' '.join(input_names)}] [{' '.join(output_names)}] {model}",
+        *model_lines(model, program(ops)),
+        f".ends {subckt_name}", ""])
