@@ -36,6 +36,19 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# buckbi's XSPICE network element (the network in the loop ~5x faster in ngspice): built once per ngspice and
+# source change from Debian's ngspice source; it needs a C compiler, bison and flex. Exit 3: this ngspice is
+# not one buckbi builds for, and the network runs as the portable subcircuit.
+if [ "${BUCKBI_SIMULATOR:-}" != ltspice ] && ! "$VENV/bin/python" -m buckbi.xspice status >/dev/null 2>&1; then
+  if ! command -v gcc >/dev/null 2>&1 || ! command -v bison >/dev/null 2>&1 || ! command -v flex >/dev/null 2>&1; then
+    echo "buckbi: installing gcc, bison, flex (Debian packages) for the XSPICE network element" >&2
+    need_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev bison flex >/dev/null
+  fi
+  rc=0; "$VENV/bin/python" -m buckbi.xspice build || rc=$?
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then exit "$rc"; fi
+fi
+
 cmd=${1:-train}
 [ $# -gt 0 ] && shift
 case "$cmd" in

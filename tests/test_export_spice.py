@@ -39,6 +39,22 @@ def test_random_networks_match_torch(simulator, dialect, net, seed):
     assert_close(spice, ref)
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(net=networks(), seed=st.integers(0, 2**32 - 1))
+def test_random_networks_match_torch_as_the_xspice_element(codemodel, net, seed):
+    model, width = net
+    x = inputs(np.random.default_rng(seed), 16, width)
+    ref = step_reference(model, x)
+    spice = spice_forward(model, x, structure="xspice", codemodel=codemodel)
+    assert spice.shape == ref.shape
+    assert_close(spice, ref)
+
+
+def test_identity_network_as_the_xspice_element(codemodel):
+    x = np.array([[0.25, -3.0], [1e-9, 7.5]])
+    assert_close(spice_forward(nn.Sequential(nn.Identity()), x, structure="xspice", codemodel=codemodel), x)
+
+
 @pytest.mark.parametrize("structure", ["fast", "plain"])
 @pytest.mark.parametrize("dialect", ["ngspice", "ltspice"])
 def test_seed_actor_every_structure_and_dialect(simulator, dialect, structure):

@@ -16,9 +16,12 @@ def main(argv: list[str] | None = None) -> int:
         path = codemodel_path()
         print(f"{ngspice_version() or 'no ngspice'}: " + (str(path) if path else "not built"))
         return 0 if path else 1
-    from .build import build
+    from .build import UnsupportedNgspice, build
     try:
         path = build(force=args.force)
+    except UnsupportedNgspice as err:
+        print(f"buckbi: {err}", file=sys.stderr)
+        return 3
     except CodeModelError as err:
         print(f"buckbi: {err}", file=sys.stderr)
         return 2

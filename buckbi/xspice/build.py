@@ -50,6 +50,10 @@ NEEDED = ("/src/include/ngspice/", "/src/maths/dense/dense.h", "/src/xspice/cmpp
 SELF_TEST_TOL = 1e-12
 
 
+class UnsupportedNgspice(CodeModelError):
+    """The installed ngspice is not one whose source and configuration buckbi knows."""
+
+
 def _tools() -> dict[str, str]:
     found = {t: shutil.which(t) for t in (os.environ.get("CC", "gcc"), "bison", "flex")}
     missing = [t for t, p in found.items() if p is None]
@@ -159,12 +163,12 @@ def build(force: bool = False) -> Path:
     """Build, check and install the code model for the installed ngspice; a current build is kept."""
     version = ngspice_version()
     if version is None:
-        raise CodeModelError("ngspice is not installed: sudo apt-get install -y ngspice")
+        raise UnsupportedNgspice("ngspice is not installed: sudo apt-get install -y ngspice")
     have = _find(version)
     if have is not None and not force:
         return have
     if version not in DEBIAN_SOURCES:
-        raise CodeModelError(f"buckbi builds its code model from Debian's ngspice source ({', '.join(DEBIAN_SOURCES)}); "
+        raise UnsupportedNgspice(f"buckbi builds its code model from Debian's ngspice source ({', '.join(DEBIAN_SOURCES)}); "
                              f"{version} is installed, so the network runs as the portable subcircuit")
     tarball = source_tarball(version)
     with tempfile.TemporaryDirectory(prefix="buckbi-cm-") as tmp:

@@ -52,6 +52,9 @@ def render_xspice(ops: list[Op], *, subckt_name: str, input_names: list[str], ou
     if any(ch.isspace() for ch in codemodel):
         raise ExportError(f"ngspice's pre_codemodel cannot load a path with spaces: {codemodel!r}")
     model = f"{subckt_name}_net"
+    if not ops:  # an identity network: the code model needs at least one step
+        n = len(input_names)
+        ops = [Affine(np.eye(n), np.zeros(n), source="Identity")]
     return "\n".join([
         *header,
         "* one buckbi_mlp element: ngspice with buckbi's code model only (python -m buckbi.xspice build)",
