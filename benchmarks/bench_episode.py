@@ -1,7 +1,8 @@
 """Benchmark: one full-length episode (2048 steps) per gym in ngspice; medians, time points, raw size.
 
 Run: ``.venv/bin/python benchmarks/bench_episode.py [--repeat 3] [--steps 2048]``. The gym-1 rows split the
-time between the plant (teacher alone), a one-layer actor and the seed's 19-32-16-1 actor.
+time between the plant (teacher alone), a one-layer actor and the seed's 19-32-16-1 actor; gym 2 and deploy run
+the network as buckbi's XSPICE element and as the portable subcircuit.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def main() -> None:
     cases = [("teacher", "teacher alone", None),
              ("gym1", "gym1 in circuit, actor 19-1", nn.Sequential(nn.Linear(19, 1), nn.Sigmoid()).eval()),
              ("gym1", "gym1 in circuit, actor 19-32-16-1", seed_actor().eval()),
-             ("gym2", "gym2, actor 19-32-16-1 (untrained)", seed_actor().eval())]
+             ("gym2", "gym2, 19-32-16-1 subcircuit", seed_actor().eval())]
     print(f"{args.steps}-step episodes, vin=200 ro=20 vref=100; medians of {args.repeat}")
     with tempfile.TemporaryDirectory() as tmp:
         # gym 1 as run_episode runs it on ngspice: the loop without the network, then the network on the rows
@@ -57,11 +58,16 @@ def main() -> None:
                                   for _ in range(args.repeat))
         teacher = statistics.median(_timed(lambda: run_episode("teacher", None, params, tmp))
                                     for _ in range(args.repeat))
-        deploy = statistics.median(_timed(lambda: run_episode("deploy", seed_actor().eval(), params, tmp))
-                                   for _ in range(args.repeat))
         print(f"{'gym1, network on the rows (default)':38s} {split:6.2f} s  ({split / teacher:.1f}x the teacher's "
               f"{teacher:.2f} s)")
-        print(f"{'deploy, actor 19-32-16-1 (untrained)':38s} {deploy:6.2f} s  ({deploy / teacher:.1f}x the teacher's)")
+        # The network in the loop: buckbi's XSPICE element (default where built) and the portable subcircuit
+        for gym in ("gym2", "deploy"):
+            for element in ("xspice", "subckt"):
+                wall = statistics.median(_timed(lambda: run_episode(gym, seed_actor().eval(), params, tmp,
+                                                                    nn_element=element))
+                                         for _ in range(args.repeat))
+                label = f"{gym}, 19-32-16-1 as {element}"
+                print(f"{label:38s} {wall:6.2f} s  ({wall / teacher:.1f}x the teacher's)")
         for gym, label, actor in cases:
             runs = [run_once(gym, actor, params, Path(tmp)) for _ in range(args.repeat)]
             wall = statistics.median(r[0] for r in runs)

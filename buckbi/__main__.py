@@ -199,8 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="netlist file to write")
     e.add_argument("--dialect", choices=("ngspice", "ltspice"), default="ngspice")
     e.add_argument("--subckt", default="ActorSubckt", help="subcircuit name (default ActorSubckt)")
-    e.add_argument("--structure", choices=("fast", "plain"), default="fast",
-                   help="fast: VCCS sums (fastest to simulate); plain: one B-source per sum (readable)")
+    e.add_argument("--structure", choices=("fast", "plain", "xspice"), default="fast",
+                   help="fast: VCCS sums (portable, fastest of the two); plain: one B-source per sum (readable); "
+                        "xspice: one element of buckbi's ngspice code model (python -m buckbi.xspice build)")
     e.add_argument("--simulator", default=None, help=f"unused by export; accepted everywhere (or ${ENV_VAR})")
     e.set_defaults(func=_export)
     return p
