@@ -189,8 +189,8 @@ def choose_nn_element(actor: Actor | None, backend: Backend | None, nn_in_circui
     from .xspice import codemodel_path, require_codemodel, warn_unavailable
     if choice == "xspice":
         require_codemodel(backend.executable)
-    elif codemodel_path(backend.executable) is None:
-        warn_unavailable()
+    elif (path := codemodel_path(backend.executable)) is None or any(c.isspace() for c in str(path)):
+        warn_unavailable()  # (ngspice's pre_codemodel cannot take a path with spaces)
         return "subckt"
     return "xspice"
 
