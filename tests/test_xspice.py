@@ -136,3 +136,26 @@ def test_stale_build_is_not_used(codemodel, tmp_path, monkeypatch):
         assert xs.codemodel_path() == stale
     finally:
         xs._find.cache_clear()
+
+
+def test_build_refuses_what_it_cannot_build(tmp_path, monkeypatch):
+    # No ngspice build runs here: each refusal comes before compiling and says what to do.
+    import buckbi.xspice.build as b
+    monkeypatch.setattr(b, "ngspice_version", lambda: "ngspice-44")
+    monkeypatch.setattr(b, "_find", lambda version: None)
+    with pytest.raises(b.UnsupportedNgspice, match="ngspice-44 is installed, so the network runs as the portable"):
+        b.build()
+    monkeypatch.setattr(b, "ngspice_version", lambda: None)
+    with pytest.raises(b.UnsupportedNgspice, match="apt-get install -y ngspice"):
+        b.build()
+    bogus = tmp_path / "ngspice.tar.gz"
+    bogus.write_bytes(b"not the source")
+    monkeypatch.setenv(b.ENV_SOURCE, str(bogus))
+    with pytest.raises(b.CodeModelError, match=r"sha256 .* expected d2a934d0"):
+        b.source_tarball("ngspice-39")
+    monkeypatch.setenv(b.ENV_SOURCE, str(tmp_path / "missing.tar.gz"))
+    with pytest.raises(b.CodeModelError, match="does not exist"):
+        b.source_tarball("ngspice-39")
+    monkeypatch.setattr(b.shutil, "which", lambda name: None if name == "bison" else "/usr/bin/" + name)
+    with pytest.raises(b.CodeModelError, match="needs bison: sudo apt-get install -y gcc bison flex"):
+        b._tools()

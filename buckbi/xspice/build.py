@@ -97,7 +97,10 @@ def compile_codemodel(tarball: Path, work: Path) -> Path:
     cc, bison, flex = _tools().values()
     with tarfile.open(tarball) as tf:
         members = [m for m in tf.getmembers() if any(n in m.name for n in NEEDED)]
-        tf.extractall(work / "src", members=members, filter="data")
+        try:
+            tf.extractall(work / "src", members=members, filter="data")
+        except TypeError:  # Python before 3.10.12 / 3.11.4: no extraction filters (the tarball's sha256 is checked)
+            tf.extractall(work / "src", members=members)
     root = next((work / "src").iterdir())
     inc = work / "include" / "ngspice"
     inc.mkdir(parents=True)
