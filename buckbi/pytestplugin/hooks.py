@@ -1,6 +1,8 @@
 """Options, markers and collection hooks of the buckbi pytest plugin."""
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import pytest
@@ -62,11 +64,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(default: tests/golden/networks)")
     group.addoption("--update-golden", action="store_true", default=False,
                     help="rewrite golden files instead of comparing against them")
+    group.addoption("--nn-element", default=None, choices=("xspice", "subckt"),
+                    help="how a PyTorch network runs inside ngspice circuits: buckbi's XSPICE element (the default "
+                         "where built) or the portable exported subcircuit (sets $BUCKBI_NN_ELEMENT)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    element = config.getoption("--nn-element", None)
+    if element:  # read by every episode, in this process and in the ones it starts (xdist, Dask workers)
+        from ..episode import ENV_NN_ELEMENT
+        os.environ[ENV_NN_ELEMENT] = element
 
 
 def _selected_by_markexpr(config: pytest.Config, marker: str) -> bool:
