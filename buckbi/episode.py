@@ -164,11 +164,14 @@ def param_file_text(params: EpisodeParams, nn_file: str | Path | None, gym: str,
 
 
 def choose_nn_element(actor: Actor | None, backend: Backend | None, nn_in_circuit: bool = True,
-               choice: str | None = None) -> str:
+                      choice: str | None = None) -> str:
     """How the network runs in the circuit: "xspice" (buckbi's code model) or "subckt" (the portable export).
 
-    ``choice`` (or $BUCKBI_NN_ELEMENT) forces one; by default a feed-forward PyTorch actor in an ngspice
-    circuit runs as the code model when it is built (otherwise with a warning, as the subcircuit).
+    A feed-forward PyTorch actor in an ngspice circuit (ngspice dialect) runs as the code model when it is
+    built, otherwise, with a warning, as the subcircuit; everything else (netlist actors, recurrent cells,
+    LTspice and ngspice's LTspice mode, gym 1's rows) runs as the subcircuit. ``choice`` (or
+    $BUCKBI_NN_ELEMENT): "subckt" always the subcircuit; "xspice" insists on the code model where it applies
+    (an error instead of the fallback when it is not built).
     """
     from .export.graph import has_state, lower
     choice = choice or os.environ.get(ENV_NN_ELEMENT) or None
@@ -179,13 +182,10 @@ def choose_nn_element(actor: Actor | None, backend: Backend | None, nn_in_circui
     if eligible:
         try:
             eligible = not has_state(lower(actor, N_INPUTS)[0])
-        except Exception:  # an actor the exporter rejects: export_model says why, below
+        except Exception:  # an actor the exporter rejects: export_model says why, later
             eligible = False
-    if choice == "subckt" or (choice is None and not eligible):
+    if choice == "subckt" or not eligible:
         return "subckt"
-    if not eligible:
-        raise EpisodeError("the XSPICE network element runs a feed-forward PyTorch actor in an ngspice circuit "
-                           "(ngspice dialect); use nn_element='subckt' for this actor or simulator")
     from .xspice import codemodel_path, require_codemodel, warn_unavailable
     if choice == "xspice":
         require_codemodel(backend.executable)

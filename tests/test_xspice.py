@@ -90,8 +90,8 @@ def test_choice_of_element(codemodel, simulator, monkeypatch):
     assert choose_nn_element(recurrent, simulator) == "subckt"
     lt_mode = NgspiceBackend(simulator.executable, compatibility="ltpsa")
     assert choose_nn_element(ff, lt_mode) == "subckt"
-    with pytest.raises(ValueError, match="feed-forward PyTorch actor in an ngspice circuit"):
-        choose_nn_element(ff, lt_mode, choice="xspice")
+    assert choose_nn_element(ff, lt_mode, choice="xspice") == "subckt"  # insists only where it applies
+    assert choose_nn_element(ff, simulator, choice="xspice") == "xspice"
     netlist = NetlistActor(Path("actor.sp"), export_model(_net(0, widths=(19, 1))), "portable")
     assert choose_nn_element(netlist, simulator) == "subckt"
     monkeypatch.setenv("BUCKBI_NN_ELEMENT", "subckt")
@@ -117,6 +117,13 @@ def test_export_errors_name_the_fix(tmp_path, monkeypatch):
     try:
         with pytest.raises(ExportError, match=r"python -m buckbi.xspice build"):
             export_model(ff, structure="xspice")
+        ff19, backend = _net(0, nn.ReLU(), widths=(19, 4, 1)), NgspiceBackend()
+        if backend.is_available():
+            with pytest.raises(xs.CodeModelError, match=r"not available.*python -m buckbi.xspice build"):
+                choose_nn_element(ff19, backend, choice="xspice")  # insisting: an error, not the fallback
+            with pytest.warns(RuntimeWarning, match="runs in ngspice as the portable subcircuit"):
+                monkeypatch.setattr(xs, "_warned", False)
+                assert choose_nn_element(ff19, backend) == "subckt"
     finally:
         xs._find.cache_clear()
 
