@@ -37,16 +37,18 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 # buckbi's XSPICE network element (the network in the loop ~5x faster in ngspice): built once per ngspice and
-# source change from Debian's ngspice source; it needs a C compiler, bison and flex. Exit 3: this ngspice is
-# not one buckbi builds for, and the network runs as the portable subcircuit.
+# source change from Debian's ngspice source; it needs a C compiler, bison and flex. Without it (exit 3: this
+# ngspice is not one buckbi builds for; any other failure is printed) the network runs as the portable
+# subcircuit, and its tests skip saying so.
 if [ "${BUCKBI_SIMULATOR:-}" != ltspice ] && ! "$VENV/bin/python" -m buckbi.xspice status >/dev/null 2>&1; then
   if ! command -v gcc >/dev/null 2>&1 || ! command -v bison >/dev/null 2>&1 || ! command -v flex >/dev/null 2>&1; then
     echo "buckbi: installing gcc, bison, flex (Debian packages) for the XSPICE network element" >&2
-    need_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev bison flex >/dev/null
+    ( need_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq ) || true
+    ( need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev \
+      bison flex >/dev/null ) || echo "buckbi: could not install gcc, bison, flex" >&2
   fi
-  rc=0; "$VENV/bin/python" -m buckbi.xspice build || rc=$?
-  if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then exit "$rc"; fi
+  "$VENV/bin/python" -m buckbi.xspice build \
+    || echo "buckbi: no XSPICE network element: the network runs in ngspice as the portable subcircuit (~5x slower with it in the loop)" >&2
 fi
 
 cmd=${1:-train}
