@@ -61,6 +61,5 @@ def render_xspice(ops: list[Op], *, subckt_name: str, input_names: list[str], ou
         ".control", f"pre_codemodel {codemodel}", "set xtrtol=7", ".endc",
         f".subckt {subckt_name} {' '.join([*input_names, *output_names])}",
         f"A{model} [{' '.join(input_names)}] [{' '.join(output_names)}] {model}",
-        f".ends {subckt_name}",
-        # Outside the subcircuit: ngspice copies a model card defined inside it for every instance.
-        *model_lines(model, program(ops)), ""])
+        *model_lines(model, program(ops)),
+        f".ends {subckt_name}", ""])
