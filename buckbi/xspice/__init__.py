@@ -36,7 +36,11 @@ def install_dirs() -> list[Path]:
 
 def ngspice_version(executable: str | None = None) -> str | None:
     """``ngspice-39``-style version of the installed ngspice, None without one."""
-    exe = executable or shutil.which("ngspice")
+    return _version(executable or shutil.which("ngspice"))
+
+
+@lru_cache(maxsize=None)  # asked once per episode batch and per exported file: one subprocess per executable
+def _version(exe: str | None) -> str | None:
     if not exe:
         return None
     try:
