@@ -14,31 +14,30 @@ def _export(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .export import export_model
     model, _ = load_checkpoint(args.checkpoint)
-    text = export_model(model, args.out, subckt_name=args.subckt, dialect=args.dialect, structure=args.structure)
+    codemodel = None
+    if args.structure == "xspice":
+        from .xspice import require_codemodel
+        codemodel = require_codemodel()
+    text = export_model(model, args.out, subckt_name=args.subckt, dialect=args.dialect, structure=args.structure,
+                        codemodel=codemodel)
     print(f"wrote {args.out}: subcircuit {args.subckt}, {args.dialect} dialect, {len(text.splitlines())} lines")
     return 0
 
 
 def _check_simulator(name: str | None) -> None:
     """Fail before anything is written when the chosen SPICE simulator is missing (pwl needs none)."""
-    from .sim import FAST, get_simulator, simulator_name
-    if simulator_name(name) != FAST:
-        get_simulator(name).ensure_available()
+    from .engines import engine_for
+    engine_for(name).ensure_available()
 
 
 def _train(args: argparse.Namespace) -> int:
-    from functools import partial
-
-    from .episode import run_episodes
     from .train import TrainConfig, train
     _check_simulator(args.simulator)
     config = TrainConfig(workdir=Path(args.workdir), schedule=args.schedule, gym=args.gym, episodes=args.episodes,
                          steps=args.steps, epochs=args.epochs, lr=args.lr, seed=args.seed, jobs=args.jobs,
                          simulator=args.simulator, start_episode=args.start_episode, fresh=args.fresh,
                          max_failures=args.max_failures, timeout=args.timeout, progress=not args.quiet,
-                         spice_check_every=args.spice_check_every,
-                         runner=run_episodes if args.max_step is None else partial(run_episodes,
-                                                                                   max_step=args.max_step))
+                         spice_check_every=args.spice_check_every, max_step=args.max_step)
     if config.check_every:
         _check_simulator(config.spice_simulator)
     log = train(config)
@@ -76,8 +75,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             print(f"{who} run failed: {err}", file=sys.stderr)
     print("sse: steady-state |Vout-vref| over the last quarter (load step: of 0-40 ms), % of vref; overshoot % of "
           "vref; settle: time to stay within 2 % of vref (inf: never)."
-          + (" up/down: the load steps at 40 ms (vref/80 -> vref/10 A) and 60 ms (back): dev = largest |Vout-vref| "
-             "% of vref, rec = ms until back within 2 %." if args.scenario == "loadstep" else "")
+          + (f" up/down ({args.scenario}): the steps at 40 ms and 60 ms (back): dev = largest |Vout-vref| "
+             "% of vref, rec = ms until back within 2 %." if args.scenario != "startup" else "")
           + f" Table: {csv}; plot: {html}")
     return 0
 
@@ -108,34 +107,38 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .train import DEFAULT_SCHEDULE
+    from .train import TrainConfig
+    d = TrainConfig()  # train's defaults are the config's
     p = argparse.ArgumentParser(prog="python -m buckbi", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     sim_help = (f"auto (default), ngspice, ltspice, or pwl: the fast exact simulator of the gyms (or ${ENV_VAR})")
     step_help = "SPICE's largest time step in seconds (default T/20 = 1e-6 at 50 kHz; pwl ignores it)"
+    from .converters.buck.scenarios import SCENARIOS
+    scenario_help = "; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values()) + " (default startup)"
 
     t = sub.add_parser("train", help="behaviour-imitation training in SPICE (resumes where it stopped)",
                        description="Behaviour imitation of the Type-III teacher, as the seed notebook: per episode "
                        "export the actor, run a SPICE episode, fit 200 Adam epochs on its batch, log and plot.")
-    t.add_argument("--workdir", default="gym", help="training folder (default ./gym, as the seed)")
-    t.add_argument("--schedule", default=DEFAULT_SCHEDULE, help=f"GYM:EPISODES,... (default {DEFAULT_SCHEDULE})")
+    t.add_argument("--workdir", default=str(d.workdir), help=f"training folder (default ./{d.workdir}, as the seed)")
+    t.add_argument("--schedule", default=d.schedule, help=f"GYM:EPISODES,... (default {d.schedule})")
     t.add_argument("--gym", choices=("gym1", "gym2"), help="run every episode in this gym (overrides --schedule)")
     t.add_argument("--episodes", type=int, help="episodes to run now (default: to the end of the schedule)")
-    t.add_argument("--steps", type=int, default=2048, help="control periods per episode (default 2048)")
-    t.add_argument("--epochs", type=int, default=200, help="Adam epochs per update (default 200)")
-    t.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    t.add_argument("--steps", type=int, default=d.steps, help=f"control periods per episode (default {d.steps})")
+    t.add_argument("--epochs", type=int, default=d.epochs, help=f"Adam epochs per update (default {d.epochs})")
+    t.add_argument("--lr", type=float, default=d.lr, help=f"Adam learning rate (default {d.lr:g})")
     t.add_argument("--seed", type=int, help="makes parameter draws and initial weights reproducible")
-    t.add_argument("--jobs", type=int, default=1,
+    t.add_argument("--jobs", type=int, default=d.jobs,
                    help="simulate N episodes at once with the same actor and update on their joined batch; "
                         "--jobs 1 (default) is the seed's strictly sequential behaviour")
     t.add_argument("--start-episode", type=int, help="restart at episode N: log rows >= N are dropped (the seed's "
                    "train_loop(N, ...)); the actor is the latest (actor_final.pth)")
     t.add_argument("--fresh", action="store_true", help="start over; an earlier run is moved to previous-<time>/")
-    t.add_argument("--max-failures", type=int, default=5, help="stop after this many failed episodes in a row")
-    t.add_argument("--timeout", type=float, default=900.0, help="seconds one episode may take (default 900)")
+    t.add_argument("--max-failures", type=int, default=d.max_failures,
+                   help=f"stop after this many failed episodes in a row (default {d.max_failures})")
+    t.add_argument("--timeout", type=float, default=d.timeout, help=f"seconds one episode may take (default {d.timeout:g})")
     t.add_argument("--quiet", action="store_true", help="no progress bar: one log line per episode")
     t.add_argument("--simulator", default=None, help=sim_help)
-    t.add_argument("--max-step", type=float, default=None, help=step_help)
+    t.add_argument("--max-step", type=float, default=d.max_step, help=step_help)
     t.add_argument("--spice-check-every", type=int, default=None, metavar="N",
                    help="with --simulator pwl: every N-th episode also runs in ngspice with the same actor and "
                         "point, at a converged step (T/400); its deviation goes into log.csv and one beyond "
@@ -148,9 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "(buckbi's shipped actor) or 'published' (the reference's trained actor, shipped with buckbi)")
     who.add_argument("--netlist", help="a network exported by any tool: a file with '.subckt ActorSubckt' and the "
                      "seed's 19+1 ports (LTspice if() or ngspice syntax), run as it is")
-    v.add_argument("--scenario", choices=("startup", "loadstep"), default="startup",
-                   help="startup (default): soft start into the R-L load; loadstep: the reference's deployment test "
-                        "(80 ms, current-source load stepping at 40 and 60 ms)")
+    v.add_argument("--scenario", choices=tuple(SCENARIOS), default="startup", help=scenario_help)
     v.add_argument("--points", type=int, default=6, help="operating points (default 6)")
     v.add_argument("--seed", type=int, default=1, help="seed of the held-out draws (default 1)")
     v.add_argument("--steps", type=int, default=2048,
@@ -176,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "axes left out stay at vin 200, vref 100, ro 20, Lo 50e-6 (default %(default)s)")
     where.add_argument("--points", type=int, help="random points from the seed's ranges instead of a grid")
     w.add_argument("--seed", type=int, default=1, help="seed of --points draws (default 1)")
-    w.add_argument("--scenario", choices=("startup", "loadstep"), default="startup")
+    w.add_argument("--scenario", choices=tuple(SCENARIOS), default="startup", help=scenario_help)
     w.add_argument("--steps", type=int, default=2048, help="control periods per start-up run (default 2048)")
     w.add_argument("--out", default="sweep", help="folder for sweep.csv and sweep.html (default ./sweep)")
     w.add_argument("--jobs", type=int, default=2, help="local Dask workers when no --scheduler is given (default 2)")
@@ -213,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("spicelib").setLevel(logging.WARNING)  # buckbi reports failed runs itself
     logging.getLogger("distributed").setLevel(logging.WARNING)
     from .checkpoint import CheckpointError
-    from .episode import EpisodeError
+    from .contract import EpisodeError
+    from .xspice import CodeModelError
     from .export import ExportError
     from .sim import SimulatorError
     from .train import ScheduleError, TrainingStopped
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"buckbi {args.command}: stopped: {err}", file=sys.stderr)
         return 3
     except (CheckpointError, ExportError, SimulatorError, EpisodeError, ScheduleError, ValueError, ConnectionError,
-            FileNotFoundError) as err:
+            FileNotFoundError, CodeModelError) as err:
         print(f"buckbi {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .fsutil import atomic_write
+from .nn.activations import MODULES
 
 FORMAT = "buckbi-checkpoint"
 VERSION = 1
@@ -19,17 +20,14 @@ _ARGS = {
     "BatchNorm1d": lambda m: {"num_features": m.num_features, "eps": m.eps, "momentum": m.momentum,
                               "affine": m.affine, "track_running_stats": m.track_running_stats},
     "Dropout": lambda m: {"p": m.p},
-    "LeakyReLU": lambda m: {"negative_slope": m.negative_slope},
-    "Hardtanh": lambda m: {"min_val": m.min_val, "max_val": m.max_val},
-    "ELU": lambda m: {"alpha": m.alpha},
-    "Softplus": lambda m: {"beta": m.beta, "threshold": m.threshold},
     "Flatten": lambda m: {"start_dim": m.start_dim, "end_dim": m.end_dim},
     "RNNCell": lambda m: {"input_size": m.input_size, "hidden_size": m.hidden_size, "bias": m.bias,
                           "nonlinearity": m.nonlinearity},
     "GRUCell": lambda m: {"input_size": m.input_size, "hidden_size": m.hidden_size, "bias": m.bias},
     "LSTMCell": lambda m: {"input_size": m.input_size, "hidden_size": m.hidden_size, "bias": m.bias},
 }
-_PLAIN = ("ReLU", "Sigmoid", "Tanh", "ReLU6", "Hardsigmoid", "SiLU", "Identity")
+_ARGS |= {e.module.__name__: e.ctor for e in MODULES}  # activations: the table's constructor arguments
+_PLAIN = ("Identity",)
 
 
 class CheckpointError(ValueError):

@@ -15,14 +15,16 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .episode import (LOADSTEP_TIMES, SCENARIOS, Actor, Episode, EpisodeError, EpisodeParams, loadstep_params,
-                      run_episodes)
+from .contract import Episode
+from .converters.buck.scenarios import get_scenario, scenario_params
+from .converters.buck.spec import EpisodeParams
+from .episode import Actor, run_episodes
 from .fsutil import atomic_write_text
 from .train.plots import write_html
 
 SETTLE_BAND = 0.02  # settling and recovery: |Vout - vref| within 2 % of vref
 EVAL_STREAM = 0xE7A1  # keeps evaluation draws apart from training draws (rng([seed, episode]))
-STEPS_NAMES = ("up", "down")  # the load steps of the load-step scenario: vref/80 -> vref/10 A, and back
+STEPS_NAMES = ("up", "down")  # the events of the step scenarios (load step, line step): there, and back
 
 
 @dataclass
@@ -72,25 +74,22 @@ def step_response(rows: pd.DataFrame, vref: float, t_step: float, t_end: float) 
 
 
 def figures(ep: Episode, scenario: str) -> dict[str, float]:
-    """The flat figures of one episode: start-up, and for the load-step scenario each step's deviation and recovery."""
+    """The flat figures of one episode: start-up (before the scenario's first event), then per event (a load or
+    line step) its largest deviation and recovery."""
+    s = get_scenario(scenario)
     vref = ep.params.vref
-    if scenario == "startup":
-        r = response(ep.rows, vref)
-        return {"sse_%": r.steady_state_error_pct, "overshoot_%": r.overshoot_pct, "settle_ms": r.settling_time_ms}
-    r = response(ep.rows, vref, until=LOADSTEP_TIMES[0])
+    r = response(ep.rows, vref, until=s.events[0][1] if s.events else None)
     out = {"sse_%": r.steady_state_error_pct, "overshoot_%": r.overshoot_pct, "settle_ms": r.settling_time_ms}
-    bounds = (*LOADSTEP_TIMES, ep.params.duration)
-    for name, t0, t1 in zip(STEPS_NAMES, bounds[:-1], bounds[1:]):
-        s = step_response(ep.rows, vref, t0, t1)
-        out |= {f"{name}_dev_%": s.deviation_pct, f"{name}_rec_ms": s.recovery_ms}
+    bounds = [t for _, t in s.events] + [ep.params.duration]
+    for (name, t0), t1 in zip(s.events, bounds[1:]):
+        step = step_response(ep.rows, vref, t0, t1)
+        out |= {f"{name}_dev_%": step.deviation_pct, f"{name}_rec_ms": step.recovery_ms}
     return out
 
 
 def figure_names(scenario: str) -> list[str]:
     names = ["sse_%", "overshoot_%", "settle_ms"]
-    if scenario == "loadstep":
-        names += [f"{n}_{f}" for n in STEPS_NAMES for f in ("dev_%", "rec_ms")]
-    return names
+    return names + [f"{n}_{f}" for n, _ in get_scenario(scenario).events for f in ("dev_%", "rec_ms")]
 
 
 @dataclass(frozen=True)
@@ -129,9 +128,8 @@ def held_out_points(n: int, seed: int, steps: int) -> list[EpisodeParams]:
 
 
 def scenario_points(points: list[EpisodeParams], scenario: str) -> list[EpisodeParams]:
-    if scenario not in SCENARIOS:
-        raise EpisodeError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
-    return [loadstep_params(p) for p in points] if scenario == "loadstep" else list(points)
+    """The points run for the scenario's length (the step scenarios: 80 ms)."""
+    return [scenario_params(p, scenario) for p in points]
 
 
 def evaluate(actor: Actor, points: list[EpisodeParams], workdir: str | Path, simulator=None, jobs: int = 2,
@@ -189,7 +187,7 @@ def evaluation_figure(points: list[EpisodeParams], nn_eps: list, teacher_eps: li
     cols = min(3, len(points))
     nrows = -(-len(points) // cols)
     fig = make_subplots(rows=nrows, cols=cols, subplot_titles=[
-        f"#{k + 1}: vin={p.vin:.0f} V, " + (f"ro={p.ro:.0f} Ohm, " if scenario == "startup" else "")
+        f"#{k + 1}: vin={p.vin:.0f} V, " + (f"ro={p.ro:.0f} Ohm, " if scenario != "loadstep" else "")
         + f"vref={p.vref:.0f} V" for k, p in enumerate(points)])
     for k, (p, a, b) in enumerate(zip(points, nn_eps, teacher_eps)):
         r, c = k // cols + 1, k % cols + 1
@@ -198,10 +196,9 @@ def evaluation_figure(points: list[EpisodeParams], nn_eps: list, teacher_eps: li
                 fig.add_trace(go.Scatter(x=ep.rows["time"] * 1e3, y=ep.rows["V(out)"], name=name, legendgroup=name,
                                          showlegend=k == 0, line=dict(color=color)), row=r, col=c)
         fig.add_hline(y=p.vref, line=dict(dash="dot", color="gray"), row=r, col=c)
-        if scenario == "loadstep":
-            for t, label in zip(LOADSTEP_TIMES, ("load step up", "load step down")):
-                fig.add_vline(x=t * 1e3, line=dict(dash="dash", color="green"), row=r, col=c)
-                fig.add_annotation(x=t * 1e3, y=p.vref * 1.1, text=label, showarrow=False, row=r, col=c)
+        for name, t in get_scenario(scenario).events:
+            fig.add_vline(x=t * 1e3, line=dict(dash="dash", color="green"), row=r, col=c)
+            fig.add_annotation(x=t * 1e3, y=p.vref * 1.1, text=f"{scenario} {name}", showarrow=False, row=r, col=c)
     fig.update_xaxes(title_text="time (ms)")
     fig.update_yaxes(title_text="Vout (V)")
     fig.update_layout(height=320 * nrows, title=f"buckbi evaluate ({scenario}): NN alone vs Type-III teacher")

@@ -39,8 +39,9 @@ def export_model(model: nn.Module, path: str | os.PathLike | None = None, *, sub
     Ports are NNIN1..NNINn, NNOUT1..NNOUTm, then CLK when the net holds recurrent state.
     ``structure="fast"`` builds each weighted sum from linear VCCS into a 1-ohm node (fastest to
     simulate); ``"plain"`` uses one behavioural source per sum (easier to read while debugging);
-    ``"xspice"`` (ngspice only, feed-forward networks) is one element of buckbi's XSPICE code model,
-    ``codemodel`` (default: the one ``python -m buckbi.xspice build`` installed), ~5x faster in a loop.
+    ``"xspice"`` (ngspice only, feed-forward networks) is one element of buckbi's XSPICE code model, loaded from
+    ``codemodel`` (required: e.g. ``buckbi.xspice.require_codemodel()``, what ``python -m buckbi.xspice build``
+    installed), ~5x faster in a loop.
     """
     if dialect not in DIALECTS:
         raise ExportError(f"unknown dialect {dialect!r}; use one of {DIALECTS}")
@@ -58,11 +59,8 @@ def export_model(model: nn.Module, path: str | os.PathLike | None = None, *, sub
             raise ExportError("structure 'xspice' runs feed-forward networks only; this one holds recurrent "
                               "state: export it with structure 'fast'")
         if codemodel is None:
-            from ..xspice import CodeModelError, require_codemodel
-            try:
-                codemodel = require_codemodel()
-            except CodeModelError as err:
-                raise ExportError(str(err)) from err
+            raise ExportError("structure 'xspice' needs the code model's path: codemodel=buckbi.xspice."
+                              "require_codemodel() (built by 'python -m buckbi.xspice build')")
     ins = _names(input_names, "NNIN", n_in, "inputs")
     outs = _names(output_names, "NNOUT", n_out, "outputs")
     text = render(ops, n_in, n_out, subckt_name=subckt_name, dialect=dialect, structure=structure,

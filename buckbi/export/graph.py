@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
+from ..nn.activations import MODULES, module_entry
+
 
 class ExportError(ValueError):
     """A model cannot be exported to SPICE as it is."""
@@ -69,24 +71,9 @@ Op = Affine | Activation | Cell
 # Layers whose forward is the identity in eval mode (Flatten only on (batch, features) input).
 _NO_OPS = (nn.Identity, nn.Dropout, nn.Flatten)
 
-_ACTIVATIONS = {
-    nn.ReLU: lambda m: Activation("relu"),
-    nn.Sigmoid: lambda m: Activation("sigmoid"),
-    nn.Tanh: lambda m: Activation("tanh"),
-    nn.SiLU: lambda m: Activation("silu"),
-    nn.ReLU6: lambda m: Activation("hardtanh", {"lo": 0.0, "hi": 6.0}),
-    nn.Hardtanh: lambda m: Activation("hardtanh", {"lo": float(m.min_val), "hi": float(m.max_val)}),
-    nn.Hardsigmoid: lambda m: Activation("hardsigmoid"),
-    nn.LeakyReLU: lambda m: Activation("leaky_relu", {"slope": float(m.negative_slope)}),
-    nn.ELU: lambda m: Activation("elu", {"alpha": float(m.alpha)}),
-    nn.Softplus: lambda m: Activation("softplus", {"beta": float(m.beta), "threshold": float(m.threshold)}),
-}
 
-SUPPORTED = (
-    "Linear", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ReLU6", "Hardtanh", "Hardsigmoid",
-    "Softplus", "ELU", "SiLU", "Identity", "Dropout", "Flatten", "BatchNorm1d", "Sequential",
-    "RNNCell", "GRUCell", "LSTMCell",
-)
+SUPPORTED = ("Linear", *(m.module.__name__ for m in MODULES), "Identity", "Dropout", "Flatten", "BatchNorm1d",
+             "Sequential", "RNNCell", "GRUCell", "LSTMCell")
 
 
 def _array(t, what: str) -> np.ndarray:
@@ -133,9 +120,9 @@ def _lower_module(path: str, m: nn.Module) -> list[Op]:
         return []
     if isinstance(m, _NO_OPS):
         return []
-    for cls, make in _ACTIVATIONS.items():
-        if type(m) is cls:
-            return [make(m)]
+    entry = module_entry(m)
+    if entry is not None:
+        return [Activation(entry.kind, entry.params(m))]
     if isinstance(m, nn.RNNCell):
         kind = "rnn_tanh" if m.nonlinearity == "tanh" else "rnn_relu"
         return [_cell(kind, m, label)]

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nn.activations import ACTIVATIONS, spice_number as num
 from .graph import Activation, Affine, Cell, Op
+from .xspice_text import render_xspice
 
 DIALECTS = ("ngspice", "ltspice")
 STRUCTURES = ("fast", "plain", "xspice")
@@ -18,14 +20,6 @@ HOLD_MODELS = (
     ".model BUCKBI_TRACKLOW SW(Vt=-0.4 Vh=0 Ron=1m Roff=1e30)",
     ".model BUCKBI_TRACKHIGH SW(Vt=0.6 Vh=0 Ron=1m Roff=1e30)",
 )
-
-
-def num(x: float) -> str:
-    """Shortest text that parses back to exactly this double (float32 values stay exact)."""
-    x = float(x)
-    if x == 0.0:
-        return "0"
-    return repr(x)
 
 
 class _Writer:
@@ -85,30 +79,8 @@ class _Writer:
 
 
 def activation_expr(w: _Writer, act: Activation, x: str) -> str:
-    """B-source expression of ``act`` applied to expression ``x``; numerically stable forms."""
-    p = act.params
-    k = act.kind
-    if k == "relu":
-        return f"max({x},0)"
-    if k == "sigmoid":  # bounded form: no exp overflow for any input
-        return f"0.5+0.5*tanh(0.5*{x})"
-    if k == "tanh":
-        return f"tanh({x})"
-    if k == "silu":
-        return f"{x}*(0.5+0.5*tanh(0.5*{x}))"
-    if k == "hardtanh":
-        return f"min(max({x},{num(p['lo'])}),{num(p['hi'])})"
-    if k == "hardsigmoid":  # relu6(x + 3) / 6, as PyTorch computes it
-        return f"min(max({x}+3,0),6)/6"
-    if k == "leaky_relu":
-        return f"max({x},0)+{num(p['slope'])}*min({x},0)"
-    if k == "elu":
-        return f"max({x},0)+{num(p['alpha'])}*(exp(min({x},0))-1)"
-    if k == "softplus":
-        b, th = num(p["beta"]), num(p["threshold"])
-        soft = f"(max({b}*{x},0)+log(1+exp(-abs({b}*{x}))))/{b}"
-        return w.select(f"{b}*{x}>{th}", x, soft)
-    raise AssertionError(f"unknown activation {k}")
+    """B-source expression of ``act`` applied to expression ``x`` (the activation table's SPICE form)."""
+    return ACTIVATIONS[act.kind].spice(x, act.params, w.select)
 
 
 def _affine(w: _Writer, tag: str, op: Affine, inputs: list[str]) -> list[str]:
@@ -180,7 +152,6 @@ def render(ops: list[Op], n_in: int, n_out: int, *, subckt_name: str, dialect: s
            input_names: list[str], output_names: list[str], clocked: bool, codemodel=None) -> str:
     """Full subcircuit text."""
     if structure == "xspice":
-        from ..xspice.program import render_xspice
         head = [f"* {subckt_name}: exported by buckbi ({dialect} dialect, xspice structure)",
                 f"* {describe(ops) or 'identity'}", f"* inputs {n_in}, outputs {n_out}"]
         return render_xspice(ops, subckt_name=subckt_name, input_names=input_names, output_names=output_names,

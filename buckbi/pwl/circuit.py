@@ -1,4 +1,5 @@
-"""The gyms' component values and timing, read from ``circuits/parts`` (one truth for SPICE and the fast model)."""
+"""The gyms' component values, timing and scenario signals, read from ``circuits/parts`` (one truth for SPICE and
+the fast model)."""
 from __future__ import annotations
 
 import math
@@ -7,7 +8,12 @@ from decimal import Decimal
 from dataclasses import dataclass
 from pathlib import Path
 
-PARTS = Path(__file__).resolve().parents[2] / "circuits" / "parts"
+import numpy as np
+
+from ..converters.buck.circuits import circuits_dir
+from ..converters.buck.scenarios import Scenario
+
+PARTS = circuits_dir() / "parts"
 _SUFFIX = {"t": 12, "g": 9, "meg": 6, "k": 3, "m": -3, "u": -6, "n": -9, "p": -12, "f": -15}  # powers of ten
 _NUMBER = re.compile(r"(?<![\w.])(\d+\.?\d*(?:e[+-]?\d+)?|\.\d+(?:e[+-]?\d+)?)(meg|[tgkmunpf])?[a-z]*", re.I)
 
@@ -89,8 +95,6 @@ class GymCircuit:
     saw_tr: float
     saw_tf: float
     saw_pw: float
-    softstart_delay: float
-    softstart_time: float  # ref = vref * (t - delay) / softstart_time, then vref
     R1: float
     C1: float
     R2: float
@@ -104,7 +108,6 @@ class GymCircuit:
     clamp_lo: float
     clamp_is: float
     clamp_n: float
-    step_pwl: tuple[tuple[str, str], ...]  # the load-step source's PWL (time, current) expressions
 
     @property
     def saw_period(self) -> float:
@@ -113,9 +116,9 @@ class GymCircuit:
 
 # Elements of the parts and what the fast model does with each (a new element fails the drift test until it is
 # modelled here or listed as left out).
-MODELLED = {"VSTART": "start gate (holds at 0 at t = 0)", "V1": "vin", "S1": "switch", "D1": "diode", "L1": "L",
-            "RL1": "RL", "C1": "C", "RC1": "Rc", "Bctrl": "ctrlclk", "Bpwm": "pwmclk", "Bref": "soft start",
-            "VSAW": "saw", "Bcmp": "comparator", "L2": "load Lo", "R1": "load ro", "I1": "load step",
+MODELLED = {"VSTART": "start gate (holds at 0 at t = 0)", "S1": "switch", "D1": "diode", "L1": "L",
+            "RL1": "RL", "C1": "C", "RC1": "Rc", "Bctrl": "ctrlclk", "Bpwm": "pwmclk", 
+            "VSAW": "saw", "Bcmp": "comparator", 
             "Bfb": "fb", "Brefn": "refn", "RT1": "R1", "RT2": "R2", "RT3": "R3", "CT1": "C1", "CT2": "C2",
             "CT3": "C3", "GOA": "op-amp gm", "ROI": "op-amp r", "COI": "op-amp c", "DOH": "clamp", "VOH": "clamp",
             "DOL": "clamp", "VOL": "clamp", "BOA": "output clamp", "SM": "hold", "CM": "hold", "EB": "hold",
@@ -125,9 +128,9 @@ LEFT_OUT = {"LC1": "capacitor ESL (tens of MHz)", "CL2": "1 pF across Lo (tens o
 
 
 def part_elements(parts: Path = PARTS) -> list[str]:
-    """Element names in the parts the fast model covers (buck, teacher, hold, the two loads)."""
+    """Element names in the parts the fast model covers (buck, teacher, hold; scenario parts: scenario_signals)."""
     names = []
-    for part in ("buck.inc", "teacher.inc", "hold.inc", "load_rl.inc", "load_step.inc"):
+    for part in ("buck.inc", "teacher.inc", "hold.inc"):
         for ln in _lines(part, parts):
             if not ln.startswith((".", "+")):
                 names.append(ln.split()[0])
@@ -135,33 +138,92 @@ def part_elements(parts: Path = PARTS) -> list[str]:
 
 
 def read_circuit(fsw: float = 50e3, parts: Path = PARTS) -> GymCircuit:
-    """Parse circuits/parts/{buck,teacher,hold,load_step}.inc for switching frequency ``fsw``."""
-    buck, teacher, hold, step = (_lines(n, parts) for n in ("buck.inc", "teacher.inc", "hold.inc", "load_step.inc"))
+    """Parse circuits/parts/{buck,teacher,hold}.inc for switching frequency ``fsw``."""
+    buck, teacher, hold = (_lines(n, parts) for n in ("buck.inc", "teacher.inc", "hold.inc"))
     p = _params(buck, {"fsw": fsw, "vref": 1.0})
     sw, d = _model(buck, "SWHS", p), _model(buck, "DFW", p)
     edge = spice_eval(_find(buck, r"Bctrl .*\)/(\d+\w*)\)+$", "ctrlclk edge time").group(1), p)
     pwm = _find(buck, r"Bpwm .*?min\(buckbi_phase\(time, tctrl\+([^)]+)\), ", "pwmclk phase")
     saw = _find(buck, r"VSAW saw 0 PULSE\(0 1 (\{[^}]*\}) (\{[^}]*\}) (\S+) (\S+) (\{[^}]*\})\)", "saw PULSE")
     cmp_gain = _find(buck, r"Bcmp pwm 0 V=max\(-?[\d.]+, *(\d+)\*\(V\(duty\)-V\(saw\)\)\)", "comparator")
-    ref = _find(buck, r"Bref ref 0 V=min\(\{vref\}, max\(0, time-(\w+)\)\*\{vref\}/(\w+)\)", "soft start")
     tp = _params(teacher, p)
     dc = _model(teacher, "DCLAMP", tp)
     lo = _model(hold, "BUCKBI_TRACKLOW", p)
     hi = _model(hold, "BUCKBI_TRACKHIGH", p)
     clamp_hi = _value(teacher, "VOH", tp)
     clamp_lo = _value(teacher, "VOL", tp)
-    pwl = _find(step, r"I1 out 0 PWL\((.*)\)", "load-step PWL").group(1).split()
     return GymCircuit(
         L=_value(buck, "L1", p), RL=_value(buck, "RL1", p), C=_value(buck, "C1", p), Rc=_value(buck, "RC1", p),
         Lc=_value(buck, "LC1", p), ron=sw["ron"], switch_vt=sw["vt"], diode_is=d["is"], diode_n=d["n"],
         diode_rs=d["rs"], roff=sw["roff"], comparator_gain=float(cmp_gain.group(1)), period=p["per"], t_ctrl=p["tctrl"], edge=edge,
         pwm_delay=spice_eval(pwm.group(1), p), master_vt=-lo["vt"], slave_vt=hi["vt"],
         saw_td=spice_eval(saw.group(1), p), saw_tr=spice_eval(saw.group(2), p), saw_tf=spice_eval(saw.group(3), p),
-        saw_pw=spice_eval(saw.group(4), p), softstart_delay=spice_eval(ref.group(1), p),
-        softstart_time=spice_eval(ref.group(2), p),
+        saw_pw=spice_eval(saw.group(4), p),
         R1=_value(teacher, "RT1", tp), C1=_value(teacher, "CT1", tp), R2=_value(teacher, "RT2", tp),
         C2=_value(teacher, "CT2", tp), R3=_value(teacher, "RT3", tp), C3=_value(teacher, "CT3", tp),
         opamp_gm=spice_eval(_find(teacher, r"GOA 0 oi refn inv (\S+)", "op-amp GOA").group(1), tp),
         opamp_r=_value(teacher, "ROI", tp), opamp_c=_value(teacher, "COI", tp),
-        clamp_hi=clamp_hi, clamp_lo=clamp_lo, clamp_is=dc["is"], clamp_n=dc["n"],
-        step_pwl=tuple(zip(pwl[0::2], pwl[1::2])))
+        clamp_hi=clamp_hi, clamp_lo=clamp_lo, clamp_is=dc["is"], clamp_n=dc["n"])
+
+
+@dataclass(frozen=True)
+class ScenarioSignals:
+    """A scenario's parts as the fast model takes them: vin(t), ref(t) and the load, each piecewise linear."""
+
+    vin_t: np.ndarray
+    vin_v: np.ndarray
+    ref_t: np.ndarray
+    ref_v: np.ndarray
+    current_load: bool  # True: a current source from out (ld_t, ld_v); False: the R-L load (ro, Lo)
+    ld_t: np.ndarray
+    ld_v: np.ndarray
+
+    @property
+    def corners(self) -> np.ndarray:
+        """Times where an input's slope changes: the propagation splits there."""
+        return np.unique(np.concatenate([self.vin_t, self.ref_t, self.ld_t]))
+
+
+# Elements of the scenario parts and what the fast model makes of each (a new one fails the drift test).
+SCENARIO_ELEMENTS = {"V1": "vin source (DC or PWL)", "Bref": "soft start", "L2": "load Lo", "R1": "load ro",
+                     "CL2": "left out: 1 pF across Lo (tens of MHz)", "I1": "current-source load (PWL)"}
+
+
+def _pwl_pairs(text: str, env: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    vals = [spice_eval(v, env) for v in text.split()]
+    if len(vals) < 2 or len(vals) % 2:
+        raise CircuitParseError(f"a PWL needs (time, value) pairs, got {text!r}")
+    return np.array(vals[0::2]), np.array(vals[1::2])
+
+
+def _source(lines: list[str], element: str, env: dict[str, float], where: str) -> tuple[np.ndarray, np.ndarray]:
+    """A DC (``{expr}``) or PWL independent source as (times, values); DC is one point."""
+    m = _find(lines, rf"{element}\s+\S+\s+\S+\s+PWL\((.*)\)$|{element}\s+\S+\s+\S+\s+(\{{[^}}]*\}}|\S+)$",
+              f"{where}: source {element}")
+    if m.group(1) is not None:
+        return _pwl_pairs(m.group(1), env)
+    return np.zeros(1), np.array([spice_eval(m.group(2), env)])
+
+
+def scenario_signals(scenario: Scenario, params, parts: Path = PARTS) -> ScenarioSignals:
+    """Parse the scenario's load, input-source and reference parts for the operating point ``params``."""
+    load, source, ref = (_lines(n, parts) for n in scenario.parts)
+    for part, lines in zip(scenario.parts, (load, source, ref)):
+        for ln in lines:
+            name = ln.split()[0]
+            if not ln.startswith((".", "+")) and name not in SCENARIO_ELEMENTS:
+                raise CircuitParseError(f"circuits/parts/{part}: element {name} is not one the fast model knows "
+                                        f"({', '.join(SCENARIO_ELEMENTS)}); model it in buckbi.pwl or run SPICE")
+    env = {k: float(v) for k, v in params.spice_params().items()}
+    vin_t, vin_v = _source(source, "V1", _params(source, env), scenario.source)
+    m = _find(ref, r"Bref ref 0 V=min\(\{vref\}, max\(0, time-(\w+)\)\*\{vref\}/(\w+)\)", "soft start")
+    delay, ramp = spice_eval(m.group(1), env), spice_eval(m.group(2), env)
+    ref_t, ref_v = np.array([delay, delay + ramp]), np.array([0.0, params.vref])
+    current = any(ln.startswith("I1") for ln in load)
+    if current:
+        ld_t, ld_v = _source(load, "I1", _params(load, env), scenario.load)
+    else:
+        _find(load, r"R1 \S+ 0 \{ro\}", f"{scenario.load}: the R-L load's R1 {{ro}}")
+        _find(load, r"L2 out \S+ \{Lo\}", f"{scenario.load}: the R-L load's L2 {{Lo}}")
+        ld_t = ld_v = np.zeros(0)
+    return ScenarioSignals(vin_t, vin_v, ref_t, ref_v, current, ld_t, ld_v)

@@ -4,15 +4,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .model import EV_DRIVE, EV_IL, EV_OI, IL, ILO, N_INPUTS, N_STATES, OI, REF, ILOAD, TEACHER_MODES
+from ..nn.activations import ACTIVATIONS
+from .model import EV_DRIVE, EV_IL, EV_OI, IL, ILO, N_INPUTS, N_STATES, OI, REF, ILOAD, TEACHER_MODES, VIN
 
 N_T = len(TEACHER_MODES)
 # Teacher modes: 0 linear, 1 output at 1, 2 output at 0, 3 oi diode-clamped high, 4 low.
 # Duty-command sources: the teacher (teacher, gym1), the NN as it is (gym2), the NN limited to 0..1 (deploy).
 CMD_TEACHER, CMD_NN, CMD_NN_LIMITED = 0, 1, 2
-# Activations of the compiled MLP.
-ACT_NONE, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_LEAKY, ACT_HARDTANH, ACT_HARDSIGMOID, ACT_SILU, ACT_ELU, \
-    ACT_SOFTPLUS = range(10)
+# Activations of the compiled MLP: the ids of buckbi.nn.activations (0: none). numba takes them as constants.
+ACT_NONE = 0
+ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SILU, ACT_HARDTANH, ACT_HARDSIGMOID, ACT_LEAKY, ACT_ELU, ACT_SOFTPLUS = (
+    ACTIVATIONS[k].id for k in ("relu", "sigmoid", "tanh", "silu", "hardtanh", "hardsigmoid", "leaky_relu", "elu",
+                                "softplus"))
 # Row columns: time, Vout, duty, NNin1..19, nnpwm, NNout1.
 ROW_COLS = 2 + 1 + 19 + 2
 
@@ -85,10 +88,12 @@ def _teacher_exit(tmode, oi, drive, clamp_hi, clamp_lo):
 
 
 @njit(cache=True)
-def _inputs(t, ref_t, ref_v, ld_t, ld_v, u0, u1):
+def _inputs(t, sig_t, sig_v, sig_n, u0, u1):
+    """u = [1, ref, iload, vin] and its slopes at t; signal k is sig_t/sig_v[k, :sig_n[k]] (k = REF, ILOAD, VIN)."""
     u0[0], u1[0] = 1.0, 0.0
-    u0[REF], u1[REF] = _pwl(ref_t, ref_v, t)
-    u0[ILOAD], u1[ILOAD] = _pwl(ld_t, ld_v, t)
+    for k in range(1, N_INPUTS):
+        n = sig_n[k]
+        u0[k], u1[k] = _pwl(sig_t[k, :n], sig_v[k, :n], t)
 
 
 @njit(cache=True)
@@ -104,8 +109,8 @@ def _exit(pmode, tmode, ev, clamp_hi, clamp_lo):
 
 
 @njit(cache=True)
-def advance(x, t0, t1, pmode, tmode, lam, V, Vi, ViB, ev_z, ev_u, step_e, step_p1, step_p2, check, ref_t, ref_v,
-            ld_t, ld_v, corners, clamp_hi, clamp_lo, work, rwork):
+def advance(x, t0, t1, pmode, tmode, lam, V, Vi, ViB, ev_z, ev_u, step_e, step_p1, step_p2, check, sig_t, sig_v,
+            sig_n, current_load, corners, clamp_hi, clamp_lo, work, rwork):
     """Move state ``x`` from t0 to t1 in place; returns the (plant, teacher) modes at t1.
 
     Splits at input corners; watches iL (diode -> dcm) and the teacher's clamp conditions every ``check``
@@ -122,7 +127,7 @@ def advance(x, t0, t1, pmode, tmode, lam, V, Vi, ViB, ev_z, ev_u, step_e, step_p
             if t < c < t_end:
                 t_end = c
         m = pmode * N_T + tmode
-        _inputs(t, ref_t, ref_v, ld_t, ld_v, u0, u1)
+        _inputs(t, sig_t, sig_v, sig_n, u0, u1)
         for i in range(n):
             acc = 0j
             for j in range(n):
@@ -181,7 +186,7 @@ def advance(x, t0, t1, pmode, tmode, lam, V, Vi, ViB, ev_z, ev_u, step_e, step_p
                     x[OI] = clamp_hi
                 elif tmode == 4:
                     x[OI] = clamp_lo
-        if ld_t.size > 0:
+        if current_load:
             x[ILO] = 0.0
     return pmode, tmode
 
@@ -273,10 +278,11 @@ def _plant_mode(on, il):
 
 
 @njit(cache=True)
-def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, ref_t, ref_v, ld_t, ld_v, corners, timing, vin, vmax, Rc, steps,
+def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, corners, timing, vmax, Rc, steps,
                cmd, weights, biases, shapes, acts, act_p, check, clamp_hi, clamp_lo, x0, pmode0, tmode0, rows):
     """One episode: rows[k] = the state at the k-th sampling instant (k+1) T, k = 0..steps.
 
+    sig_t/sig_v/sig_n: the piecewise-linear inputs (rows REF, ILOAD, VIN; see ``_inputs``).
     timing: per, t_ctrl, edge, master_vt, slave_vt, pwm_delay, saw td, tr, pw, tf, switch threshold
     (the duty minus this is where the comparator turns the switch).
     """
@@ -295,7 +301,7 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, ref_t, ref_v, ld_t, ld_v, corners, t
         _modal_step(lam[m], zero, one, zero, check, step_p1[m])
         _modal_step(lam[m], zero, zero, one, check, step_p2[m])
     work = np.empty((4, N_STATES), np.complex128)
-    rwork = np.empty((3, 4))
+    rwork = np.empty((3, max(N_INPUTS, 3)))
     held = np.zeros(19)
     sampled = np.zeros(19)
     duty = 0.0
@@ -319,17 +325,19 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, ref_t, ref_v, ld_t, ld_v, corners, t
             te = fixed[e]
             while ti < nt and tog_t[ti] <= te:
                 pmode, tmode = advance(x, t, tog_t[ti], pmode, tmode, lam, V, Vi, ViB, ev_z, ev_u, step_e, step_p1,
-                                       step_p2, check, ref_t, ref_v, ld_t, ld_v, corners, clamp_hi, clamp_lo, work, rwork)
+                                       step_p2, check, sig_t, sig_v, sig_n, current_load, corners, clamp_hi, clamp_lo,
+                                       work, rwork)
                 t = tog_t[ti]
                 pmode = _plant_mode(tog_s[ti] > 0.5, x[IL])
                 if pmode == 2:
                     x[IL] = 0.0
                 ti += 1
             pmode, tmode = advance(x, t, te, pmode, tmode, lam, V, Vi, ViB, ev_z, ev_u, step_e, step_p1, step_p2,
-                                   check, ref_t, ref_v, ld_t, ld_v, corners, clamp_hi, clamp_lo, work, rwork)
+                                   check, sig_t, sig_v, sig_n, current_load, corners, clamp_hi, clamp_lo, work, rwork)
             t = te
-            ref, _ = _pwl(ref_t, ref_v, t)
-            iload, _ = _pwl(ld_t, ld_v, t)
+            ref, _ = _pwl(sig_t[REF, :sig_n[REF]], sig_v[REF, :sig_n[REF]], t)
+            iload, _ = _pwl(sig_t[ILOAD, :sig_n[ILOAD]], sig_v[ILOAD, :sig_n[ILOAD]], t)
+            vin, _ = _pwl(sig_t[VIN, :sig_n[VIN]], sig_v[VIN, :sig_n[VIN]], t)
             vout = x[1] + Rc * (x[IL] - x[ILO] - iload)
             if e == 0:  # ctrlclk masters open: sample
                 sampled[0] = vout / vmax

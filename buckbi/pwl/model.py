@@ -2,7 +2,8 @@
 
 State x = [iL, vC, iLo, q1, q2, q3, oi]: filter inductor current, capacitor voltage (its ESR is algebraic),
 load inductor current, the voltages across CT1, CT2, CT3 (t1-inv, nnpwm-inv, t3-inv) and the op-amp's
-internal node. Inputs u = [1, ref(t), iload(t)], piecewise linear in time. Per mode dx/dt = A x + B u.
+internal node. Inputs u = [1, ref(t), iload(t), vin(t)], piecewise linear in time (the scenario's parts), so the
+matrices depend on the load only: vin enters through B. Per mode dx/dt = A x + B u.
 Left out, and measured to be below ngspice's own step error at the sampled rows: the capacitor's 12.9 nH ESL,
 the 1 pF across Lo, the off switch's 1 MOhm; the diode is its exponential law linearised around IDIODE.
 """
@@ -15,9 +16,9 @@ import numpy as np
 
 from .circuit import GymCircuit
 
-N_STATES, N_INPUTS = 7, 3
+N_STATES, N_INPUTS = 7, 4
 IL, VC, ILO, Q1, Q2, Q3, OI = range(N_STATES)
-ONE, REF, ILOAD = range(N_INPUTS)
+ONE, REF, ILOAD, VIN = range(N_INPUTS)
 PLANT_MODES = ("on", "diode", "dcm")
 TEACHER_MODES = ("linear", "sat_hi", "sat_lo", "clamp_hi", "clamp_lo")
 N_MODES = len(PLANT_MODES) * len(TEACHER_MODES)
@@ -54,7 +55,7 @@ def diode_line(c: GymCircuit, i0: float = IDIODE) -> tuple[float, float]:
     return v0 - slope * i0, slope
 
 
-def mode_equations(c: GymCircuit, vin: float, ro: float, Lo: float, vmax: float, load_step: bool,
+def mode_equations(c: GymCircuit, ro: float, Lo: float, vmax: float, load_step: bool,
                    plant: int, teacher: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A, B and the event rows (over x and u) of one mode."""
     n = N_STATES
@@ -65,7 +66,7 @@ def mode_equations(c: GymCircuit, vin: float, ro: float, Lo: float, vmax: float,
     vd0, rd = diode_line(c)
     if plant == 0:  # switch on: sw = vin - ron iL
         rows[IL, IL] = -c.ron - c.RL
-        rows[IL, n + ONE] = vin
+        rows[IL, n + VIN] = 1.0
     elif plant == 1:  # diode conducts: sw = -(vd0 + rd iL)
         rows[IL, IL] = -rd - c.RL
         rows[IL, n + ONE] = -vd0
@@ -102,9 +103,9 @@ def mode_equations(c: GymCircuit, vin: float, ro: float, Lo: float, vmax: float,
     return rows[:, :n], rows[:, n:], events[:, :n], events[:, n:]
 
 
-def modal_model(c: GymCircuit, vin: float, ro: float, Lo: float, vmax: float, load_step: bool) -> ModalModel:
-    """Every mode's matrices and eigen decomposition for one operating point (computed once per episode)."""
-    mats = [mode_equations(c, vin, ro, Lo, vmax, load_step, plant, teacher)
+def modal_model(c: GymCircuit, ro: float, Lo: float, vmax: float, load_step: bool) -> ModalModel:
+    """Every mode's matrices and eigen decomposition for one load (computed once per operating point)."""
+    mats = [mode_equations(c, ro, Lo, vmax, load_step, plant, teacher)
             for plant in range(len(PLANT_MODES)) for teacher in range(len(TEACHER_MODES))]
     A, B, ev_x, ev_u = (np.array(v) for v in zip(*mats))
     lam, V = np.linalg.eig(A)  # all modes at once
@@ -113,7 +114,7 @@ def modal_model(c: GymCircuit, vin: float, ro: float, Lo: float, vmax: float, lo
     if not np.all(np.isfinite(cond)) or cond.max() > 1e12:
         k = int(np.nanargmax(np.where(np.isfinite(cond), cond, np.inf)))
         raise ArithmeticError(f"mode {PLANT_MODES[k // len(TEACHER_MODES)]}/{TEACHER_MODES[k % len(TEACHER_MODES)]} "
-                              f"is not diagonalisable (cond {cond[k]:.1e}) at vin={vin}, ro={ro}, Lo={Lo}")
+                              f"is not diagonalisable (cond {cond[k]:.1e}) at ro={ro}, Lo={Lo}")
     Vi = np.linalg.inv(V)
     return ModalModel(lam=lam.astype(complex), V=V, Vi=Vi, ViB=Vi @ B, ev_z=ev_x @ V, ev_u=ev_u, A=A, B=B, ev_x=ev_x)
 

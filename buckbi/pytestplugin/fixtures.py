@@ -11,9 +11,12 @@ from torch import nn
 
 from ..actors import resolve_actor
 from ..checkpoint import seed_actor
-from ..episode import Actor, Episode, EpisodeParams, run_episode
+from ..contract import Episode
+from ..converters.buck.spec import EpisodeParams
+from ..engines import is_fast
+from ..episode import Actor, run_episode
 from ..evaluate import Thresholds
-from ..sim import FAST, Backend, get_simulator, simulator_name
+from ..sim import Backend, get_simulator
 from .golden import GoldenNetwork
 from .hooks import simulator_key, trainer_key
 
@@ -24,8 +27,9 @@ DEFAULT_STEPS = 256
 
 
 def _episode_choice(config: pytest.Config) -> str | None:
+    """The --simulator choice when it names the fast engine (episode checks run there), else None."""
     choice = config.getoption("--simulator")
-    return choice if simulator_name(choice) == FAST else None
+    return choice if is_fast(choice) else None
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +125,7 @@ def episode_runner(episode_simulator: Backend | str, tmp_path_factory: pytest.Te
     def run(gym: str, model: nn.Module | None, params: EpisodeParams | None = None, *,
             keep_waveforms: bool = False) -> Episode:
         params = params or episode_params
-        if keep_waveforms and episode_simulator == FAST:
+        if keep_waveforms and is_fast(episode_simulator):
             pytest.skip("waveforms between the sampled rows come from SPICE only; run without --simulator pwl")
         key = (gym, id(model), params, keep_waveforms)
         if key not in cache:

@@ -10,7 +10,8 @@ import pandas as pd
 from torch import nn
 
 from ..checkpoint import load_checkpoint
-from ..episode import INPUTS, SUBCKT, EpisodeParams, run_episode
+from ..converters.buck.spec import IO, SUBCKT, EpisodeParams
+from ..episode import run_episode
 from ..export import export_model
 from ..export.verify import spice_forward
 from ..fsutil import atomic_write_text
@@ -46,7 +47,7 @@ class GoldenNetwork:
 
     def check_netlist(self, dialect: str, update: bool) -> None:
         """Re-export and compare the text line by line (a unified diff on mismatch)."""
-        text = export_model(self.model(), subckt_name=SUBCKT, dialect=dialect, input_names=INPUTS,
+        text = export_model(self.model(), subckt_name=SUBCKT, dialect=dialect, input_names=list(IO.inputs),
                             output_names=["NNout1"])
         path = self._expected(f"actor_{dialect}.sp", update)
         if update:
@@ -63,9 +64,9 @@ class GoldenNetwork:
         path = self._expected("inputs.csv", update)
         if not path.exists():
             rng = np.random.default_rng(0)
-            xs = rng.uniform(-0.3, 1.0, size=(16, len(INPUTS)))
-            atomic_write_text(path, pd.DataFrame(xs, columns=INPUTS).to_csv(index=False, float_format="%.17g"))
-        return pd.read_csv(path)[INPUTS].to_numpy()
+            xs = rng.uniform(-0.3, 1.0, size=(16, IO.n_inputs))
+            atomic_write_text(path, pd.DataFrame(xs, columns=list(IO.inputs)).to_csv(index=False, float_format="%.17g"))
+        return pd.read_csv(path)[list(IO.inputs)].to_numpy()
 
     def check_fixed_inputs(self, simulator, update: bool) -> None:
         """One .op with the network on each fixed input vector, against outputs.csv."""

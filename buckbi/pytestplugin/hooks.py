@@ -73,7 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     element = config.getoption("--nn-element", None)
     if element:  # read by every episode, in this process and in the ones it starts (xdist, Dask workers)
-        from ..episode import ENV_NN_ELEMENT
+        from ..engines.spice import ENV_NN_ELEMENT
         os.environ[ENV_NN_ELEMENT] = element
 
 

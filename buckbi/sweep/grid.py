@@ -6,10 +6,10 @@ import re
 
 import numpy as np
 
-from ..episode import EpisodeError, EpisodeParams
+from ..contract import EpisodeError
+from ..converters.buck.spec import AXES, NOMINAL, EpisodeParams
 
-AXES = ("vin", "vref", "ro", "Lo")
-DEFAULTS = {"vin": 200.0, "vref": 100.0, "ro": 20.0, "Lo": 50e-6}  # for axes the grid leaves out
+DEFAULTS = NOMINAL  # for axes the grid leaves out
 SWEEP_STREAM = 0x5EE9  # keeps random sweep draws apart from training and evaluate draws
 _AXIS = re.compile(r"^\s*(\w+)\s*=\s*([^:]+?)(?::([^:]+?):(\d+))?\s*$")
 

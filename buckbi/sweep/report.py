@@ -9,13 +9,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..converters.buck.spec import AXES
 from ..evaluate import Thresholds, figure_names
 from ..train.plots import write_html
 
 UNITS = {"sse_%": "steady-state error, % of vref", "overshoot_%": "overshoot, % of vref",
-         "settle_ms": "2 % settling time, ms", "up_dev_%": "load step up: largest |Vout-vref|, % of vref",
-         "up_rec_ms": "load step up: recovery, ms", "down_dev_%": "load step down: largest |Vout-vref|, % of vref",
-         "down_rec_ms": "load step down: recovery, ms"}
+         "settle_ms": "2 % settling time, ms", "up_dev_%": "step up: largest |Vout-vref|, % of vref",
+         "up_rec_ms": "step up: recovery, ms", "down_dev_%": "step down: largest |Vout-vref|, % of vref",
+         "down_rec_ms": "step down: recovery, ms"}
 
 
 def limits(th: Thresholds) -> dict[str, float]:
@@ -75,11 +76,11 @@ def choose_axes(table: pd.DataFrame, axes: str | None) -> tuple[str, str]:
     """``"vin,vref"`` or the first two axes that vary in the table."""
     if axes:
         names = [a.strip() for a in axes.split(",")]
-        if len(names) != 2 or any(n not in ("vin", "vref", "ro", "Lo") for n in names):
-            raise ValueError(f"--axes takes two of vin, vref, ro, Lo, got {axes!r}")
+        if len(names) != 2 or any(n not in AXES for n in names):
+            raise ValueError(f"--axes takes two of {', '.join(AXES)}, got {axes!r}")
         return names[0], names[1]
-    varying = [a for a in ("vin", "vref", "ro", "Lo") if a in table and table[a].nunique() > 1]
-    rest = [a for a in ("vin", "vref", "ro", "Lo") if a not in varying]
+    varying = [a for a in AXES if a in table and table[a].nunique() > 1]
+    rest = [a for a in AXES if a not in varying]
     x, y = (varying + rest)[:2]
     return x, y
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..episode import Actor, EpisodeParams
+from ..converters.buck.spec import EpisodeParams
+from ..episode import Actor
 from .grid import point_key
 
 log = logging.getLogger("buckbi.sweep")
@@ -96,10 +97,8 @@ def _columns(scenario: str) -> list[str]:
 
 def require_runnable(actor: Actor, simulator: str | None) -> None:
     """Refuse before any work: a subcircuit file cannot run on the fast simulator."""
-    from ..sim import FAST, simulator_name
-    if simulator_name(simulator) == FAST:
-        from ..pwl import require_pytorch_actor
-        require_pytorch_actor(actor)
+    from ..engines import engine_for
+    engine_for(simulator).require_runnable(actor)
 
 
 def run_sweep(actor: Actor, points: list[EpisodeParams], out: str | Path, client, *, scenario: str = "startup",

@@ -1,4 +1,4 @@
-"""The training folder: log.csv, checkpoints, per-episode copies; every file written atomically."""
+"""The training folder: log.csv and its row schema, checkpoints, per-episode copies; every file written atomically."""
 from __future__ import annotations
 
 import shutil
@@ -18,6 +18,20 @@ COLUMNS = SEED_COLUMNS + ["gym", "status", "wall_s", "error"]
 CHECK_COLUMNS = ["spice_vout_pct_of_vin", "spice_plant_inputs", "spice_duty_inputs", "spice_nn_out",
                  "spice_accumulator"]
 NN_STEM, PARAM_STEM = "BUCK_VM_BI_nn", "BUCK_VM_BI_param"  # the seed's file names
+# status: ok; failed (its own simulation, or a non-finite loss); spice_mismatch (the SPICE check refused it);
+# not_updated (its batch was refused because of another episode: the error names it)
+STATUSES = ("ok", "failed", "spice_mismatch", "not_updated")
+
+
+def log_row(episode: int, params, *, gym: str, stamp: str, epochs: int, status: str, loss: float, wall_s: float,
+            error: str = "", checks: dict[str, float] | None = None) -> dict:
+    """One log.csv row: the seed's columns (its 'std' stays empty), then buckbi's, then any SPICE check figures."""
+    assert status in STATUSES, status
+    return {"episode": episode, "sim time": stamp, "loss_actor": loss if status == "ok" else np.nan,
+            "vin": params.vin, "ro": params.ro, "Lo": params.Lo, "vref": params.vref, "fsw": params.fsw, "std": np.nan,
+            "steps": params.steps, "epoch": epochs, "Vout/Vin": params.vout_vin, "Iout/Icrit": params.iout_icrit,
+            "gym": gym, "status": status, "wall_s": round(wall_s, 3), "error": error} | {
+        f"spice_{k}": v for k, v in (checks or {}).items()}
 
 
 class RunDir:
@@ -66,6 +80,21 @@ class RunDir:
 
     def copy(self, src: Path, dst: Path) -> None:
         atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
+
+    def keep_episode_files(self, ep: int, artefacts: dict[str, Path]) -> None:
+        """Per-episode copies of what the engine wrote (exported network, parameter file), plus the latest, as the
+        seed keeps them; whatever runner made the episode, its ``Episode.artefacts`` name the files."""
+        for key, dst, latest in (("nn", self.nn_file(ep), self.nn_file()),
+                                 ("params", self.param_file(ep), self.param_file())):
+            src = artefacts.get(key)
+            if src is not None and Path(src).exists():
+                self.copy(Path(src), dst)
+                self.copy(Path(src), latest)
+
+    def write_rows(self, ep: int, rows: pd.DataFrame) -> None:
+        """The sampled rows of an episode (``episodes/epN.csv.gz``)."""
+        atomic_write(self.rows(ep), lambda tmp: rows.to_csv(tmp, index=False,
+                                                            compression={"method": "gzip", "compresslevel": 1}))
 
     def remove_stale_temporaries(self) -> int:
         """Delete half-written ``.name.*.tmp`` files a kill left behind (their targets are intact)."""

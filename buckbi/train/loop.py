@@ -1,4 +1,6 @@
-"""Behaviour-imitation training as in the seed notebook: episode in SPICE, fit the actor (Adam, MSE), commit."""
+"""Training orchestration as in the seed notebook: run a batch of episodes, hand them to the learner, run the checks,
+commit (log row, then checkpoint). The learner (behaviour imitation by default), the checks and the run folder's
+schema live beside it (``learners``, ``checks``, ``artefacts``)."""
 from __future__ import annotations
 
 import logging
@@ -16,10 +18,14 @@ import torch
 from torch import nn
 
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint, seed_actor
-from ..episode import Episode, EpisodeParams, batch_name, episode_files, run_episodes
-from ..sim import FAST, Backend, simulator_name
-from ..fsutil import atomic_write
-from .artefacts import CHECK_COLUMNS, COLUMNS, RunDir
+from ..contract import Episode
+from ..converters.buck.spec import EpisodeParams
+from ..engines import is_fast
+from ..episode import run_episodes
+from ..sim import Backend
+from .artefacts import CHECK_COLUMNS, COLUMNS, RunDir, log_row
+from .checks import SpiceCheck
+from .learners import Learner, bi_update, behaviour_imitation
 from .plots import episode_figure, loss_figure, write_html
 from .schedule import DEFAULT_SCHEDULE, gym_for_episode, parse_schedule, schedule_length
 
@@ -54,6 +60,9 @@ class TrainConfig:
     timeout: float = 900.0
     progress: bool = True
     runner: EpisodeRunner = field(default=run_episodes, repr=False)
+    max_step: float | None = None  # SPICE's largest time step for every episode (None: T/20)
+    # learner(actor, config) -> Learner; the default is the seed's behaviour imitation (Adam, MSE)
+    learner: Callable[[nn.Module, "TrainConfig"], Learner] = field(default=behaviour_imitation, repr=False)
     # On the fast simulator, every N-th episode also runs in SPICE (same actor and point); a deviation beyond
     # buckbi.pwl.agreement.tolerance_for(spice_max_step) stops training. None: 50 on pwl; 0: off.
     spice_check_every: int | None = None
@@ -62,31 +71,9 @@ class TrainConfig:
 
     @property
     def check_every(self) -> int:
-        if simulator_name(self.simulator) != FAST:
+        if not is_fast(self.simulator):
             return 0
         return DEFAULT_SPICE_CHECK if self.spice_check_every is None else self.spice_check_every
-
-
-def bi_update(actor: nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray, y: np.ndarray,
-              epochs: int) -> float:
-    """The seed's update: ``epochs`` full-batch Adam steps on MSE; returns the last epoch's loss."""
-    xt = torch.tensor(x, dtype=torch.float32)
-    yt = torch.tensor(y, dtype=torch.float32).reshape(-1, 1)
-    loss_fn = nn.MSELoss()
-    actor.train()
-    loss = torch.tensor(float("nan"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a net this small on ~2k rows: more threads only add overhead (2.1x slower on 2)
-    try:
-        for _ in range(epochs):
-            optimizer.zero_grad()
-            loss = loss_fn(actor(xt), yt)
-            loss.backward()
-            optimizer.step()
-    finally:
-        torch.set_num_threads(threads)
-    actor.eval()
-    return float(loss.item())
 
 
 class Trainer:
@@ -103,7 +90,9 @@ class Trainer:
             moved = self.dir.archive_previous()
             if moved:
                 log.warning("--fresh: moved the previous run to %s", moved)
-        self.actor, self.optimizer, self.seed, done = self._restore()
+        self.actor, self.learner, self.seed, done = self._restore()
+        self.check = (SpiceCheck(config.check_every, config.runner, config.spice_simulator, config.spice_max_step,
+                                 config.timeout) if config.check_every else None)
         self.log = self.dir.read_log()
         if config.start_episode is not None:
             done = config.start_episode - 1  # the seed's train_loop(base_ep, ...): drop rows >= base_ep
@@ -112,7 +101,7 @@ class Trainer:
         self.next_episode = done + 1
         self.failures = 0  # consecutive failed episodes
 
-    def _restore(self) -> tuple[nn.Module, torch.optim.Optimizer, int, int]:
+    def _restore(self) -> tuple[nn.Module, Learner, int, int]:
         cfg = self.cfg
         meta: dict = {}
         if self.dir.final.exists():
@@ -123,16 +112,14 @@ class Trainer:
             torch.manual_seed(seed)
             actor = seed_actor()
             meta = {"seed": seed, "episode": 0}
-        optimizer = torch.optim.Adam(actor.parameters(), lr=cfg.lr)
+        learner = cfg.learner(actor, cfg)
         if "optimizer" in meta:
-            optimizer.load_state_dict(meta["optimizer"])
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr
+            learner.load_state_dict(meta["optimizer"])
         seed = int(meta.get("seed", cfg.seed if cfg.seed is not None else 0))
         if cfg.seed is not None and cfg.seed != seed and self.dir.final.exists():
             log.warning("resuming a run started with --seed %d; keeping it (use --fresh for seed %d)", seed, cfg.seed)
         done = int(meta["episode"]) if "episode" in meta else self._last_logged()
-        return actor.eval(), optimizer, seed, done
+        return actor.eval(), learner, seed, done
 
     def _last_logged(self) -> int:
         logged = self.dir.read_log()
@@ -191,38 +178,27 @@ class Trainer:
         for ep in batch:  # the actor as it enters the episode, as the seed saves it
             save_checkpoint(self.dir.actor(ep), self.actor, episode=ep - 1, seed=self.seed)
         t0 = time.perf_counter()
+        step = {"max_step": self.cfg.max_step} if self.cfg.max_step is not None else {}
         results = self.cfg.runner(gym, self.actor, params, self.dir.sim, self.cfg.simulator,
-                                  parallel=len(batch), timeout=self.cfg.timeout)
+                                  parallel=len(batch), timeout=self.cfg.timeout, **step)
         wall = time.perf_counter() - t0
-        self._keep_episode_files(batch)
-        checks = self._spice_checks(gym, batch, params, results)
-        good = [(ep, r) for ep, r in zip(batch, results) if isinstance(r, Episode)]
-        mismatch = {ep: v for ep, (_, v) in checks.items() if v}
-        loss = float("nan")
-        if mismatch:
-            good = []  # no update from a batch the SPICE check refused
-        if good:
-            x = np.concatenate([r.x for _, r in good])
-            y = np.concatenate([r.y for _, r in good])
-            loss = bi_update(self.actor, self.optimizer, x, y, self.cfg.epochs)
+        for ep, r in zip(batch, results):
+            if isinstance(r, Episode):
+                self.dir.keep_episode_files(ep, r.artefacts)
+        shutil.rmtree(self.dir.sim, ignore_errors=True)
+        checks = self.check(gym, self.actor, batch, params, results, self.dir.root) if self.check else {}
+        mismatch = {ep: c.violations for ep, c in checks.items() if c.violations}
+        good = [(ep, r) for ep, r in zip(batch, results) if isinstance(r, Episode)] if not mismatch else []
+        loss = self.learner.update([r for _, r in good]) if good else float("nan")
         rows = []
         for ep, p, r in zip(batch, params, results):
-            ok = isinstance(r, Episode) and np.isfinite(loss)
-            error = "" if ok else (f"{type(r).__name__}: {str(r).splitlines()[0][:300]}" if not isinstance(r, Episode)
-                                   else "loss is not finite")
-            rows.append({"episode": ep, "sim time": stamp, "loss_actor": loss if ok else np.nan, "vin": p.vin,
-                         "ro": p.ro, "Lo": p.Lo, "vref": p.vref, "fsw": p.fsw, "std": np.nan, "steps": p.steps,
-                         "epoch": self.cfg.epochs, "Vout/Vin": p.vout_vin, "Iout/Icrit": p.iout_icrit, "gym": gym,
-                         "status": "ok" if ok else "failed", "wall_s": round(wall, 3), "error": error}
-                        | {f"spice_{k}": v for k, v in checks.get(ep, ({}, []))[0].items()})
-            if ep in mismatch:
-                error = "SPICE check: " + "; ".join(mismatch[ep])
-                rows[-1] |= {"status": "spice_mismatch", "loss_actor": np.nan, "error": error}
-            if ok:
-                atomic_write(self.dir.rows(ep), lambda tmp, r=r: r.rows.to_csv(
-                    tmp, index=False, compression={"method": "gzip", "compresslevel": 1}))
-            self.failures = 0 if ok else self.failures + 1
-            _report(bar, ep, gym, loss if ok else None, error)
+            status, error = self._verdict(ep, r, loss, mismatch)
+            rows.append(log_row(ep, p, gym=gym, stamp=stamp, epochs=self.cfg.epochs, status=status, loss=loss,
+                                wall_s=wall, error=error, checks=checks[ep].deviations if ep in checks else None))
+            if status == "ok":
+                self.dir.write_rows(ep, r.rows)
+            self.failures = 0 if status == "ok" else self.failures + 1
+            _report(bar, ep, gym, loss if status == "ok" else None, error)
         rows = pd.DataFrame(rows, columns=COLUMNS + (CHECK_COLUMNS if self.cfg.check_every else []))
         if mismatch:
             # Log what was measured, keep the checkpoint of the last good episode: a resume redoes this batch.
@@ -241,40 +217,19 @@ class Trainer:
                                               f"Iout/Icrit={r.params.iout_icrit:.2f}"), self.dir.episode_plot)
         return rows, results
 
-    def _spice_checks(self, gym: str, batch: list[int], params: list[EpisodeParams],
-                      results: list) -> dict[int, tuple[dict, list[str]]]:
-        """Every check_every-th fast episode again in SPICE: {episode: (deviations, violations)}."""
-        every = self.cfg.check_every
-        todo = [(ep, p, r) for ep, p, r in zip(batch, params, results) if every and ep % every == 0
-                and isinstance(r, Episode)]
-        if not todo:
-            return {}
-        from ..pwl.agreement import check_step, deviation, tolerance_for, violations
-        max_step = self.cfg.spice_max_step or check_step(todo[0][1].fsw)
-        spice = self.cfg.runner(gym, self.actor, [p for _, p, _ in todo], self.dir.root / "spice-check",
-                                self.cfg.spice_simulator, parallel=len(todo), timeout=self.cfg.timeout,
-                                max_step=max_step)
-        shutil.rmtree(self.dir.root / "spice-check", ignore_errors=True)
-        out = {}
-        for (ep, _, fast), ref in zip(todo, spice):
-            if isinstance(ref, Exception):  # SPICE failing is not a disagreement: log it, go on
-                log.warning("[Ep%d] SPICE check could not run: %s", ep, str(ref).splitlines()[0])
-                continue
-            dev = deviation(fast, ref)
-            out[ep] = (dev, violations(dev, tolerance_for(max_step, fast.params.fsw)))
-            log.info("[Ep%d] SPICE check: %s", ep, ", ".join(f"{k} {v:.2e}" for k, v in dev.items()))
-        return out
-
-    def _keep_episode_files(self, batch: list[int]) -> None:
-        """Per-episode copies of the exported subcircuit and parameter file (plus the latest), as the seed."""
-        for k, ep in enumerate(batch):
-            nn_src, param_src = episode_files(self.dir.sim, batch_name(k))
-            for src, dst, latest in ((nn_src, self.dir.nn_file(ep), self.dir.nn_file()),
-                                     (param_src, self.dir.param_file(ep), self.dir.param_file())):
-                if src.exists():
-                    self.dir.copy(src, dst)
-                    self.dir.copy(src, latest)
-        shutil.rmtree(self.dir.sim, ignore_errors=True)
+    @staticmethod
+    def _verdict(ep: int, result, loss: float, mismatch: dict[int, list[str]]) -> tuple[str, str]:
+        """(status, error) of one episode of a batch; a batch the SPICE check refused names the episode why."""
+        if not isinstance(result, Episode):
+            return "failed", f"{type(result).__name__}: {str(result).splitlines()[0][:300]}"
+        if ep in mismatch:
+            return "spice_mismatch", "SPICE check: " + "; ".join(mismatch[ep])
+        if mismatch:
+            return "not_updated", f"not used for an update: the SPICE check refused episode {next(iter(mismatch))} " \
+                                  "of this batch"
+        if not np.isfinite(loss):
+            return "failed", "loss is not finite"
+        return "ok", ""
 
     def _commit(self, rows: pd.DataFrame, last_episode: int) -> None:
         # Order matters for kill -9 safety: the log row first, the checkpoint second. A kill in between
@@ -282,7 +237,7 @@ class Trainer:
         self.log = pd.concat([self.log, rows], ignore_index=True) if len(self.log) else rows
         self.dir.write_log(self.log)
         save_checkpoint(self.dir.final, self.actor, episode=last_episode, seed=self.seed,
-                        optimizer=self.optimizer.state_dict(), schedule=self.cfg.schedule)
+                        optimizer=self.learner.state_dict(), learner=self.learner.name, schedule=self.cfg.schedule)
         self.next_episode = last_episode + 1
         write_html(loss_figure(self.log), self.dir.loss_plot)
 
@@ -297,7 +252,8 @@ def _validate(cfg: TrainConfig) -> None:
               (cfg.max_failures >= 1, f"--max-failures must be >= 1, got {cfg.max_failures}"),
               (cfg.spice_check_every is None or cfg.spice_check_every >= 0,
                f"--spice-check-every must be >= 0, got {cfg.spice_check_every}"),
-              (cfg.gym in (None, "gym1", "gym2"), f"--gym must be gym1 or gym2, got {cfg.gym!r}")]
+              (cfg.gym in (None, "gym1", "gym2"), f"--gym must be gym1 or gym2, got {cfg.gym!r}"),
+              (cfg.max_step is None or cfg.max_step > 0, f"--max-step must be positive, got {cfg.max_step}")]
     for ok, message in checks:
         if not ok:
             raise ValueError(message)
@@ -327,4 +283,4 @@ def train(config: TrainConfig) -> pd.DataFrame:
     return Trainer(config).run()
 
 
-__all__ = ["TrainConfig", "Trainer", "TrainingStopped", "bi_update", "train", "CheckpointError"]
+__all__ = ["TrainConfig", "Trainer", "TrainingStopped", "bi_update", "train", "CheckpointError", "Learner"]

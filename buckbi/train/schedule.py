@@ -1,7 +1,7 @@
 """Training schedules: which gym each episode number runs in (``gym1:300,gym2:200``)."""
 from __future__ import annotations
 
-from ..episode import GYMS
+from ..converters.buck.spec import GYMS
 
 DEFAULT_SCHEDULE = "gym1:300,gym2:200"  # the seed notebook's train_loop(.., gym1) then train_loop(.., gym2)
 TRAINING_GYMS = ("gym1", "gym2")  # gyms that produce a teacher label

@@ -20,6 +20,27 @@ from pathlib import Path
 SOURCES = Path(__file__).resolve().parent / "buckbi_mlp"
 MODEL_NAME = "buckbi_mlp"
 ENV_PATH = "BUCKBI_CODEMODEL"  # a built buckbi.cm elsewhere (its .stamp beside it)
+# The configuration Debian's ngspice was built with (debian/rules: --enable-xspice --enable-cider
+# --enable-openmp --enable-pss; S-parameter analysis is on by default). These macros change the layout of the
+# structures a code model shares with the simulator; the self-test catches a mismatch before installing.
+CONFIG_H = """\
+#define XSPICE 1
+#define CIDER 1
+#define RFSPICE 1
+#define WITH_PSS
+#define USE_OMP 1
+#define STDC_HEADERS 1
+#define HAVE_STDINT_H 1
+#define HAVE_STRING_H 1
+#define HAVE_STDLIB_H 1
+#define HAVE_UNISTD_H 1
+#define HAVE_LIMITS_H 1
+#define HAVE_FLOAT_H 1
+#define HAVE_ISNAN 1
+#define HAVE_ISINF 1
+#define HAVE_DECL_ISNAN 1
+#define HAVE_DECL_ISINF 1
+"""
 BUILD_HINT = ("build it with 'python -m buckbi.xspice build' (./buckbi.sh does; needs gcc, bison and flex, "
               "and fetches ngspice's Debian source once)")
 
@@ -58,7 +79,6 @@ def stamp_text(version: str) -> str:
     h = hashlib.sha256()
     for f in sorted(SOURCES.iterdir()):
         h.update(f.name.encode() + b"\0" + f.read_bytes())
-    from .build import CONFIG_H
     h.update(CONFIG_H.encode())
     return f"{version} {h.hexdigest()}\n"
 

@@ -16,7 +16,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from . import SOURCES, CodeModelError, _find, install_dirs, ngspice_version, stamp_text
+from . import CONFIG_H, SOURCES, CodeModelError, _find, install_dirs, ngspice_version, stamp_text
 
 # ngspice version -> (the Debian source tarball, its sha256 from the package's .dsc)
 DEBIAN_SOURCES = {
@@ -25,27 +25,6 @@ DEBIAN_SOURCES = {
 }
 ENV_SOURCE = "BUCKBI_NGSPICE_SOURCE"  # a local copy of the tarball (no download)
 
-# The configuration Debian's ngspice was built with (debian/rules: --enable-xspice --enable-cider
-# --enable-openmp --enable-pss; S-parameter analysis is on by default). These macros change the layout of the
-# structures a code model shares with the simulator; the self-test catches a mismatch before installing.
-CONFIG_H = """\
-#define XSPICE 1
-#define CIDER 1
-#define RFSPICE 1
-#define WITH_PSS
-#define USE_OMP 1
-#define STDC_HEADERS 1
-#define HAVE_STDINT_H 1
-#define HAVE_STRING_H 1
-#define HAVE_STDLIB_H 1
-#define HAVE_UNISTD_H 1
-#define HAVE_LIMITS_H 1
-#define HAVE_FLOAT_H 1
-#define HAVE_ISNAN 1
-#define HAVE_ISINF 1
-#define HAVE_DECL_ISNAN 1
-#define HAVE_DECL_ISINF 1
-"""
 NEEDED = ("/src/include/ngspice/", "/src/maths/dense/dense.h", "/src/xspice/cmpp/", "/src/xspice/icm/dlmain.c", "/src/misc/dstring.c")
 SELF_TEST_TOL = 1e-12
 

@@ -5,14 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export.graph import Activation, Affine, ExportError, Op
-from ..export.netlist import num
+from ..nn.activations import ACTIVATIONS, spice_number as num
+from .graph import Activation, Affine, ExportError, Op
 
 OP_AFFINE, OP_ACTIVATION = 1, 2
-# Activation kinds and their two parameters, in the order cfunc.mod's enum numbers them.
-ACTIVATIONS = {"relu": (1, ()), "sigmoid": (2, ()), "tanh": (3, ()), "silu": (4, ()),
-               "hardtanh": (5, ("lo", "hi")), "hardsigmoid": (6, ()), "leaky_relu": (7, ("slope",)),
-               "elu": (8, ("alpha",)), "softplus": (9, ("beta", "threshold"))}
 VALUES_PER_LINE = 8
 
 
@@ -24,9 +20,9 @@ def program(ops: list[Op]) -> list[float]:
             n_out, n_in = op.weight.shape
             prog += [OP_AFFINE, n_in, n_out, *np.asarray(op.weight, float).ravel(), *np.asarray(op.bias, float)]
         elif isinstance(op, Activation):
-            code, names = ACTIVATIONS[op.kind]
-            params = [float(op.params[n]) for n in names]
-            prog += [OP_ACTIVATION, code, *params, *[0.0] * (2 - len(params))]
+            kind = ACTIVATIONS[op.kind]  # its id is cfunc.mod's enum value (checked by a test)
+            params = [float(op.params[n]) for n in kind.params]
+            prog += [OP_ACTIVATION, kind.id, *params, *[0.0] * (2 - len(params))]
         else:
             raise ExportError(f"the XSPICE network element runs feed-forward networks only, not {type(op).__name__}; "
                               "export with structure='fast'")

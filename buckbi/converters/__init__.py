@@ -1,0 +1,1 @@
+"""Converters buckbi validates controllers of: each a spec (operating point, I/O, gyms, scenarios, circuits)."""

@@ -1,0 +1,102 @@
+"""The buck's operating point (fields, ranges, training draws), its controller I/O and its gyms: one place."""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ...contract import EpisodeError, IOContract
+
+N_INPUTS = 19
+# NNin1..5 Vo/vmax, 6..10 error/vmax, 11..15 duty (each at t..t-4), 16 vin/vmax, 17 ref/vmax, 18 duty change,
+# 19 accumulated error; NNout1 the duty command; ctrlclk's falling edges take the rows; nnpwm the teacher's duty.
+IO = IOContract(inputs=tuple(f"NNin{i}" for i in range(1, N_INPUTS + 1)), output="NNout1", clock="ctrlclk",
+                label="nnpwm")
+SUBCKT = "ActorSubckt"
+# The seed notebook's training ranges (SI units), in its draw order.
+RANGES = {"vin": (150.0, 250.0), "ro": (5.0, 80.0), "Lo": (20e-6, 100e-6), "vref": (50.0, 150.0)}
+AXES = ("vin", "vref", "ro", "Lo")  # the operating point's axes, in the order sweeps and reports show them
+NOMINAL = {"vin": 200.0, "vref": 100.0, "ro": 20.0, "Lo": 50e-6}  # where an axis a sweep leaves out stays
+ICRIT_L = 200e-6  # the seed's Iout/Icrit takes L = 200 uH (the circuit's L1 is 250 uH): kept for its log column
+
+
+@dataclass(frozen=True)
+class Gym:
+    """A closed loop: who drives the duty, whether the network is in the circuit, whether the teacher labels."""
+
+    name: str
+    network: bool  # the NN's subcircuit is instantiated (its inputs and NNout1 saved)
+    labelled: bool  # the teacher runs and its command nnpwm is saved
+    command: str  # what drives the duty: "teacher", "nn" (as it is) or "nn_limited" (0..1, the deploy LIMIT)
+    description: str
+
+    @property
+    def circuit(self) -> str:
+        return f"{self.name}.cir"
+
+
+GYMS = {g.name: g for g in (
+    Gym("teacher", False, True, "teacher", "the Type-III compensator alone"),
+    Gym("gym1", True, True, "teacher", "the teacher drives, the NN observes (behaviour imitation)"),
+    Gym("gym2", True, True, "nn", "the NN drives as it is, the teacher labels"),
+    Gym("deploy", True, False, "nn_limited", "the NN alone through the 0..1 limit (evaluation)"),
+)}
+
+
+def get_gym(name: str) -> Gym:
+    if name not in GYMS:
+        raise EpisodeError(f"unknown gym {name!r}; choose one of {', '.join(GYMS)}")
+    return GYMS[name]
+
+
+@dataclass(frozen=True)
+class EpisodeParams:
+    """Operating point and length of one episode (SI units: V, Ohm, H, Hz)."""
+
+    vin: float
+    ro: float
+    Lo: float
+    vref: float
+    fsw: float = 50e3
+    vmax: float = 250.0
+    steps: int = 2048
+
+    def __post_init__(self) -> None:
+        for name in ("vin", "ro", "Lo", "vref", "fsw", "vmax"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+                raise EpisodeError(f"EpisodeParams.{name} must be a positive finite number, got {value!r}")
+            object.__setattr__(self, name, float(value))  # numpy scalars too: the parameter file writes repr()
+        if not self.vref < self.vin:
+            raise EpisodeError(f"vref ({self.vref:g} V) must be below vin ({self.vin:g} V): a buck only steps down")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, numbers.Integral) or self.steps < 8:
+            raise EpisodeError(f"steps must be an integer >= 8 control periods, got {self.steps!r}")
+        object.__setattr__(self, "steps", int(self.steps))
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, **fixed) -> "EpisodeParams":
+        """Draw the seed's ranges: vin 150-250 V, ro 5-80 Ohm, Lo 20-100 uH, vref 50-150 V (same order)."""
+        drawn = {k: rng.uniform(lo, hi) for k, (lo, hi) in RANGES.items()}
+        return cls(**{k: float(v) for k, v in drawn.items()}, **fixed)
+
+    @property
+    def duration(self) -> float:
+        """Simulated time: STEPS + 2 control periods, as the seed's ``.tran``."""
+        return (self.steps + 2) / self.fsw
+
+    @property
+    def vout_vin(self) -> float:
+        return self.vref / self.vin
+
+    @property
+    def iout_icrit(self) -> float:
+        """Load current over the DCM boundary current (the seed's formula, with its L = 200 uH)."""
+        icrit = 0.5 * self.vref * (self.vin - self.vref) / self.fsw / ICRIT_L / self.vin
+        return self.vref / self.ro / icrit
+
+    def spice_params(self) -> dict[str, float | int]:
+        d = asdict(self)
+        d["STEPS"] = int(d.pop("steps"))
+        return d

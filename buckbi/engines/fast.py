@@ -1,0 +1,66 @@
+"""The fast engine: episodes on the exact event-driven simulator (``buckbi.pwl``), the same Episodes as SPICE."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from torch import nn
+
+from ..contract import Episode, EpisodeError
+from ..converters.buck.scenarios import check_length, get_scenario
+from ..converters.buck.spec import IO, get_gym
+from ..pwl.simulate import actor_on_rows, require_pytorch_actor, rows_frame, simulate
+from .base import Engine
+from .spice import write_episode_files
+
+
+class FastEngine(Engine):
+    """The gyms on the fast simulator; it ignores parallel, timeout, keep_waveforms, max_step and the NN element.
+
+    ``artefacts=True`` (default) writes the exported actor and parameter file of each episode as SPICE would
+    (the trainer keeps them); False skips that work for batches nobody keeps files of.
+    """
+
+    name = "pwl"
+    fast = True
+
+    def __init__(self, artefacts: bool = True):
+        self.artefacts = artefacts
+
+    def ensure_available(self) -> None:
+        """Nothing to install: numba and numpy come with buckbi."""
+
+    def require_runnable(self, actor) -> None:
+        require_pytorch_actor(actor)
+
+    def run(self, gym: str, actor, params: list, workdir: str | Path, *, scenario: str = "startup",
+            parallel: int | None = None, timeout: float = 900.0, keep_waveforms: bool = False,
+            max_step: float | None = None, nn_in_circuit: bool | None = None,
+            nn_element: str | None = None, check: float | None = None) -> list[Episode | Exception]:
+        g, s = get_gym(gym), get_scenario(scenario)
+        s.check_gym(gym)
+        if g.network and actor is None:
+            raise EpisodeError(f"{gym} runs the NN: pass an actor (a 19-input, 1-output nn.Sequential)")
+        self.require_runnable(actor)
+        out: list[Episode | Exception] = []
+        for k, p in enumerate(params):
+            check_length(p, s)
+            files = (write_episode_files(gym, actor, p, workdir, name=f"ep{k}")
+                     if self.artefacts and (actor is None or isinstance(actor, nn.Module)) else {})
+            try:
+                out.append(self.episode(gym, actor, p, s.name, check, files))
+            except ArithmeticError as err:  # a mode the modal form cannot take: this episode only
+                out.append(err)
+        return out
+
+    @staticmethod
+    def episode(gym: str, actor, params, scenario: str = "startup", check: float | None = None,
+                artefacts: dict | None = None) -> Episode:
+        """One episode; in gym 1 (network outside the loop) NNout1 is the actor on the held inputs."""
+        g = get_gym(gym)
+        start = time.perf_counter()
+        rows = rows_frame(gym, simulate(gym, actor, params, scenario, check))
+        if g.network and g.command == "teacher":
+            rows[IO.column(IO.output)] = actor_on_rows(actor, rows[IO.input_columns].to_numpy())
+        return Episode.from_rows(IO, gym, params, rows, time.perf_counter() - start, network=g.network,
+                                 labelled=g.labelled, scenario=scenario, artefacts=artefacts)

@@ -1,0 +1,213 @@
+"""The SPICE engine: a gym's circuit plus the scenario's parts, a per-episode parameter file, a run, sampled rows."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from torch import nn
+
+from ..contract import Episode, EpisodeError
+from ..converters.buck.circuits import circuit_file, part_file
+from ..converters.buck.scenarios import check_length, get_scenario
+from ..converters.buck.spec import IO, SUBCKT, EpisodeParams, get_gym
+from ..export import WidthMismatchError, export_model
+from ..export.graph import has_state, lower
+from ..fsutil import atomic_write_text
+from ..netlist_actor import NetlistActor
+from ..nn_rows import rows_job
+from ..sampling import sample_on_clock
+from ..sim import Backend, NgspiceBackend, SimJob, SimResult, run_netlists
+from .base import Engine
+
+NN_ELEMENTS = ("xspice", "subckt")
+ENV_NN_ELEMENT = "BUCKBI_NN_ELEMENT"
+INSTANCE = IO.instance(SUBCKT)
+
+
+def episode_files(workdir: str | Path, name: str) -> tuple[Path, Path]:
+    """Where an episode's exported actor and its parameter file are written."""
+    workdir = Path(workdir)
+    return workdir / f"{name}_actor.sp", workdir / f"{name}_param.txt"
+
+
+def batch_name(k: int) -> str:
+    """The name the k-th episode of a batch runs under."""
+    return f"ep{k}"
+
+
+def saved_traces(gym: str, nn_in_circuit: bool = True) -> list[str]:
+    """What an episode of ``gym`` saves: the clock, the 19 inputs, the label and the NN output, Vout, duty."""
+    g = get_gym(gym)
+    traces = [f"V({IO.clock})", f"V({IO.vout})", f"V({IO.duty})"]
+    if g.network:
+        traces += [f"V({n})" for n in IO.inputs] + ([f"V({IO.output})"] if nn_in_circuit else [])
+    if g.labelled:
+        traces.append(f"V({IO.label})")
+    return traces
+
+
+def param_file_text(params: EpisodeParams, nn_file: str | Path | None, gym: str, max_step: float | None = None,
+                    nn_in_circuit: bool = True) -> str:
+    """The seed's ``generate_param_file``: .param lines, the NN include and instance, and a .save.
+
+    ``maxstep`` is the transient's largest time step (default T/20, the grid the traces are read on).
+    ``nn_in_circuit=False`` (gym 1 only): no NN instance; its outputs come from ``buckbi.nn_rows`` afterwards.
+    """
+    lines = [f".param {k}={v!r}" for k, v in params.spice_params().items()]
+    lines.append(f".param maxstep={max_step if max_step is not None else 1 / (20 * params.fsw)!r}")
+    if nn_file is not None and nn_in_circuit:
+        lines += [f'.include "{Path(nn_file).resolve()}"', INSTANCE]
+    lines.append(".save " + " ".join(saved_traces(gym, nn_in_circuit)))
+    return "\n".join(lines) + "\n"
+
+
+def choose_nn_element(actor, backend: Backend | None, nn_in_circuit: bool = True, choice: str | None = None) -> str:
+    """How the network runs in the circuit: "xspice" (buckbi's code model) or "subckt" (the portable export).
+
+    A feed-forward PyTorch actor in an ngspice circuit (ngspice dialect) runs as the code model when it is
+    built, otherwise, with a warning, as the subcircuit; everything else (netlist actors, recurrent cells,
+    LTspice and ngspice's LTspice mode, gym 1's rows) runs as the subcircuit. ``choice`` (or
+    $BUCKBI_NN_ELEMENT): "subckt" always the subcircuit; "xspice" insists on the code model where it applies
+    (an error instead of the fallback when it is not built).
+    """
+    choice = choice or os.environ.get(ENV_NN_ELEMENT) or None
+    if choice is not None and choice not in NN_ELEMENTS:
+        raise EpisodeError(f"nn_element must be one of {NN_ELEMENTS} (or unset for automatic), got {choice!r}")
+    eligible = (isinstance(actor, nn.Module) and nn_in_circuit and isinstance(backend, NgspiceBackend)
+                and backend.netlist_dialect == "ngspice")
+    if eligible:
+        try:
+            eligible = not has_state(lower(actor, IO.n_inputs)[0])
+        except Exception:  # an actor the exporter rejects: export_model says why, later
+            eligible = False
+    if choice == "subckt" or not eligible:
+        return "subckt"
+    from ..xspice import codemodel_path, require_codemodel, warn_unavailable
+    if choice == "xspice":
+        require_codemodel(backend.executable)
+    elif (path := codemodel_path(backend.executable)) is None or any(c.isspace() for c in str(path)):
+        warn_unavailable()  # (ngspice's pre_codemodel cannot take a path with spaces)
+        return "subckt"
+    return "xspice"
+
+
+def write_episode_files(gym: str, actor, params: EpisodeParams, workdir: str | Path, backend: Backend | None = None,
+                        name: str = "episode", max_step: float | None = None, nn_in_circuit: bool = True,
+                        element: str = "subckt") -> dict[str, Path]:
+    """Export the actor (or copy its netlist) and write the parameter file; returns {"nn": ..., "params": ...}."""
+    g = get_gym(gym)
+    if g.network and actor is None:
+        raise EpisodeError(f"{gym} runs the NN: pass an actor (a 19-input, 1-output nn.Sequential or a "
+                           "NetlistActor)")
+    if not nn_in_circuit and gym != "gym1":
+        raise EpisodeError(f"only gym 1 can run its network outside the circuit (it only observes it), not {gym}")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    nn_file, param_file = episode_files(workdir, name)
+    if not g.network:
+        nn_file = None
+    elif isinstance(actor, NetlistActor):
+        actor.write(nn_file)
+    else:
+        dialect = backend.netlist_dialect if backend is not None else "ngspice"
+        codemodel = None
+        if element == "xspice":
+            from ..xspice import require_codemodel
+            codemodel = require_codemodel(getattr(backend, "executable", None))
+        try:
+            export_model(actor, nn_file, subckt_name=SUBCKT, dialect=dialect,
+                         structure="xspice" if element == "xspice" else "fast", input_names=list(IO.inputs),
+                         output_names=[IO.output], codemodel=codemodel)
+        except WidthMismatchError as err:
+            raise EpisodeError(f"{gym} feeds the actor {IO.n_inputs} inputs (NNin1..NNin19) and reads one output "
+                               f"(NNout1), which this actor does not fit: {err}") from err
+    atomic_write_text(param_file, param_file_text(params, nn_file, gym, max_step, nn_in_circuit))
+    return {"params": param_file} | ({"nn": nn_file} if nn_file is not None else {})
+
+
+def prepare_episode(gym: str, actor, params: EpisodeParams, workdir: str | Path, backend: Backend | None = None,
+                    name: str = "episode", scenario: str = "startup", max_step: float | None = None,
+                    nn_in_circuit: bool = True, element: str = "subckt") -> SimJob:
+    """Write the episode's files and return the job: the gym's circuit with the parameter file and the scenario's
+    parts (load, input source, reference profile) included."""
+    s = get_scenario(scenario)
+    get_gym(gym)
+    s.check_gym(gym)
+    check_length(params, s)
+    files = write_episode_files(gym, actor, params, workdir, backend, name, max_step, nn_in_circuit, element)
+    return SimJob(circuit_file(gym), includes=[files["params"], *(part_file(p) for p in s.parts)],
+                  traces=saved_traces(gym, nn_in_circuit), name=f"{name}_{gym}", resample=True)
+
+
+def collect_episode(gym: str, params: EpisodeParams, result: SimResult, keep_waveforms: bool = False,
+                    scenario: str = "startup", artefacts: dict | None = None) -> Episode:
+    """Sample a finished run on the falling edges of ctrlclk and drop the last row, as the seed does."""
+    g = get_gym(gym)
+    rows = sample_on_clock(result.data, clk=IO.column(IO.clock)).iloc[:-1].reset_index(drop=True)
+    return Episode.from_rows(IO, gym, params, rows, result.elapsed_s, network=g.network, labelled=g.labelled,
+                             scenario=scenario, waveforms=result.data if keep_waveforms else None,
+                             artefacts=artefacts)
+
+
+class SpiceEngine(Engine):
+    """Episodes in a SPICE simulator (``Backend``: ngspice by default, LTspice when a user has it)."""
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.name = backend.name
+
+    def ensure_available(self) -> None:
+        self.backend.ensure_available()
+
+    def run(self, gym: str, actor, params: list, workdir: str | Path, *, scenario: str = "startup",
+            parallel: int | None = None, timeout: float = 900.0, keep_waveforms: bool = False,
+            max_step: float | None = None, nn_in_circuit: bool | None = None,
+            nn_element: str | None = None) -> list[Episode | Exception]:
+        """``nn_in_circuit``: in gym 1 on ngspice the network is by default left out of the loop's run and evaluated
+        on the sampled rows in a second run (buckbi.nn_rows), 3-4x faster for the same rows; True keeps it in the
+        circuit (the seed's form, and LTspice's). ``nn_element``: see ``choose_nn_element``."""
+        if max_step is not None and not (math.isfinite(max_step) and max_step > 0):
+            raise EpisodeError(f"max_step must be a positive number of seconds, got {max_step!r}")
+        g = get_gym(gym)
+        backend = self.backend
+        if isinstance(actor, NetlistActor) and g.network:
+            backend = actor.backend_for(backend)
+        if nn_in_circuit is None:
+            nn_in_circuit = not (gym == "gym1" and isinstance(backend, NgspiceBackend))
+        element = choose_nn_element(actor, backend, nn_in_circuit, nn_element) if g.network else "subckt"
+        jobs = [prepare_episode(gym, actor, p, workdir, backend, name=batch_name(k), scenario=scenario,
+                                max_step=max_step, nn_in_circuit=nn_in_circuit, element=element)
+                for k, p in enumerate(params)]
+        results = run_netlists(jobs, workdir, simulator=backend, timeout=timeout, parallel=parallel)
+        episodes: list[Episode | Exception] = []
+        for k, (p, res) in enumerate(zip(params, results)):
+            if isinstance(res, Exception):
+                episodes.append(res)
+                continue
+            nn_file, param_file = episode_files(workdir, batch_name(k))
+            files = {"params": param_file} | ({"nn": nn_file} if g.network else {})
+            try:
+                episodes.append(collect_episode(gym, p, res, keep_waveforms, scenario, files))
+            except Exception as err:  # a sampling error belongs to this episode only
+                episodes.append(err)
+        if not nn_in_circuit:
+            self._nn_on_rows(episodes, workdir, backend, timeout, parallel)
+        return episodes
+
+    @staticmethod
+    def _nn_on_rows(episodes: list, workdir: str | Path, backend: Backend, timeout: float,
+                    parallel: int | None) -> None:
+        """Fill NNout1 of gym-1 episodes run without the network: the exported network on their sampled rows."""
+        todo = [(k, ep) for k, ep in enumerate(episodes) if isinstance(ep, Episode)]
+        jobs = [rows_job(episode_files(workdir, batch_name(k))[0], ep.x, list(IO.inputs), IO.output, SUBCKT,
+                         f"ep{k}_nnrows") for k, ep in todo]
+        out_col, label_col = IO.column(IO.output), IO.column(IO.label)
+        for (k, ep), res in zip(todo, run_netlists(jobs, workdir, simulator=backend, timeout=timeout,
+                                                   parallel=parallel)):
+            if isinstance(res, Exception):
+                episodes[k] = res
+                continue
+            ep.pred = res.data[out_col].to_numpy()
+            ep.rows.insert(ep.rows.columns.get_loc(label_col), out_col, ep.pred)  # where the seed's form has it
+            ep.elapsed_s += res.elapsed_s
