@@ -196,9 +196,10 @@ def evaluation_figure(points: list[EpisodeParams], nn_eps: list, teacher_eps: li
                 fig.add_trace(go.Scatter(x=ep.rows["time"] * 1e3, y=ep.rows["V(out)"], name=name, legendgroup=name,
                                          showlegend=k == 0, line=dict(color=color)), row=r, col=c)
         fig.add_hline(y=p.vref, line=dict(dash="dot", color="gray"), row=r, col=c)
-        for name, t in get_scenario(scenario).events:
+        s = get_scenario(scenario)
+        for name, t in s.events:
             fig.add_vline(x=t * 1e3, line=dict(dash="dash", color="green"), row=r, col=c)
-            fig.add_annotation(x=t * 1e3, y=p.vref * 1.1, text=f"{scenario} {name}", showarrow=False, row=r, col=c)
+            fig.add_annotation(x=t * 1e3, y=p.vref * 1.1, text=f"{s.step} {name}", showarrow=False, row=r, col=c)
     fig.update_xaxes(title_text="time (ms)")
     fig.update_yaxes(title_text="Vout (V)")
     fig.update_layout(height=320 * nrows, title=f"buckbi evaluate ({scenario}): NN alone vs Type-III teacher")

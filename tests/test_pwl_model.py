@@ -43,7 +43,7 @@ def test_values_come_from_the_parts(tmp_path):
 @pytest.mark.parametrize("load_step", [False, True], ids=["rl-load", "load-step"])
 def test_modal_propagation_equals_expm_in_every_mode(load_step):
     c = read_circuit()
-    m = modal_model(c, 200.0, 20.0, 50e-6, 250.0, load_step)
+    m = modal_model(c, 20.0, 50e-6, 250.0, load_step)
     rng = np.random.default_rng(1)
     n, k = N_STATES, N_INPUTS
     for mode in range(N_MODES):

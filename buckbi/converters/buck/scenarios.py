@@ -24,6 +24,7 @@ class Scenario:
     duration: float | None = None  # seconds; None: the episode's own steps
     events: tuple[tuple[str, float], ...] = ()  # (name, time): steps whose deviation and recovery are figures
     gyms: tuple[str, ...] = ("teacher", "gym1", "gym2", "deploy")
+    step: str = ""  # what steps at the events, for plots: "load step", "line step"
 
     @property
     def parts(self) -> tuple[str, str, str]:
@@ -44,9 +45,9 @@ SCENARIOS = {s.name: s for s in (
     Scenario("startup", "soft start into the R-L load", "load_rl.inc", "source_dc.inc", "ref_softstart.inc"),
     Scenario("loadstep", "current-source load vref/80 -> vref/10 A at 40 ms and back at 60 ms (the reference's "
              "deployment test)", "load_step.inc", "source_dc.inc", "ref_softstart.inc", STEP_DURATION,
-             STEP_EVENTS, ALONE),
+             STEP_EVENTS, ALONE, "load step"),
     Scenario("linestep", "vin -> 1.2 vin (at most vmax) at 40 ms and back at 60 ms, into the R-L load",
-             "load_rl.inc", "source_linestep.inc", "ref_softstart.inc", STEP_DURATION, STEP_EVENTS, ALONE),
+             "load_rl.inc", "source_linestep.inc", "ref_softstart.inc", STEP_DURATION, STEP_EVENTS, ALONE, "line step"),
 )}
 
 
