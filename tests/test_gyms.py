@@ -1,6 +1,6 @@
 """Proofs 2-4 of the gyms in real ngspice: exact delay lines, gym-2/deploy wiring, NN equivalence in the loop.
 
-The equivalence check of the actor under test (--actor) lives in test_loop_checks.py.
+The equivalence check of the actor under test (--actor) lives in buckbi/checks/test_loop_checks.py.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from buckbi import EpisodeParams, run_episode, run_episodes
+from buckbi import EpisodeError, EpisodeParams, run_episode, run_episodes
 from buckbi.checkpoint import seed_actor
 
 pytestmark = pytest.mark.ltspice
@@ -141,5 +141,5 @@ def test_gym1_network_outside_the_circuit_gives_the_seeds_rows(simulator, tmp_pa
             expected = actor(torch.from_numpy(ep.x.copy())).numpy().ravel()
         assert np.abs(ep.pred - expected).max() <= EQUIV_TOL
     assert not (tmp_path / "split" / "ep0_param.txt").read_text().count("X99")
-    with pytest.raises(Exception, match="only gym 1"):
+    with pytest.raises(EpisodeError, match="only gym 1"):
         run_episode("gym2", actor, params, tmp_path / "g2", simulator, nn_in_circuit=False)

@@ -1,6 +1,8 @@
 """The training-as-test report renders with its plots in headless Chromium (Debian package ``chromium``)."""
 from __future__ import annotations
 
+import base64
+
 import re
 import shutil
 import subprocess
@@ -33,7 +35,12 @@ def test_training_run_leaves_its_artefacts(training_report):
     run = training_report.parent / "run"
     assert (run / "log.csv").exists() and (run / "actor_final.pth").exists() and (run / "loss_plot.html").exists()
     html = training_report.read_text()
-    assert html.count("data:image/png;base64") >= 2 * EPISODES or html.count("image/png") >= 2 * EPISODES
+    # pytest-html keeps each extra as a base64 PNG (inline or in a JSON blob): every one decodes to a real image
+    pngs = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]{200,})", html)
+    pngs += re.findall(r'"content": ?"([A-Za-z0-9+/=]{200,})", ?"format_type": ?"image"', html)
+    assert len(pngs) >= 2 * EPISODES, f"{len(pngs)} PNG extras for {EPISODES} episodes"
+    for b64 in pngs:
+        assert base64.b64decode(b64)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (Debian: apt-get install chromium)")

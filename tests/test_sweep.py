@@ -39,14 +39,26 @@ def test_grid_parsing_and_points():
             parse_grid(bad)
 
 
-def test_a_line_cut_by_a_kill_is_dropped_and_runs_again(tmp_path):
+def test_a_line_cut_by_a_kill_at_any_byte_is_dropped_and_runs_again(tmp_path):
+    # What a kill -9 leaves: a real result line cut at some byte. At every position the cut line is dropped,
+    # the whole one before it kept, and the next append starts a line of its own.
     path = tmp_path / "sweep.csv"
-    w = ResultWriter(path, ["key", "status", "nn_sse_%"])
-    w.append({"key": "a", "status": "ok", "nn_sse_%": 0.5})
-    with open(path, "a") as fh:
-        fh.write('"b",ok,0.3,extra,columns,from,a,torn')  # half a line, as a kill -9 could leave... garbage
-    table = read_results(path)
-    assert table["key"].tolist() == ["a"]
+    columns = ["key", "vin", "steps", "scenario", "status", "nn_sse_%", "error", "host"]
+    first = {"key": "vin=200;vref=100", "vin": 200.0, "steps": 20, "scenario": "startup", "status": "ok",
+             "nn_sse_%": 0.5, "error": "", "host": "h"}
+    second = first | {"key": "vin=210;vref=100", "vin": 210.0, "error": "SimulatorError: a, b", "status": "failed"}
+    ResultWriter(path, columns).append(first)
+    whole = path.read_bytes()
+    ResultWriter(path, columns).append(second)
+    line = path.read_bytes()[len(whole):]
+    assert line.endswith(b"\n") and len(line) > 40
+    for cut in range(len(line)):  # every byte position short of the whole line
+        path.write_bytes(whole + line[:cut])
+        assert read_results(path)["key"].tolist() == [first["key"]], f"cut at byte {cut}: {line[:cut]!r}"
+        ResultWriter(path, columns).append(second)  # resuming writes the point again, on its own line
+        table = read_results(path)
+        assert table["key"].tolist() == [first["key"], second["key"]], f"cut at byte {cut}"
+        assert table["error"].iloc[1] == second["error"] and table["steps"].tolist() == [20, 20]
 
 
 def _start(cmd: list[str], log: Path) -> subprocess.Popen:

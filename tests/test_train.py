@@ -219,3 +219,79 @@ def test_spice_check_is_off_on_spice_and_validated():
     assert TrainConfig(simulator="pwl").check_every == 100
     with pytest.raises(ValueError, match="--spice-check-every"):
         Trainer(TrainConfig(simulator="pwl", spice_check_every=-1))
+
+
+def test_a_batch_refused_by_the_spice_check_names_why_for_every_episode(tmp_path):
+    # --jobs 2: episode 2 fails the check, episode 1 of the same batch was fine but updated nothing either.
+    with pytest.raises(TrainingStopped, match="episode 2"):
+        train(config(tmp_path, CheckedRunner(spice_offset=0.5), episodes=2, jobs=2, simulator="pwl",
+                     spice_check_every=2))
+    log = pd.read_csv(tmp_path / "gym" / "log.csv")
+    assert log["status"].tolist() == ["not_updated", "spice_mismatch"]
+    assert log["error"].iloc[0] == "not used for an update: the SPICE check refused episode 2 of this batch"
+    assert "loss is not finite" not in " ".join(log["error"].astype(str))
+
+
+class FileWritingRunner(FakeRunner):
+    """A custom runner that writes its files wherever it likes and names them in Episode.artefacts."""
+
+    def __init__(self, where):
+        super().__init__()
+        self.where = where
+
+    def __call__(self, gym, actor, params, workdir, simulator=None, **kw):
+        eps = super().__call__(gym, actor, params, workdir, simulator, **kw)
+        for k, ep in enumerate(eps):
+            nn_file, param_file = self.where / f"net{k}.sp", self.where / f"par{k}.txt"
+            nn_file.write_text(f"* net of {ep.params.vin}\n")
+            param_file.write_text(f".param vin={ep.params.vin}\n")
+            ep.artefacts = {"nn": nn_file, "params": param_file}
+        return eps
+
+
+def test_a_custom_runner_keeps_its_episode_files(tmp_path):
+    where = tmp_path / "elsewhere"
+    where.mkdir()
+    log = train(config(tmp_path, FileWritingRunner(where), episodes=2, jobs=2))
+    root = tmp_path / "gym"
+    for ep, vin in zip(log["episode"], log["vin"]):
+        assert (root / f"BUCK_VM_BI_nn_ep{ep}.sp").read_text() == f"* net of {vin}\n"
+        assert (root / f"BUCK_VM_BI_param_ep{ep}.txt").read_text() == f".param vin={vin}\n"
+    assert (root / "BUCK_VM_BI_nn.sp").exists() and (root / "BUCK_VM_BI_param.txt").exists()
+
+
+class MeanLearner:
+    """A stand-in learner through the protocol: counts rows, moves nothing."""
+
+    name = "count"
+
+    def __init__(self, actor, config):
+        self.seen, self.state = 0, {"updates": 0}
+
+    def update(self, episodes):
+        self.seen += sum(len(e.x) for e in episodes)
+        self.state["updates"] += 1
+        return 0.125
+
+    def state_dict(self):
+        return dict(self.state)
+
+    def load_state_dict(self, state):
+        self.state = dict(state)
+
+
+def test_a_learner_plugs_in_without_touching_the_loop(tmp_path):
+    log = train(config(tmp_path, FakeRunner(), episodes=3, learner=MeanLearner))
+    assert log["loss_actor"].tolist() == [0.125] * 3
+    _, meta = load_checkpoint(tmp_path / "gym" / "actor_final.pth")
+    assert meta["learner"] == "count" and meta["optimizer"] == {"updates": 3}
+    trainer = Trainer(config(tmp_path, FakeRunner(), episodes=1, learner=MeanLearner))  # resumes its state
+    assert trainer.learner.state == {"updates": 3}
+
+
+def test_behaviour_imitation_refuses_a_recurrent_actor_saying_why():
+    from torch import nn
+
+    from buckbi.train import BehaviourImitation, RecurrentActorError
+    with pytest.raises(RecurrentActorError, match="rows are a sequence"):
+        BehaviourImitation(nn.Sequential(nn.GRUCell(19, 4), nn.Linear(4, 1)))

@@ -111,10 +111,14 @@ def test_evaluate_cli_load_step_scenario_with_a_netlist_file(simulator, tmp_path
                  "--out", str(tmp_path / "ev"))
     assert res.returncode == 0, res.stderr
     table = pd.read_csv(tmp_path / "ev" / "evaluate.csv")
-    for who in ("nn", "teacher"):
-        for col in ("sse_%", "up_dev_%", "up_rec_ms", "down_dev_%", "down_rec_ms"):
-            assert np.isfinite(table[f"{who}_{col}"]).all() or col.endswith("rec_ms"), (who, col)
-    assert table["teacher_up_dev_%"].iloc[0] > 0.5  # the load really stepped
+    row = table.iloc[0]
+    for col in ("sse_%", "up_dev_%", "down_dev_%"):
+        assert np.isfinite(row[f"nn_{col}"]) and np.isfinite(row[f"teacher_{col}"]), col
+    # The Type-III teacher recovers from both steps; the proportional controller's recovery is a number or
+    # "never" (inf: its steady-state error under the heavy load may stay outside the 2 % band), not missing.
+    assert 0 <= row["teacher_up_rec_ms"] < 10 and 0 <= row["teacher_down_rec_ms"] < 10
+    assert not np.isnan(row["nn_up_rec_ms"]) and not np.isnan(row["nn_down_rec_ms"])
+    assert row["teacher_up_dev_%"] > 0.5 and row["nn_up_dev_%"] > 0.5  # the load really stepped
     assert "load step up" in (tmp_path / "ev" / "evaluate_plot.html").read_text()
 
 

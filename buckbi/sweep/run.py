@@ -1,6 +1,8 @@
 """``buckbi sweep``: NN against teacher over a whole operating range, on a Dask cluster, resumable and loss-free."""
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import os
 import tempfile
@@ -51,16 +53,26 @@ class SweepResult:
     wall_s: float
 
 
+def whole_lines(path: Path) -> tuple[list[str], int]:
+    """The file's lines that end with their newline, and the byte length they take (a torn tail is left out)."""
+    data = path.read_bytes() if path.exists() else b""
+    end = data.rfind(b"\n") + 1
+    return data[:end].decode("utf-8", errors="replace").splitlines(), end
+
+
 def read_results(path: Path) -> pd.DataFrame:
-    """Rows written so far; a line cut short by a kill is dropped (its point runs again)."""
-    if not path.exists() or path.stat().st_size == 0:
+    """Rows written so far. A line counts only when it is whole: it ends with its newline and has every field of
+    the header; anything else (a line cut short by a kill) is dropped, and its point runs again."""
+    lines, _ = whole_lines(path)
+    if not lines:
         return pd.DataFrame()
-    try:
-        df = pd.read_csv(path, on_bad_lines="skip")
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    if "key" not in df:
+    header = next(csv.reader([lines[0]]))
+    if "key" not in header:
         raise ValueError(f"{path} is not a buckbi sweep result (no 'key' column); use another --out")
+    whole = [ln for ln in lines[1:] if len(next(csv.reader([ln]), [])) == len(header)]
+    if not whole:
+        return pd.DataFrame(columns=header)
+    df = pd.read_csv(io.StringIO("\n".join([lines[0], *whole]) + "\n"))
     return df.dropna(subset=["key"])
 
 
@@ -70,6 +82,10 @@ class ResultWriter:
     def __init__(self, path: Path, columns: list[str] | None):
         self.path = path
         self.columns = columns
+        _, end = whole_lines(path)
+        if path.exists() and path.stat().st_size > end:  # a torn last line: cut it, so appends start a new line
+            with open(path, "r+b") as fh:
+                fh.truncate(end)
 
     def append(self, row: dict) -> None:
         if self.columns is None:

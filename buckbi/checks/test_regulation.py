@@ -3,7 +3,7 @@
 Runs the network under test (``--netlist FILE``, else ``--actor PATH``, else the reference's published actor) in
 the deploy circuit on ``--regulation-points`` held-out operating points, start-up and load step, and fails with a
 table of the points that miss the thresholds (``--max-sse``, ``--max-overshoot``, ``--max-step-deviation``,
-``--max-recovery``). Example: ``pytest -m ltspice tests/test_regulation.py --actor gym/actor_final.pth``.
+``--max-recovery``). Example: ``pytest --pyargs buckbi.checks.test_regulation -m ltspice --actor gym/actor_final.pth``.
 """
 from __future__ import annotations
 
