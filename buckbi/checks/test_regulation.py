@@ -1,7 +1,8 @@
 """The closed-loop regulation check users want most: does the network control the buck, in SPICE, alone?
 
 Runs the network under test (``--netlist FILE``, else ``--actor PATH``, else the reference's published actor) in
-the deploy circuit on ``--regulation-points`` held-out operating points, start-up and load step, and fails with a
+the deploy circuit on ``--regulation-points`` held-out operating points, in each of ``--regulation-scenarios``
+(default start-up and load step; ``linestep`` too), and fails with a
 table of the points that miss the thresholds (``--max-sse``, ``--max-overshoot``, ``--max-step-deviation``,
 ``--max-recovery``). Example: ``pytest --pyargs buckbi.checks.test_regulation -m ltspice --actor gym/actor_final.pth``.
 """
@@ -14,9 +15,9 @@ from buckbi.evaluate import evaluate, held_out_points
 pytestmark = pytest.mark.ltspice
 
 
-@pytest.mark.parametrize("scenario", ["startup", "loadstep"])
 def test_the_network_regulates_alone(pytestconfig, controller, regulation_thresholds, episode_simulator, tmp_path,
-                                     scenario):
+                                     regulation_scenario):  # one item per --regulation-scenarios entry
+    scenario = regulation_scenario
     opt = pytestconfig.getoption
     points = held_out_points(opt("--regulation-points"), opt("--regulation-seed"), opt("--regulation-steps"))
     table, _, _ = evaluate(controller, points, tmp_path, episode_simulator, jobs=2, scenario=scenario,

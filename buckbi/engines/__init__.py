@@ -17,7 +17,7 @@ def engine_for(simulator: "str | Backend | Engine | None" = None) -> Engine:
     """The engine a choice stands for: "pwl" the fast simulator, else the SPICE backend it names."""
     if isinstance(simulator, Engine):
         return simulator
-    if not isinstance(simulator, Backend) and simulator_name(simulator) == FAST:
+    if is_fast(simulator):
         return FastEngine()
     return SpiceEngine(get_simulator(simulator))
 

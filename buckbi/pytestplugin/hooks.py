@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from ..converters.buck.scenarios import SCENARIOS
+
 MARKERS = {
     "ltspice": "runs a real SPICE simulator (ngspice by default, LTspice when selected)",
     "slow": "long SPICE runs (full-length episodes, training); run with --run-slow or -m slow",
@@ -38,6 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "run as it is; the SPICE-vs-PyTorch checks skip (no PyTorch model)")
     group.addoption("--regulation-points", type=int, default=2, metavar="K",
                     help="held-out operating points of the closed-loop regulation check (default 2)")
+    group.addoption("--regulation-scenarios", default="startup,loadstep", metavar="LIST",
+                    help="scenarios of the regulation check, comma-separated, from "
+                         f"{', '.join(SCENARIOS)} (default startup,loadstep)")
     group.addoption("--regulation-seed", type=int, default=1, metavar="S",
                     help="seed of the regulation check's held-out draws (default 1, as buckbi evaluate)")
     group.addoption("--regulation-steps", type=int, default=1024, metavar="N",
@@ -92,6 +97,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "training_episode" in metafunc.fixturenames:
         n = config.getoption("--episodes") if config.getoption("--train-as-test") else 1
         metafunc.parametrize("training_episode", range(1, n + 1), ids=[f"ep{k}" for k in range(1, n + 1)])
+    if "regulation_scenario" in metafunc.fixturenames:
+        names = [n.strip() for n in config.getoption("--regulation-scenarios").split(",") if n.strip()]
+        unknown = [n for n in names if n not in SCENARIOS]
+        if unknown or not names:
+            raise pytest.UsageError(f"--regulation-scenarios: unknown {unknown or 'empty list'}; choose from "
+                                    f"{', '.join(SCENARIOS)}")
+        metafunc.parametrize("regulation_scenario", names)
     if "golden_network" in metafunc.fixturenames:
         dirs = golden_dirs(config)
         metafunc.parametrize("golden_network", dirs, ids=[d.name for d in dirs], indirect=True)
