@@ -1,4 +1,4 @@
-"""Command line: ``python -m buckbi train|evaluate|export``."""
+"""Command line: ``python -m buckbi train|evaluate|sweep|fra|export``."""
 from __future__ import annotations
 
 import argparse
@@ -106,6 +106,51 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fra(args: argparse.Namespace) -> int:
+    from .actors import resolve_actor
+    from .engines import engine_for
+    from .evaluate import held_out_points
+    from .loopgain import frequencies, measure, measure_on_dask, parse_point, write_fra_report
+    from .sweep.run import SCHEDULER_ENV
+    _check_simulator(args.simulator)
+    actor = resolve_actor(args.actor, args.netlist)
+    engine_for(args.simulator).require_runnable(actor)
+    points = [parse_point(p) for p in args.point or []]
+    if args.points:
+        points += held_out_points(args.points, args.seed, 64)
+    if not points:
+        points = [parse_point("")]  # the nominal point
+    freqs = frequencies(args.fstart, args.fend, args.per_octave, points[0].fsw)
+    run = dict(amplitude=args.amplitude, settle=args.settle, check_linearity=args.check_linearity,
+               timeout=args.timeout, max_step=args.max_step)
+    if args.scheduler or os.environ.get(SCHEDULER_ENV):
+        from .sweep import dask_client
+        with dask_client(args.scheduler, args.jobs) as client:
+            result = measure_on_dask(actor, points, freqs, client, args.simulator, **run)
+    else:
+        result = measure(actor, points, freqs, Path(args.out) / "sim", args.simulator, jobs=args.jobs, **run)
+        import shutil
+        shutil.rmtree(Path(args.out) / "sim", ignore_errors=True)
+    csv, mcsv, html, marg = write_fra_report(result.table, args.out)
+    import pandas as pd
+    points_df = pd.DataFrame([{"point": k, "vin": p.vin, "vref": p.vref, "ro": p.ro, "Lo_uH": p.Lo * 1e6}
+                              for k, p in enumerate(points, 1)])
+    with pd.option_context("display.width", 200, "display.float_format", "{:.3g}".format):
+        print(points_df.merge(marg, on="point").to_string(index=False))
+    bad = result.table[result.table["error"].astype(bool)]
+    for _, row in bad.drop_duplicates("error").iterrows():
+        print(f"point {row['point']} {row['controller']}: {row['error']}", file=sys.stderr)
+    if "linear" in result.table:
+        nonlin = result.table[~result.table["linear"].astype(bool)]
+        for _, row in nonlin.iterrows():
+            print(f"point {row['point']} {row['controller']} at {row['f_Hz']:.4g} Hz: halving the amplitude moves the "
+                  f"gain by {row['half_amplitude_dB']:.2f} dB / {row['half_amplitude_deg']:.1f} deg: not linear at "
+                  f"{args.amplitude:g} V, use a smaller --amplitude", file=sys.stderr)
+    print(f"crossover: |T| = 1; phase margin: 180 + phase of T there; gain margin: -|T| where the phase is -180 "
+          f"(empty: not in {args.fstart:g}..{args.fend:g} Hz). Bode data: {csv}; margins: {mcsv}; plots: {html}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .train import TrainConfig
     d = TrainConfig()  # train's defaults are the config's
@@ -195,6 +240,35 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--max-step", type=float, default=None, help=step_help)
     w.set_defaults(func=_sweep)
 
+    g = sub.add_parser("fra", help="loop gain (Bode, crossover, phase and gain margin), NN beside the teacher",
+                       description="Small-signal injection in series with the sensed output voltage (as LTspice's "
+                       ".fra): after the start-up, a sine per frequency; T(f) = -V(out)/V(vsense) over whole injection "
+                       "periods, less the same run without injection. Writes fra.csv, margins.csv, fra.html.")
+    who = g.add_mutually_exclusive_group(required=True)
+    who.add_argument("--actor", help="checkpoint, 'pretrained' or 'published'")
+    who.add_argument("--netlist", help="a .subckt ActorSubckt file from any exporter, run as it is (SPICE only)")
+    g.add_argument("--point", action="append", metavar="vin=V,vref=V,ro=OHM,Lo=H",
+                   help="an operating point (repeatable; keys left out at vin 200, vref 100, ro 20, Lo 50e-6)")
+    g.add_argument("--points", type=int, default=0, help="also N held-out points, as buckbi evaluate draws them")
+    g.add_argument("--seed", type=int, default=1, help="seed of --points (default 1)")
+    g.add_argument("--fstart", type=float, default=10.0, help="lowest frequency, Hz (default 10)")
+    g.add_argument("--fend", type=float, default=25e3, help="highest frequency, Hz, at most fsw/2 (default 25e3)")
+    g.add_argument("--per-octave", type=int, default=3, help="frequencies per octave (default 3)")
+    g.add_argument("--amplitude", type=float, default=0.1,
+                   help="injection amplitude, V (default 0.1: linear, see --check-linearity)")
+    g.add_argument("--settle", type=float, default=10e-3, help="start-up before the averaging window, s (default 0.01)")
+    g.add_argument("--check-linearity", action="store_true",
+                   help="run every frequency again at half the amplitude and report where the gain moves by more "
+                        "than 0.2 dB or 2 degrees")
+    g.add_argument("--jobs", type=int, default=2, help="simulations at once (default 2)")
+    g.add_argument("--scheduler", default=None, help="a Dask scheduler (or $BUCKBI_DASK_SCHEDULER): one task per point "
+                   "and controller")
+    g.add_argument("--out", default="fra", help="folder for fra.csv, margins.csv, fra.html (default ./fra)")
+    g.add_argument("--timeout", type=float, default=3600.0, help="seconds one simulation may take (default 3600)")
+    g.add_argument("--simulator", default=None, help=sim_help)
+    g.add_argument("--max-step", type=float, default=None, help=step_help)
+    g.set_defaults(func=_fra)
+
     e = sub.add_parser("export", help="export a checkpoint's network as a SPICE subcircuit")
     e.add_argument("checkpoint", help="buckbi checkpoint or the seed's actor_*.pth state_dict")
     e.add_argument("--out", required=True, help="netlist file to write")
@@ -215,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("distributed").setLevel(logging.WARNING)
     from .checkpoint import CheckpointError
     from .contract import EpisodeError
+    from .loopgain import FraError
     from .xspice import CodeModelError
     from .export import ExportError
     from .sim import SimulatorError
@@ -225,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"buckbi {args.command}: stopped: {err}", file=sys.stderr)
         return 3
     except (CheckpointError, ExportError, SimulatorError, EpisodeError, ScheduleError, ValueError, ConnectionError,
-            FileNotFoundError, CodeModelError) as err:
+            FileNotFoundError, CodeModelError, FraError) as err:
         print(f"buckbi {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -28,6 +28,7 @@ class IOContract:
     label: str  # the teacher's command (the imitation target)
     vout: str = "out"  # the converter's output node
     duty: str = "duty"  # the applied (held) duty
+    sense: str = "vsense"  # what the controller reads of the output voltage (V(out) plus any injection)
 
     @property
     def n_inputs(self) -> int:

@@ -49,7 +49,8 @@ def run_episodes(gym: str, actor: Actor | None, params: list[EpisodeParams], wor
                  simulator: str | Backend | None = None, *, parallel: int | None = None,
                  timeout: float = 900.0, keep_waveforms: bool = False,
                  scenario: str = "startup", max_step: float | None = None,
-                 nn_in_circuit: bool | None = None, nn_element: str | None = None) -> list[Episode | Exception]:
+                 nn_in_circuit: bool | None = None, nn_element: str | None = None,
+                 settings: dict | list[dict] | None = None) -> list[Episode | Exception]:
     """Several episodes with the same actor at once; each entry is an Episode or the error it raised.
 
     ``simulator``: a SPICE backend (or its name), "pwl" for the fast exact simulator (buckbi.pwl), or an
@@ -58,17 +59,18 @@ def run_episodes(gym: str, actor: Actor | None, params: list[EpisodeParams], wor
     """
     return engine_for(simulator).run(gym, actor, params, workdir, scenario=scenario, parallel=parallel,
                                      timeout=timeout, keep_waveforms=keep_waveforms, max_step=max_step,
-                                     nn_in_circuit=nn_in_circuit, nn_element=nn_element)
+                                     nn_in_circuit=nn_in_circuit, nn_element=nn_element, settings=settings)
 
 
 def run_episode(gym: str, actor: Actor | None, params: EpisodeParams, workdir: str | Path,
                 simulator: str | Backend | None = None, *, timeout: float = 900.0,
                 keep_waveforms: bool = False, scenario: str = "startup", max_step: float | None = None,
-                nn_in_circuit: bool | None = None, nn_element: str | None = None) -> Episode:
+                nn_in_circuit: bool | None = None, nn_element: str | None = None,
+                settings: dict | None = None) -> Episode:
     """Run one episode of ``gym`` (SPICE, or "pwl") and return its sampled data; raises on failure."""
     episode = run_episodes(gym, actor, [params], workdir, simulator, parallel=1, timeout=timeout,
                            keep_waveforms=keep_waveforms, scenario=scenario, max_step=max_step,
-                           nn_in_circuit=nn_in_circuit, nn_element=nn_element)[0]
+                           nn_in_circuit=nn_in_circuit, nn_element=nn_element, settings=settings)[0]
     if isinstance(episode, Exception):
         raise episode
     return episode

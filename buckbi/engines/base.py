@@ -17,8 +17,9 @@ class Engine(ABC):
     def run(self, gym: str, actor, params: list, workdir: str | Path, *, scenario: str = "startup",
             parallel: int | None = None, timeout: float = 900.0, keep_waveforms: bool = False,
             max_step: float | None = None, nn_in_circuit: bool | None = None,
-            nn_element: str | None = None) -> list[Episode | Exception]:
-        """Episodes of ``gym`` with ``actor`` at each operating point of ``params`` (Episode.artefacts: files)."""
+            nn_element: str | None = None, settings: dict | list[dict] | None = None) -> list[Episode | Exception]:
+        """Episodes of ``gym`` with ``actor`` at each operating point of ``params`` (Episode.artefacts: files);
+        ``settings``: the scenario's settings (one dict for all episodes, or one per episode)."""
 
     @abstractmethod
     def ensure_available(self) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from torch import nn
 
 from ..contract import Episode, EpisodeError
@@ -11,11 +13,13 @@ from ..converters.buck.scenarios import check_length, get_scenario
 from ..converters.buck.spec import IO, get_gym
 from ..pwl.simulate import actor_on_rows, require_pytorch_actor, rows_frame, simulate
 from .base import Engine
-from .spice import write_episode_files
+from .spice import per_episode, write_episode_files
+
+WAVE_POINTS = 20  # waveform points per period, as SPICE's results are read (the .tran step T/20)
 
 
 class FastEngine(Engine):
-    """The gyms on the fast simulator; it ignores parallel, timeout, keep_waveforms, max_step and the NN element.
+    """The gyms on the fast simulator; it ignores parallel, timeout, max_step and the NN element.
 
     ``artefacts=True`` (default) writes the exported actor and parameter file of each episode as SPICE would
     (the trainer keeps them); False skips that work for batches nobody keeps files of.
@@ -36,31 +40,39 @@ class FastEngine(Engine):
     def run(self, gym: str, actor, params: list, workdir: str | Path, *, scenario: str = "startup",
             parallel: int | None = None, timeout: float = 900.0, keep_waveforms: bool = False,
             max_step: float | None = None, nn_in_circuit: bool | None = None,
-            nn_element: str | None = None, check: float | None = None) -> list[Episode | Exception]:
+            nn_element: str | None = None, settings: dict | list[dict] | None = None,
+            check: float | None = None) -> list[Episode | Exception]:
+        """``keep_waveforms``: the exact solution's V(out) (and V(vsense)) on the T/20 grid SPICE is read on."""
         g, s = get_gym(gym), get_scenario(scenario)
         s.check_gym(gym)
         if g.network and actor is None:
             raise EpisodeError(f"{gym} runs the NN: pass an actor (a 19-input, 1-output nn.Sequential)")
         self.require_runnable(actor)
         out: list[Episode | Exception] = []
-        for k, p in enumerate(params):
+        for k, (p, st) in enumerate(zip(params, per_episode(settings, len(params)))):
             check_length(p, s)
-            files = (write_episode_files(gym, actor, p, workdir, name=f"ep{k}")
+            st = s.resolve_settings(st)
+            files = (write_episode_files(gym, actor, p, workdir, name=f"ep{k}", settings=st, injects=s.injects)
                      if self.artefacts and (actor is None or isinstance(actor, nn.Module)) else {})
             try:
-                out.append(self.episode(gym, actor, p, s.name, check, files))
+                out.append(self.episode(gym, actor, p, s.name, check, files, st, keep_waveforms))
             except ArithmeticError as err:  # a mode the modal form cannot take: this episode only
                 out.append(err)
         return out
 
     @staticmethod
     def episode(gym: str, actor, params, scenario: str = "startup", check: float | None = None,
-                artefacts: dict | None = None) -> Episode:
+                artefacts: dict | None = None, settings: dict | None = None,
+                keep_waveforms: bool = False) -> Episode:
         """One episode; in gym 1 (network outside the loop) NNout1 is the actor on the held inputs."""
         g = get_gym(gym)
         start = time.perf_counter()
-        rows = rows_frame(gym, simulate(gym, actor, params, scenario, check))
+        kernel_rows, wave = simulate(gym, actor, params, scenario, check, settings, WAVE_POINTS if keep_waveforms else 0)
+        rows = rows_frame(gym, kernel_rows)
+        waveforms = None
+        if keep_waveforms:
+            waveforms = pd.DataFrame(wave, columns=["time", IO.column(IO.vout), IO.column(IO.sense)])
         if g.network and g.command == "teacher":
             rows[IO.column(IO.output)] = actor_on_rows(actor, rows[IO.input_columns].to_numpy())
         return Episode.from_rows(IO, gym, params, rows, time.perf_counter() - start, network=g.network,
-                                 labelled=g.labelled, scenario=scenario, artefacts=artefacts)
+                                 labelled=g.labelled, scenario=scenario, artefacts=artefacts, waveforms=waveforms)

@@ -25,6 +25,15 @@ ENV_NN_ELEMENT = "BUCKBI_NN_ELEMENT"
 INSTANCE = IO.instance(SUBCKT)
 
 
+def per_episode(settings: dict | list[dict] | None, n: int) -> list[dict | None]:
+    """Scenario settings for each of ``n`` episodes: one dict for all, or a list of one per episode."""
+    if isinstance(settings, (list, tuple)):
+        if len(settings) != n:
+            raise EpisodeError(f"settings: {len(settings)} given for {n} episodes")
+        return list(settings)
+    return [settings] * n
+
+
 def episode_files(workdir: str | Path, name: str) -> tuple[Path, Path]:
     """Where an episode's exported actor and its parameter file are written."""
     workdir = Path(workdir)
@@ -36,10 +45,11 @@ def batch_name(k: int) -> str:
     return f"ep{k}"
 
 
-def saved_traces(gym: str, nn_in_circuit: bool = True) -> list[str]:
-    """What an episode of ``gym`` saves: the clock, the 19 inputs, the label and the NN output, Vout, duty."""
+def saved_traces(gym: str, nn_in_circuit: bool = True, injects: bool = False) -> list[str]:
+    """What an episode of ``gym`` saves: the clock, the 19 inputs, the label and the NN output, Vout, duty (and the
+    sensed Vout, vsense, when the scenario injects into it)."""
     g = get_gym(gym)
-    traces = [f"V({IO.clock})", f"V({IO.vout})", f"V({IO.duty})"]
+    traces = [f"V({IO.clock})", f"V({IO.vout})", f"V({IO.duty})"] + ([f"V({IO.sense})"] if injects else [])
     if g.network:
         traces += [f"V({n})" for n in IO.inputs] + ([f"V({IO.output})"] if nn_in_circuit else [])
     if g.labelled:
@@ -48,17 +58,19 @@ def saved_traces(gym: str, nn_in_circuit: bool = True) -> list[str]:
 
 
 def param_file_text(params: EpisodeParams, nn_file: str | Path | None, gym: str, max_step: float | None = None,
-                    nn_in_circuit: bool = True) -> str:
+                    nn_in_circuit: bool = True, settings: dict[str, float] | None = None,
+                    injects: bool = False) -> str:
     """The seed's ``generate_param_file``: .param lines, the NN include and instance, and a .save.
 
     ``maxstep`` is the transient's largest time step (default T/20, the grid the traces are read on).
     ``nn_in_circuit=False`` (gym 1 only): no NN instance; its outputs come from ``buckbi.nn_rows`` afterwards.
+    ``settings``: the scenario's .param values (e.g. the injection's finj, ainj).
     """
-    lines = [f".param {k}={v!r}" for k, v in params.spice_params().items()]
+    lines = [f".param {k}={v!r}" for k, v in (params.spice_params() | dict(settings or {})).items()]
     lines.append(f".param maxstep={max_step if max_step is not None else 1 / (20 * params.fsw)!r}")
     if nn_file is not None and nn_in_circuit:
         lines += [f'.include "{Path(nn_file).resolve()}"', INSTANCE]
-    lines.append(".save " + " ".join(saved_traces(gym, nn_in_circuit)))
+    lines.append(".save " + " ".join(saved_traces(gym, nn_in_circuit, injects)))
     return "\n".join(lines) + "\n"
 
 
@@ -94,7 +106,8 @@ def choose_nn_element(actor, backend: Backend | None, nn_in_circuit: bool = True
 
 def write_episode_files(gym: str, actor, params: EpisodeParams, workdir: str | Path, backend: Backend | None = None,
                         name: str = "episode", max_step: float | None = None, nn_in_circuit: bool = True,
-                        element: str = "subckt") -> dict[str, Path]:
+                        element: str = "subckt", settings: dict[str, float] | None = None,
+                        injects: bool = False) -> dict[str, Path]:
     """Export the actor (or copy its netlist) and write the parameter file; returns {"nn": ..., "params": ...}."""
     g = get_gym(gym)
     if g.network and actor is None:
@@ -122,22 +135,24 @@ def write_episode_files(gym: str, actor, params: EpisodeParams, workdir: str | P
         except WidthMismatchError as err:
             raise EpisodeError(f"{gym} feeds the actor {IO.n_inputs} inputs (NNin1..NNin19) and reads one output "
                                f"(NNout1), which this actor does not fit: {err}") from err
-    atomic_write_text(param_file, param_file_text(params, nn_file, gym, max_step, nn_in_circuit))
+    atomic_write_text(param_file, param_file_text(params, nn_file, gym, max_step, nn_in_circuit, settings, injects))
     return {"params": param_file} | ({"nn": nn_file} if nn_file is not None else {})
 
 
 def prepare_episode(gym: str, actor, params: EpisodeParams, workdir: str | Path, backend: Backend | None = None,
                     name: str = "episode", scenario: str = "startup", max_step: float | None = None,
-                    nn_in_circuit: bool = True, element: str = "subckt") -> SimJob:
+                    nn_in_circuit: bool = True, element: str = "subckt",
+                    settings: dict[str, float] | None = None) -> SimJob:
     """Write the episode's files and return the job: the gym's circuit with the parameter file and the scenario's
     parts (load, input source, reference profile) included."""
     s = get_scenario(scenario)
     get_gym(gym)
     s.check_gym(gym)
     check_length(params, s)
-    files = write_episode_files(gym, actor, params, workdir, backend, name, max_step, nn_in_circuit, element)
+    files = write_episode_files(gym, actor, params, workdir, backend, name, max_step, nn_in_circuit, element,
+                                s.resolve_settings(settings), s.injects)
     return SimJob(circuit_file(gym), includes=[files["params"], *(part_file(p) for p in s.parts)],
-                  traces=saved_traces(gym, nn_in_circuit), name=f"{name}_{gym}", resample=True)
+                  traces=saved_traces(gym, nn_in_circuit, s.injects), name=f"{name}_{gym}", resample=True)
 
 
 def collect_episode(gym: str, params: EpisodeParams, result: SimResult, keep_waveforms: bool = False,
@@ -163,7 +178,7 @@ class SpiceEngine(Engine):
     def run(self, gym: str, actor, params: list, workdir: str | Path, *, scenario: str = "startup",
             parallel: int | None = None, timeout: float = 900.0, keep_waveforms: bool = False,
             max_step: float | None = None, nn_in_circuit: bool | None = None,
-            nn_element: str | None = None) -> list[Episode | Exception]:
+            nn_element: str | None = None, settings: dict | list[dict] | None = None) -> list[Episode | Exception]:
         """``nn_in_circuit``: in gym 1 on ngspice the network is by default left out of the loop's run and evaluated
         on the sampled rows in a second run (buckbi.nn_rows), 3-4x faster for the same rows; True keeps it in the
         circuit (the seed's form, and LTspice's). ``nn_element``: see ``choose_nn_element``."""
@@ -177,8 +192,8 @@ class SpiceEngine(Engine):
             nn_in_circuit = not (gym == "gym1" and isinstance(backend, NgspiceBackend))
         element = choose_nn_element(actor, backend, nn_in_circuit, nn_element) if g.network else "subckt"
         jobs = [prepare_episode(gym, actor, p, workdir, backend, name=batch_name(k), scenario=scenario,
-                                max_step=max_step, nn_in_circuit=nn_in_circuit, element=element)
-                for k, p in enumerate(params)]
+                                max_step=max_step, nn_in_circuit=nn_in_circuit, element=element, settings=st)
+                for k, (p, st) in enumerate(zip(params, per_episode(settings, len(params))))]
         results = run_netlists(jobs, workdir, simulator=backend, timeout=timeout, parallel=parallel)
         episodes: list[Episode | Exception] = []
         for k, (p, res) in enumerate(zip(params, results)):

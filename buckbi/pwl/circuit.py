@@ -177,6 +177,7 @@ class ScenarioSignals:
     current_load: bool  # True: a current source from out (ld_t, ld_v); False: the R-L load (ro, Lo)
     ld_t: np.ndarray
     ld_v: np.ndarray
+    inject: tuple[float, float] | None = None  # (amplitude V, frequency Hz) of the sine added to the sensed Vout
 
     @property
     def corners(self) -> np.ndarray:
@@ -186,7 +187,8 @@ class ScenarioSignals:
 
 # Elements of the scenario parts and what the fast model makes of each (a new one fails the drift test).
 SCENARIO_ELEMENTS = {"V1": "vin source (DC or PWL)", "Bref": "soft start", "L2": "load Lo", "R1": "load ro",
-                     "CL2": "left out: 1 pF across Lo (tens of MHz)", "I1": "current-source load (PWL)"}
+                     "CL2": "left out: 1 pF across Lo (tens of MHz)", "I1": "current-source load (PWL)",
+                     "Vsense": "the sensed Vout: 0 V, or a sine from t = 0 (the loop-gain injection)"}
 
 
 def _pwl_pairs(text: str, env: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -205,16 +207,31 @@ def _source(lines: list[str], element: str, env: dict[str, float], where: str) -
     return np.zeros(1), np.array([spice_eval(m.group(2), env)])
 
 
-def scenario_signals(scenario: Scenario, params, parts: Path = PARTS) -> ScenarioSignals:
-    """Parse the scenario's load, input-source and reference parts for the operating point ``params``."""
-    load, source, ref = (_lines(n, parts) for n in scenario.parts)
-    for part, lines in zip(scenario.parts, (load, source, ref)):
+def _sense(lines: list[str], env: dict[str, float], where: str) -> tuple[float, float] | None:
+    """The sense part's series source: 0 V (None), or SIN(0 amplitude frequency) from t = 0."""
+    m = _find(lines, r"Vsense vsense out (?:SIN\(([^)]*)\)|(\S+))$", f"{where}: Vsense vsense out ...")
+    if m.group(2) is not None:
+        if spice_eval(m.group(2), env) != 0.0:
+            raise CircuitParseError(f"{where}: a DC offset on the sensed output is not modelled; use 0 or SIN(...)")
+        return None
+    args = [spice_eval(a, env) for a in m.group(1).split()]
+    if len(args) != 3 or args[0] != 0.0:
+        raise CircuitParseError(f"{where}: the fast model takes SIN(0 amplitude frequency) only, got SIN({m.group(1)})")
+    return args[1], args[2]
+
+
+def scenario_signals(scenario: Scenario, params, parts: Path = PARTS,
+                     settings: dict[str, float] | None = None) -> ScenarioSignals:
+    """Parse the scenario's load, input-source, reference and sense parts for the operating point ``params``
+    (and the scenario's settings, e.g. the injection's finj and ainj)."""
+    load, source, ref, sense = (_lines(n, parts) for n in scenario.parts)
+    for part, lines in zip(scenario.parts, (load, source, ref, sense)):
         for ln in lines:
             name = ln.split()[0]
             if not ln.startswith((".", "+")) and name not in SCENARIO_ELEMENTS:
                 raise CircuitParseError(f"circuits/parts/{part}: element {name} is not one the fast model knows "
                                         f"({', '.join(SCENARIO_ELEMENTS)}); model it in buckbi.pwl or run SPICE")
-    env = {k: float(v) for k, v in params.spice_params().items()}
+    env = {k: float(v) for k, v in params.spice_params().items()} | scenario.resolve_settings(settings)
     vin_t, vin_v = _source(source, "V1", _params(source, env), scenario.source)
     m = _find(ref, r"Bref ref 0 V=min\(\{vref\}, max\(0, time-(\w+)\)\*\{vref\}/(\w+)\)", "soft start")
     delay, ramp = spice_eval(m.group(1), env), spice_eval(m.group(2), env)
@@ -226,4 +243,4 @@ def scenario_signals(scenario: Scenario, params, parts: Path = PARTS) -> Scenari
         _find(load, r"R1 \S+ 0 \{ro\}", f"{scenario.load}: the R-L load's R1 {{ro}}")
         _find(load, r"L2 out \S+ \{Lo\}", f"{scenario.load}: the R-L load's L2 {{Lo}}")
         ld_t = ld_v = np.zeros(0)
-    return ScenarioSignals(vin_t, vin_v, ref_t, ref_v, current, ld_t, ld_v)
+    return ScenarioSignals(vin_t, vin_v, ref_t, ref_v, current, ld_t, ld_v, _sense(sense, env, scenario.sense))

@@ -117,7 +117,7 @@ def advance(x, t0, t1, pmode, tmode, lam, V, Vi, ViB, ev_z, ev_u, step_e, step_p
     seconds (stepping the modal solution with precomputed factors) and locates a crossing by bisection on
     the exact solution.
     """
-    n = N_STATES
+    n = lam.shape[1]  # 7 states, 9 with the loop-gain injection's oscillator
     z0, z, b0, b1 = work[0], work[1], work[2], work[3]
     u0, u1, ev = rwork[0, :N_INPUTS], rwork[1, :N_INPUTS], rwork[2, :3]
     t = t0
@@ -279,8 +279,13 @@ def _plant_mode(on, il):
 
 @njit(cache=True)
 def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, corners, timing, vmax, Rc, steps,
-               cmd, weights, biases, shapes, acts, act_p, check, clamp_hi, clamp_lo, x0, pmode0, tmode0, rows):
+               cmd, weights, biases, shapes, acts, act_p, check, clamp_hi, clamp_lo, x0, pmode0, tmode0, rows,
+               inj_amp, sub, wave):
     """One episode: rows[k] = the state at the k-th sampling instant (k+1) T, k = 0..steps.
+
+    With the injection oscillator in the state (9 states), what the controller reads is V(out) + inj_amp * x[8].
+    ``sub`` > 0: wave[k * sub + j] = (t, V(out), sensed V(out)) at t = k T + j T / sub (the exact solution on the
+    grid SPICE's results are read on), for the loop-gain analysis.
 
     sig_t/sig_v/sig_n: the piecewise-linear inputs (rows REF, ILOAD, VIN; see ``_inputs``).
     timing: per, t_ctrl, edge, master_vt, slave_vt, pwm_delay, saw td, tr, pw, tf, switch threshold
@@ -290,17 +295,18 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
     td, tr, pw, tf, thr = timing[6], timing[7], timing[8], timing[9], timing[10]
     x = x0.copy()
     pmode, tmode = pmode0, tmode0
-    n_modes = lam.shape[0]
-    step_e = np.empty((n_modes, N_STATES), np.complex128)
-    step_p1 = np.empty((n_modes, N_STATES), np.complex128)
-    step_p2 = np.empty((n_modes, N_STATES), np.complex128)
-    zero = np.zeros(N_STATES, np.complex128)
-    one = np.ones(N_STATES, np.complex128)
+    n_modes, n = lam.shape[0], lam.shape[1]
+    injecting = n > N_STATES
+    step_e = np.empty((n_modes, n), np.complex128)
+    step_p1 = np.empty((n_modes, n), np.complex128)
+    step_p2 = np.empty((n_modes, n), np.complex128)
+    zero = np.zeros(n, np.complex128)
+    one = np.ones(n, np.complex128)
     for m in range(n_modes):  # e^(lam h), phi1, phi2 of one check step: z(s+h) without an exp
         _modal_step(lam[m], one, zero, zero, check, step_e[m])
         _modal_step(lam[m], zero, one, zero, check, step_p1[m])
         _modal_step(lam[m], zero, zero, one, check, step_p2[m])
-    work = np.empty((4, N_STATES), np.complex128)
+    work = np.empty((4, n), np.complex128)
     rwork = np.empty((3, max(N_INPUTS, 3)))
     held = np.zeros(19)
     sampled = np.zeros(19)
@@ -311,18 +317,24 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
     tog_s = np.empty(8)
     nt, ti = 0, 0
     t = 0.0
-    fixed = np.empty(4)
+    # Events of a period, in time order (the same every period): ctrlclk's masters sample at m_vt on the rising
+    # edge, slaves copy at s_vt; nothing reads the holds in between, so both happen at the sampling instant.
+    # pwmclk: the same, but the duty's change is kept at the slave's instant, where the comparator sees it.
+    # Kinds 0..3: those and the row at the period's end; 4 + j: the j-th waveform point.
+    n_ev = 4 + sub
+    offs = np.empty(n_ev)
+    offs[0] = t_ctrl + m_vt * edge
+    offs[1] = t_ctrl + pwm_delay + m_vt * edge
+    offs[2] = t_ctrl + pwm_delay + s_vt * edge
+    offs[3] = per
+    for j in range(sub):
+        offs[4 + j] = j * per / sub
+    order = np.argsort(offs, kind="mergesort")
     for k in range(steps + 1):
         base = k * per
-        # ctrlclk: masters sample at m_vt on the rising edge, slaves copy at s_vt; nothing reads the holds in
-        # between, so both happen at the sampling instant. pwmclk: the same, but the duty's change is kept at
-        # the slave's instant, where the comparator sees it.
-        fixed[0] = base + t_ctrl + m_vt * edge
-        fixed[1] = base + t_ctrl + pwm_delay + m_vt * edge
-        fixed[2] = base + t_ctrl + pwm_delay + s_vt * edge
-        fixed[3] = base + per
-        for e in range(4):
-            te = fixed[e]
+        for o in range(n_ev):
+            e = order[o]
+            te = base + offs[e]
             while ti < nt and tog_t[ti] <= te:
                 pmode, tmode = advance(x, t, tog_t[ti], pmode, tmode, lam, V, Vi, ViB, ev_z, ev_u, step_e, step_p1,
                                        step_p2, check, sig_t, sig_v, sig_n, current_load, corners, clamp_hi, clamp_lo,
@@ -339,9 +351,16 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
             iload, _ = _pwl(sig_t[ILOAD, :sig_n[ILOAD]], sig_v[ILOAD, :sig_n[ILOAD]], t)
             vin, _ = _pwl(sig_t[VIN, :sig_n[VIN]], sig_v[VIN, :sig_n[VIN]], t)
             vout = x[1] + Rc * (x[IL] - x[ILO] - iload)
-            if e == 0:  # ctrlclk masters open: sample
-                sampled[0] = vout / vmax
-                sampled[5] = (vout - ref) / vmax
+            sensed = vout + inj_amp * x[N_STATES + 1] if injecting else vout
+            if e >= 4:  # a waveform point
+                i = k * sub + (e - 4)
+                if i < wave.shape[0]:
+                    wave[i, 0] = t
+                    wave[i, 1] = vout
+                    wave[i, 2] = sensed
+            elif e == 0:  # ctrlclk masters open: sample
+                sampled[0] = sensed / vmax
+                sampled[5] = (sensed - ref) / vmax
                 sampled[10] = duty
                 sampled[15] = vin / vmax
                 sampled[16] = ref / vmax
@@ -371,7 +390,7 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
                 pmode = _plant_mode(on, x[IL])
                 if pmode == 2:
                     x[IL] = 0.0
-            else:
+            elif e == 3:
                 rows[k, 0] = t
                 rows[k, 1] = vout
                 rows[k, 2] = duty

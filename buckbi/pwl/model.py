@@ -17,6 +17,8 @@ import numpy as np
 from .circuit import GymCircuit
 
 N_STATES, N_INPUTS = 7, 4
+OC, OS = 7, 8  # with a loop-gain injection the state also holds its oscillator: v_inj = amp * sin(w t) = amp * x[OS]
+N_INJECT = N_STATES + 2
 IL, VC, ILO, Q1, Q2, Q3, OI = range(N_STATES)
 ONE, REF, ILOAD, VIN = range(N_INPUTS)
 PLANT_MODES = ("on", "diode", "dcm")
@@ -56,9 +58,11 @@ def diode_line(c: GymCircuit, i0: float = IDIODE) -> tuple[float, float]:
 
 
 def mode_equations(c: GymCircuit, ro: float, Lo: float, vmax: float, load_step: bool,
-                   plant: int, teacher: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A, B and the event rows (over x and u) of one mode."""
-    n = N_STATES
+                   plant: int, teacher: int, inject: tuple[float, float] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A, B and the event rows (over x and u) of one mode; ``inject`` = (amplitude V, frequency Hz) adds the
+    injection oscillator to the state (exact: a sine between events is the solution of a linear system)."""
+    n = N_STATES if inject is None else N_INJECT
     w = n + N_INPUTS  # a linear form over [x, u]
     vout = np.zeros(w)
     vout[[IL, VC, ILO, n + ILOAD]] = [c.Rc, 1.0, -c.Rc, -c.Rc]
@@ -84,7 +88,13 @@ def mode_equations(c: GymCircuit, ro: float, Lo: float, vmax: float, load_step: 
         nnpwm[n + ONE] = 1.0
     inv = nnpwm.copy()
     inv[Q2] -= 1.0
-    fb = vout / vmax
+    sensed = vout.copy()  # what the teacher reads: V(vsense) = V(out) + v_inj
+    if inject is not None:
+        amp, freq = inject
+        w0 = 2 * math.pi * freq
+        rows[OC, OS], rows[OS, OC] = -w0, w0  # c' = -w s, s' = w c: s(t) = sin(w t) from (c, s) = (1, 0)
+        sensed[OS] = amp
+    fb = sensed / vmax
     rows[Q1, [Q1, Q2]] = [-1 / (c.R1 * c.C1), 1 / (c.R1 * c.C1)]
     rows[Q3] = (fb - inv - np.eye(w)[Q3]) / (c.R3 * c.C3)
     rows[Q2] = -((fb - inv) / c.R2 + c.C3 * rows[Q3] + c.C1 * rows[Q1]) / c.C2
@@ -103,9 +113,10 @@ def mode_equations(c: GymCircuit, ro: float, Lo: float, vmax: float, load_step: 
     return rows[:, :n], rows[:, n:], events[:, :n], events[:, n:]
 
 
-def modal_model(c: GymCircuit, ro: float, Lo: float, vmax: float, load_step: bool) -> ModalModel:
+def modal_model(c: GymCircuit, ro: float, Lo: float, vmax: float, load_step: bool,
+                inject: tuple[float, float] | None = None) -> ModalModel:
     """Every mode's matrices and eigen decomposition for one load (computed once per operating point)."""
-    mats = [mode_equations(c, ro, Lo, vmax, load_step, plant, teacher)
+    mats = [mode_equations(c, ro, Lo, vmax, load_step, plant, teacher, inject)
             for plant in range(len(PLANT_MODES)) for teacher in range(len(TEACHER_MODES))]
     A, B, ev_x, ev_u = (np.array(v) for v in zip(*mats))
     lam, V = np.linalg.eig(A)  # all modes at once
@@ -144,7 +155,7 @@ def operating_point(c: GymCircuit, vin: float, ro: float, vmax: float, load_step
         vout = vin * ro / (c.roff + ro)
         plant = 2
     x[VC] = vout
-    fb = vout / vmax
+    fb = vout / vmax  # (an injection is a sine from 0: nothing at the operating point)
     current = c.opamp_gm * abs(fb)  # what the clamp diode takes (inv = fb, ref = 0)
     drop = c.clamp_n * THERMAL_VOLTAGE * math.log1p(max(current, 1e-9) / c.clamp_is)
     hi, lo = c.clamp_hi + drop, c.clamp_lo - drop

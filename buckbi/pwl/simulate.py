@@ -81,23 +81,27 @@ def signal_arrays(sig: ScenarioSignals) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def simulate(gym: str, actor: nn.Module | None, params, scenario: str | Scenario = "startup",
-             check: float | None = None) -> np.ndarray:
-    """The kernel's rows (time, Vout, duty, NNin1..19, nnpwm, NNout1) at the episode's STEPS + 1 sampling instants."""
+             check: float | None = None, settings: dict | None = None,
+             sub: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's rows (time, Vout, duty, NNin1..19, nnpwm, NNout1) at the episode's STEPS + 1 sampling instants,
+    and with ``sub`` > 0 the waveform (time, V(out), V(vsense)) at ``sub`` points per period (else empty)."""
     c = circuit(float(params.fsw))
     g = get_gym(gym)
-    sig = scenario_signals(get_scenario(scenario), params)
-    m = modal_model(c, params.ro, params.Lo, params.vmax, sig.current_load)
+    sig = scenario_signals(get_scenario(scenario), params, settings=settings)
+    m = modal_model(c, params.ro, params.Lo, params.vmax, sig.current_load, sig.inject)
     timing = np.array([c.period, c.t_ctrl, c.edge, c.master_vt, c.slave_vt, c.pwm_delay, c.saw_td, c.saw_tr,
                        c.saw_pw, c.saw_tf, c.switch_vt / c.comparator_gain])
     net = compile_actor(actor if g.command != "teacher" else None)
     op = operating_point(c, float(sig.vin_v[0]), params.ro, params.vmax, sig.current_load,
                          float(sig.ld_v[0]) if sig.current_load else 0.0)
     rows = np.empty((params.steps + 1, ROW_COLS))
+    x0 = op.x if sig.inject is None else np.r_[op.x, 1.0, 0.0]  # the oscillator at (cos, sin) = (1, 0): sin(w t)
+    wave = np.empty(((params.steps + 1) * sub, 3))
     run_kernel(m.lam, m.V, m.Vi, m.ViB, m.ev_z, m.ev_u, *signal_arrays(sig), sig.current_load, sig.corners, timing,
                float(params.vmax), c.Rc, int(params.steps), _CMD[g.command], *net,
-               check if check is not None else c.period / 20, op.clamp_hi, op.clamp_lo, op.x, op.plant, op.teacher,
-               rows)
-    return rows
+               check if check is not None else c.period / 20, op.clamp_hi, op.clamp_lo, x0, op.plant, op.teacher,
+               rows, sig.inject[0] if sig.inject else 0.0, sub, wave)
+    return rows, wave
 
 
 def rows_frame(gym: str, rows: np.ndarray) -> pd.DataFrame:

@@ -25,10 +25,26 @@ class Scenario:
     events: tuple[tuple[str, float], ...] = ()  # (name, time): steps whose deviation and recovery are figures
     gyms: tuple[str, ...] = ("teacher", "gym1", "gym2", "deploy")
     step: str = ""  # what steps at the events, for plots: "load step", "line step"
+    sense: str = "sense_direct.inc"  # part file: what the controller reads of V(out), at node vsense
+    settings: tuple[tuple[str, float], ...] = ()  # (.param name, default) the parts read, set per episode
 
     @property
-    def parts(self) -> tuple[str, str, str]:
-        return (self.load, self.source, self.reference)
+    def parts(self) -> tuple[str, str, str, str]:
+        return (self.load, self.source, self.reference, self.sense)
+
+    @property
+    def injects(self) -> bool:
+        """True when the controller's sensed output carries the loop-gain injection (node vsense)."""
+        return self.sense != "sense_direct.inc"
+
+    def resolve_settings(self, given: dict | None) -> dict[str, float]:
+        """The scenario's settings: its defaults, overridden by ``given``; an unknown name is refused."""
+        names = dict(self.settings)
+        unknown = sorted(set(given or {}) - set(names))
+        if unknown:
+            have = ", ".join(names) or "none"
+            raise EpisodeError(f"the {self.name} scenario has no setting {', '.join(unknown)} (its settings: {have})")
+        return names | {k: float(v) for k, v in (given or {}).items()}
 
     def check_gym(self, gym: str) -> None:
         if gym not in self.gyms:
@@ -48,6 +64,9 @@ SCENARIOS = {s.name: s for s in (
              STEP_EVENTS, ALONE, "load step"),
     Scenario("linestep", "vin -> 1.2 vin (at most vmax) at 40 ms and back at 60 ms, into the R-L load",
              "load_rl.inc", "source_linestep.inc", "ref_softstart.inc", STEP_DURATION, STEP_EVENTS, ALONE, "line step"),
+    Scenario("fra", "the start-up, a sine injected in series with the sensed Vout (loop gain, buckbi.loopgain)",
+             "load_rl.inc", "source_dc.inc", "ref_softstart.inc", gyms=ALONE, sense="sense_inject.inc",
+             settings=(("finj", 1e3), ("ainj", 0.1))),
 )}
 
 

@@ -1,0 +1,217 @@
+"""Loop gain by injection: one start-up-then-sine episode per frequency, the Fourier components of V(out) and of
+the sensed V(vsense) over whole injection periods, T(f) = -V(out)/V(vsense) (Middlebrook)."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..contract import Episode, EpisodeError
+from ..converters.buck.spec import IO, NOMINAL, EpisodeParams
+from ..episode import run_episodes
+
+CONTROLLERS = {"nn": "deploy", "teacher": "teacher"}  # who, and the gym that runs it alone
+SETTLE = 10e-3  # s of start-up before the averaging window (the reference's .fra: delay=6m)
+TAVGMIN = 2e-3  # the window is whole injection periods, at least this long (the reference's tavgmin=2m)
+AMPLITUDE = 0.1  # V: small enough to be linear (halving it moves no gain by 0.2 dB below 10 kHz, tested)
+SETTLED_BAND = 0.02  # Vout within 2 % of vref over the 2 ms before the window, else the point is refused
+LINEARITY_DB, LINEARITY_DEG = 0.2, 2.0  # --check-linearity: a half-amplitude run differs by more: not linear
+
+
+class FraError(ValueError):
+    """A loop-gain measurement that cannot be made as asked (range, amplitude, a loop that does not settle)."""
+
+
+@dataclass(frozen=True)
+class FraPlan:
+    """One frequency's episode: the start-up, then the averaging window of whole injection periods."""
+
+    f: float
+    amplitude: float
+    settle: float
+    window: float
+
+    @property
+    def end(self) -> float:
+        return self.settle + self.window
+
+    def steps(self, fsw: float) -> int:
+        return max(8, math.ceil(self.end * fsw) + 1)
+
+    def settings(self) -> dict[str, float]:
+        return {"finj": self.f, "ainj": self.amplitude}
+
+
+def plan_for(f: float, amplitude: float = AMPLITUDE, settle: float = SETTLE, tavgmin: float = TAVGMIN) -> FraPlan:
+    return FraPlan(f, amplitude, settle, max(1, math.ceil(tavgmin * f - 1e-9)) / f)
+
+
+def frequencies(fstart: float = 10.0, fend: float = 25e3, per_octave: int = 3, fsw: float = 50e3) -> np.ndarray:
+    """Log-spaced frequencies from fstart to fend (both included), ``per_octave`` per octave."""
+    if not (0 < fstart < fend <= fsw / 2 + 1e-9):
+        raise FraError(f"the frequency range must lie in (0, fsw/2] = (0, {fsw / 2:g}] Hz with fstart < fend, got "
+                       f"{fstart:g}..{fend:g} Hz (the loop is sampled once per switching period)")
+    if per_octave < 1:
+        raise FraError(f"--per-octave must be >= 1, got {per_octave}")
+    n = max(2, math.ceil(math.log2(fend / fstart) * per_octave) + 1)
+    return np.geomspace(fstart, fend, n)
+
+
+def fourier(wave: pd.DataFrame, column: str, f: float, t0: float, t1: float,
+            reference: pd.DataFrame | None = None, ref_column: str | None = None) -> complex:
+    """Complex amplitude of ``column`` at ``f`` over [t0, t1] (whole periods): midpoint rule on the T/20 grid.
+
+    ``reference``: the same episode without the injection; its waveform is subtracted first, so that what is
+    left is the response to the injection alone (a start-up that is still settling does not leak into it)."""
+    t = wave["time"].to_numpy()
+    dt = float(np.median(np.diff(t)))
+    n = max(8, round((t1 - t0) / dt))
+    tt = t0 + (np.arange(n) + 0.5) * (t1 - t0) / n
+    v = np.interp(tt, t, wave[column].to_numpy())
+    if reference is not None:
+        v = v - np.interp(tt, reference["time"].to_numpy(), reference[ref_column or column].to_numpy())
+    return complex(2.0 * np.mean(v * np.exp(-2j * math.pi * f * tt)))
+
+
+def loop_gain(ep: Episode, plan: FraPlan, reference: Episode | None = None) -> tuple[complex, complex, complex]:
+    """T = -V(out)/V(vsense) at the injection frequency, and the two components (less the uninjected run's)."""
+    ref = reference.waveforms if reference is not None else None
+    vout, sense = IO.column(IO.vout), IO.column(IO.sense)
+    out = fourier(ep.waveforms, vout, plan.f, plan.settle, plan.end, ref, vout)
+    sensed = fourier(ep.waveforms, sense, plan.f, plan.settle, plan.end, ref, sense)
+    return -out / sensed, out, sensed
+
+
+def check_settled(ep: Episode, plan: FraPlan) -> None:
+    """The start-up must have settled before the window, else the loop is not at its operating point."""
+    t, v = ep.rows["time"].to_numpy(), ep.rows[IO.column(IO.vout)].to_numpy()
+    before = (t > plan.settle - 2e-3) & (t <= plan.settle)
+    worst = float(np.abs(v[before] - ep.params.vref).max()) if before.any() else math.inf
+    if not worst <= SETTLED_BAND * ep.params.vref + plan.amplitude:
+        raise FraError(f"the loop does not reach steady state before the injection window at {plan.settle * 1e3:g} ms "
+                       f"(|Vout - vref| up to {worst:.3g} V, vref {ep.params.vref:g} V): it does not regulate there, "
+                       "or needs a longer start-up (--settle)")
+
+
+def parse_point(text: str) -> EpisodeParams:
+    """``vin=200,vref=100,ro=20,Lo=50e-6`` (missing keys at the nominal point)."""
+    values = dict(NOMINAL)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        m = re.fullmatch(r"(\w+)\s*=\s*(\S+)", part)
+        key = next((k for k in values if m and k.lower() == m.group(1).lower()), None)
+        if key is None:
+            raise FraError(f"cannot read {part!r} in --point {text!r}: write vin=V,vref=V,ro=OHM,Lo=H")
+        try:
+            values[key] = float(m.group(2))
+        except ValueError:
+            raise FraError(f"--point {text!r}: {part!r} is not a number") from None
+    try:
+        return EpisodeParams(**values)
+    except EpisodeError as err:
+        raise FraError(f"--point {text!r}: {err}") from None
+
+
+@dataclass
+class FraResult:
+    """Long table: one row per point, controller and frequency (gain, phase, the components, any error)."""
+
+    table: pd.DataFrame
+    points: list[EpisodeParams]
+
+
+def _phase_deg(T: np.ndarray) -> np.ndarray:
+    """Phase of T in degrees, unwrapped along frequency, the lowest frequency in (-180, 180]."""
+    ph = np.unwrap(np.angle(T))
+    return np.degrees(ph)
+
+
+def measure(actor, points: list[EpisodeParams], freqs: np.ndarray, workdir: str | Path, simulator=None, *,
+            amplitude: float = AMPLITUDE, jobs: int = 2, controllers: tuple[str, ...] = ("nn", "teacher"),
+            settle: float = SETTLE, check_linearity: bool = False, timeout: float = 3600.0,
+            max_step: float | None = None) -> FraResult:
+    """The loop gain of each controller at each point and frequency (one episode each; SPICE runs ``jobs`` at once)."""
+    if not amplitude > 0:
+        raise FraError(f"--amplitude must be a positive voltage, got {amplitude!r}")
+    freqs = np.asarray(freqs, float)
+    records = []
+    for k, point in enumerate(points, 1):
+        for who in controllers:
+            amps = (amplitude, amplitude / 2) if check_linearity else (amplitude,)
+            results = {a: _sweep(who, actor, point, freqs, a, settle, Path(workdir) / f"p{k}_{who}", simulator, jobs,
+                                 timeout, max_step) for a in amps}
+            base = results[amplitude]
+            Ts = np.array([r[0] for r in base])
+            phase = _phase_deg(np.where(np.isfinite(Ts), Ts, 1.0))
+            for i, (f, (T, out, sense, error)) in enumerate(zip(freqs, base)):
+                rec = {"point": k, "vin": point.vin, "vref": point.vref, "ro": point.ro, "Lo": point.Lo,
+                       "controller": who, "f_Hz": f, "gain_dB": 20 * math.log10(abs(T)) if np.isfinite(T) else np.nan,
+                       "phase_deg": phase[i] if np.isfinite(T) else np.nan, "vout_amp_V": abs(out),
+                       "vsense_amp_V": abs(sense), "amplitude_V": amplitude, "error": error}
+                if check_linearity:
+                    T2 = results[amplitude / 2][i][0]
+                    d_db = abs(20 * math.log10(abs(T2) / abs(T))) if np.isfinite(T2) and np.isfinite(T) else np.nan
+                    d_deg = abs(math.degrees(np.angle(T2 / T))) if np.isfinite(T2) and np.isfinite(T) else np.nan
+                    rec |= {"half_amplitude_dB": d_db, "half_amplitude_deg": d_deg,
+                            "linear": bool(d_db <= LINEARITY_DB and d_deg <= LINEARITY_DEG)}
+                records.append(rec)
+    return FraResult(pd.DataFrame(records), list(points))
+
+
+def _measure_one(actor, point: EpisodeParams, freqs, who: str, simulator, amplitude: float, settle: float,
+                 check_linearity: bool, timeout: float, max_step: float | None) -> pd.DataFrame:
+    """One point and controller on a Dask worker (a scratch folder of its own)."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="buckbi-fra-") as tmp:
+        return measure(actor, [point], freqs, tmp, simulator, amplitude=amplitude, jobs=1, controllers=(who,),
+                       settle=settle, check_linearity=check_linearity, timeout=timeout, max_step=max_step).table
+
+
+def measure_on_dask(actor, points: list[EpisodeParams], freqs: np.ndarray, client, simulator=None, *,
+                    amplitude: float = AMPLITUDE, controllers: tuple[str, ...] = ("nn", "teacher"),
+                    settle: float = SETTLE, check_linearity: bool = False, timeout: float = 3600.0,
+                    max_step: float | None = None) -> FraResult:
+    """``measure`` with one Dask task per point and controller (each runs its frequencies in order)."""
+    remote = client.scatter(actor, broadcast=True, hash=False) if actor is not None else None
+    jobs = [(k, p, who) for k, p in enumerate(points, 1) for who in controllers]
+    futures = [client.submit(_measure_one, remote if who == "nn" else None, p, np.asarray(freqs, float), who,
+                             simulator, amplitude, settle, check_linearity, timeout, max_step, pure=False)
+               for _, p, who in jobs]
+    tables = []
+    for (k, _, _), table in zip(jobs, client.gather(futures)):
+        tables.append(table.assign(point=k))
+    return FraResult(pd.concat(tables, ignore_index=True), list(points))
+
+
+def _sweep(who: str, actor, point: EpisodeParams, freqs: np.ndarray, amplitude: float, settle: float, workdir: Path,
+           simulator, jobs: int, timeout: float, max_step: float | None) -> list[tuple[complex, complex, complex, str]]:
+    """Every frequency of one controller at one point: (T, V(out), V(vsense), error) per frequency."""
+    plans = [plan_for(f, amplitude, settle) for f in freqs]
+    params = [replace(point, steps=p.steps(point.fsw)) for p in plans]
+    order = sorted(range(len(plans)), key=lambda i: -plans[i].end)  # longest first: the pool stays busy
+    # The first episode is the reference: the longest one without injection (ainj = 0), subtracted from each.
+    settings = [{"finj": plans[order[0]].f, "ainj": 0.0}] + [plans[i].settings() for i in order]
+    eps = run_episodes(CONTROLLERS[who], actor if who == "nn" else None, [params[order[0]]] + [params[i] for i in order],
+                       workdir, simulator, parallel=jobs, timeout=timeout, keep_waveforms=True, scenario="fra",
+                       settings=settings, max_step=max_step)
+    reference, eps = eps[0], eps[1:]
+    out: list = [None] * len(plans)
+    if not isinstance(reference, Episode):
+        why = f"the run without injection failed: {type(reference).__name__}: {str(reference).splitlines()[0][:200]}"
+        nan = complex(math.nan, math.nan)
+        return [(nan, nan, nan, why)] * len(plans)
+    for i, ep in zip(order, eps):
+        nan = complex(math.nan, math.nan)
+        if not isinstance(ep, Episode):
+            out[i] = (nan, nan, nan, f"{type(ep).__name__}: {str(ep).splitlines()[0][:200]}")
+            continue
+        try:
+            check_settled(ep, plans[i])
+            T, vo, vs = loop_gain(ep, plans[i], reference)
+            out[i] = (T, vo, vs, "")
+        except FraError as err:
+            out[i] = (nan, nan, nan, str(err))
+    return out
