@@ -54,6 +54,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     _check_simulator(args.simulator)
     actor = resolve_actor(args.actor, args.netlist)
     points = held_out_points(args.points, args.seed, args.steps)
+    if args.scenario == "fra":  # the loop gain at the held-out points: Bode report, margins
+        from .engines import engine_for
+        engine_for(args.simulator).require_runnable(actor)
+        return _fra_run(args, actor, points)
     from .sweep.run import SCHEDULER_ENV
     if args.scheduler or os.environ.get(SCHEDULER_ENV):  # the sweep's executor: one Dask task per point
         from .evaluate import evaluate_on_dask
@@ -94,7 +98,8 @@ def _sweep(args: argparse.Namespace) -> int:
         points, invalid = grid_points(parse_grid(args.grid), args.steps)
     if invalid:
         print(f"{invalid} grid points have vref >= vin (a buck cannot reach them); left out", file=sys.stderr)
-    th = Thresholds(args.max_sse, args.max_overshoot, args.max_step_deviation, args.max_recovery)
+    th = Thresholds(args.max_sse, args.max_overshoot, args.max_step_deviation, args.max_recovery,
+                    args.min_phase_margin, args.min_gain_margin)
     require_runnable(actor, args.simulator)
     with dask_client(args.scheduler, args.jobs) as client:
         res = run_sweep(actor, points, args.out, client, scenario=args.scenario, simulator=args.simulator,
@@ -110,8 +115,7 @@ def _fra(args: argparse.Namespace) -> int:
     from .actors import resolve_actor
     from .engines import engine_for
     from .evaluate import held_out_points
-    from .loopgain import frequencies, measure, measure_on_dask, parse_point, write_fra_report
-    from .sweep.run import SCHEDULER_ENV
+    from .loopgain import parse_point
     _check_simulator(args.simulator)
     actor = resolve_actor(args.actor, args.netlist)
     engine_for(args.simulator).require_runnable(actor)
@@ -120,9 +124,18 @@ def _fra(args: argparse.Namespace) -> int:
         points += held_out_points(args.points, args.seed, 64)
     if not points:
         points = [parse_point("")]  # the nominal point
-    freqs = frequencies(args.fstart, args.fend, args.per_octave, points[0].fsw)
-    run = dict(amplitude=args.amplitude, settle=args.settle, check_linearity=args.check_linearity,
-               timeout=args.timeout, max_step=args.max_step)
+    return _fra_run(args, actor, points)
+
+
+def _fra_run(args: argparse.Namespace, actor, points: list) -> int:
+    """The loop gain at ``points`` (buckbi fra, buckbi evaluate --scenario fra): report and printed margins."""
+    from .loopgain import AMPLITUDE, SETTLE, frequencies, measure, measure_on_dask, write_fra_report
+    from .sweep.run import SCHEDULER_ENV
+    opt = lambda name, default: getattr(args, name, default)  # noqa: E731 (evaluate has fewer options)
+    fstart, fend = opt("fstart", 10.0), opt("fend", 25e3)
+    freqs = frequencies(fstart, fend, opt("per_octave", 3), points[0].fsw)
+    run = dict(amplitude=opt("amplitude", AMPLITUDE), settle=opt("settle", SETTLE),
+               check_linearity=opt("check_linearity", False), timeout=opt("timeout", 3600.0), max_step=args.max_step)
     if args.scheduler or os.environ.get(SCHEDULER_ENV):
         from .sweep import dask_client
         with dask_client(args.scheduler, args.jobs) as client:
@@ -145,9 +158,9 @@ def _fra(args: argparse.Namespace) -> int:
         for _, row in nonlin.iterrows():
             print(f"point {row['point']} {row['controller']} at {row['f_Hz']:.4g} Hz: halving the amplitude moves the "
                   f"gain by {row['half_amplitude_dB']:.2f} dB / {row['half_amplitude_deg']:.1f} deg: not linear at "
-                  f"{args.amplitude:g} V, use a smaller --amplitude", file=sys.stderr)
+                  f"{row['amplitude_V']:g} V, use a smaller --amplitude", file=sys.stderr)
     print(f"crossover: |T| = 1; phase margin: 180 + phase of T there; gain margin: -|T| where the phase is -180 "
-          f"(empty: not in {args.fstart:g}..{args.fend:g} Hz). Bode data: {csv}; margins: {mcsv}; plots: {html}")
+          f"(empty: not in {fstart:g}..{fend:g} Hz). Bode data: {csv}; margins: {mcsv}; plots: {html}")
     return 0
 
 
@@ -234,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--max-step-deviation", type=float, default=10.0,
                    help="threshold: load-step deviation, %% of vref (default 10)")
     w.add_argument("--max-recovery", type=float, default=10.0, help="threshold: load-step recovery, ms (default 10)")
+    w.add_argument("--min-phase-margin", type=float, default=45.0,
+                   help="threshold (--scenario fra): smallest phase margin, degrees (default 45)")
+    w.add_argument("--min-gain-margin", type=float, default=6.0,
+                   help="threshold (--scenario fra): smallest gain margin, dB (default 6)")
     w.add_argument("--timeout", type=float, default=900.0, help="seconds one simulation may take (default 900)")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
     w.add_argument("--simulator", default=None, help=sim_help)
@@ -254,8 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fstart", type=float, default=10.0, help="lowest frequency, Hz (default 10)")
     g.add_argument("--fend", type=float, default=25e3, help="highest frequency, Hz, at most fsw/2 (default 25e3)")
     g.add_argument("--per-octave", type=int, default=3, help="frequencies per octave (default 3)")
-    g.add_argument("--amplitude", type=float, default=0.1,
-                   help="injection amplitude, V (default 0.1: linear, see --check-linearity)")
+    g.add_argument("--amplitude", type=float, default=0.05,
+                   help="injection amplitude, V (default 0.05); per frequency it is scaled so that the controller sees "
+                        "about this much (|V(vsense)| within 3x; see --check-linearity)")
     g.add_argument("--settle", type=float, default=10e-3, help="start-up before the averaging window, s (default 0.01)")
     g.add_argument("--check-linearity", action="store_true",
                    help="run every frequency again at half the amplitude and report where the gain moves by more "
@@ -266,7 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default="fra", help="folder for fra.csv, margins.csv, fra.html (default ./fra)")
     g.add_argument("--timeout", type=float, default=3600.0, help="seconds one simulation may take (default 3600)")
     g.add_argument("--simulator", default=None, help=sim_help)
-    g.add_argument("--max-step", type=float, default=None, help=step_help)
+    g.add_argument("--max-step", type=float, default=None,
+                   help="SPICE's largest time step, s (default T/400 for the loop gain: at T/20 ngspice's step error "
+                        "moves the small injected response where |T| is large; pwl ignores it)")
     g.set_defaults(func=_fra)
 
     e = sub.add_parser("export", help="export a checkpoint's network as a SPICE subcircuit")

@@ -87,7 +87,13 @@ def figures(ep: Episode, scenario: str) -> dict[str, float]:
     return out
 
 
+FRA_FIGURES = ["crossover_Hz", "phase_margin_deg", "gain_margin_dB", "gain_margin_Hz"]  # scenario "fra"
+LOWER_LIMITS = ("phase_margin_deg", "gain_margin_dB")  # figures whose threshold is a smallest allowed value
+
+
 def figure_names(scenario: str) -> list[str]:
+    if scenario == "fra":
+        return list(FRA_FIGURES)
     names = ["sse_%", "overshoot_%", "settle_ms"]
     return names + [f"{n}_{f}" for n, _ in get_scenario(scenario).events for f in ("dev_%", "rec_ms")]
 
@@ -100,6 +106,15 @@ class Thresholds:
     overshoot_pct: float = 5.0
     step_deviation_pct: float = 10.0
     recovery_ms: float = 10.0
+    min_phase_margin_deg: float = 45.0  # the loop gain (scenario "fra"): smallest allowed margins
+    min_gain_margin_dB: float = 6.0
+
+    def limit(self, figure: str) -> float:
+        """The threshold of a figure (settling: only that it settles; lower limits for the margins)."""
+        return {"sse_%": self.sse_pct, "overshoot_%": self.overshoot_pct, "settle_ms": math.inf,
+                "phase_margin_deg": self.min_phase_margin_deg, "gain_margin_dB": self.min_gain_margin_dB,
+                "crossover_Hz": math.inf, "gain_margin_Hz": math.inf}.get(
+            figure, self.step_deviation_pct if figure.endswith("_dev_%") else self.recovery_ms)
 
     def misses(self, table: pd.DataFrame, who: str = "nn") -> pd.DataFrame:
         """Rows of an evaluate table where ``who`` misses a threshold (or failed), with a 'misses' column."""
@@ -117,6 +132,14 @@ class Thresholds:
                     why.append(f"{col} never" if col.endswith("_ms") else f"{col} missing")
                 elif value > lim:
                     why.append(f"{col} {value:.3g} > {lim:g}")
+            if f"{who}_phase_margin_deg" in row:  # the loop gain: lower limits; no phase crossover: no gain margin
+                pm, gm = row[f"{who}_phase_margin_deg"], row.get(f"{who}_gain_margin_dB")
+                if not np.isfinite(pm):
+                    why.append("no crossover in the measured range")
+                elif pm < self.min_phase_margin_deg:
+                    why.append(f"phase_margin_deg {pm:.3g} < {self.min_phase_margin_deg:g}")
+                if gm is not None and np.isfinite(gm) and gm < self.min_gain_margin_dB:
+                    why.append(f"gain_margin_dB {gm:.3g} < {self.min_gain_margin_dB:g}")
             reasons.append("; ".join(why))
         out = table.assign(misses=reasons)
         return out[out["misses"] != ""]
@@ -135,7 +158,12 @@ def scenario_points(points: list[EpisodeParams], scenario: str) -> list[EpisodeP
 def evaluate(actor: Actor, points: list[EpisodeParams], workdir: str | Path, simulator=None, jobs: int = 2,
              timeout: float = 900.0, scenario: str = "startup", teacher: bool = True,
              max_step: float | None = None) -> tuple[pd.DataFrame, list, list]:
-    """Run deploy (NN) and, unless ``teacher=False``, the teacher on ``points``; one table row per point."""
+    """Run deploy (NN) and, unless ``teacher=False``, the teacher on ``points``; one table row per point.
+
+    Scenario "fra": the loop gain of each (buckbi.loopgain, 10 Hz..25 kHz, 3 per octave), its margins as the row's
+    figures; no episodes are returned then."""
+    if scenario == "fra":
+        return _evaluate_fra(actor, points, workdir, simulator, jobs, timeout, teacher, max_step), [], []
     points = scenario_points(points, scenario)
     workdir = Path(workdir)
     sim = workdir / "sim"
@@ -157,6 +185,26 @@ def evaluate(actor: Actor, points: list[EpisodeParams], workdir: str | Path, sim
                 row[f"{who}_error"] = f"{type(ep).__name__}: {str(ep).splitlines()[0][:200]}"
         rows.append(row)
     return pd.DataFrame(rows), nn_eps, teacher_eps
+
+
+def _evaluate_fra(actor, points, workdir, simulator, jobs, timeout, teacher, max_step) -> pd.DataFrame:
+    from .loopgain import frequencies, margins_table, measure
+    who = ("nn", "teacher") if teacher else ("nn",)
+    res = measure(actor, points, frequencies(fsw=points[0].fsw), Path(workdir) / "fra", simulator, jobs=jobs,
+                  controllers=who, timeout=timeout, max_step=max_step)
+    shutil.rmtree(Path(workdir) / "fra", ignore_errors=True)
+    marg = margins_table(res.table)
+    rows = []
+    for k, p in enumerate(points, 1):
+        row = {"point": k, "vin": p.vin, "ro": p.ro, "Lo_uH": p.Lo * 1e6, "vref": p.vref}
+        for w in who:
+            m = marg[(marg["point"] == k) & (marg["controller"] == w)]
+            row |= {f"{w}_{f}": float(m[f].iloc[0]) if len(m) else np.nan for f in FRA_FIGURES}
+            errors = res.table[(res.table["point"] == k) & (res.table["controller"] == w)]["error"]
+            if errors.astype(bool).any():
+                row[f"{w}_error"] = f"{int(errors.astype(bool).sum())} frequencies failed: {errors[errors != ''].iloc[0]}"
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _evaluate_one(actor: Actor, params: EpisodeParams, simulator, timeout: float, scenario: str,

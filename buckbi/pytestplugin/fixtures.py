@@ -104,9 +104,11 @@ def controller(pytestconfig: pytest.Config) -> Actor:
 
 @pytest.fixture(scope="session")
 def regulation_thresholds(pytestconfig: pytest.Config) -> Thresholds:
-    """The regulation check's limits (--max-sse, --max-overshoot, --max-step-deviation, --max-recovery)."""
+    """The regulation check's limits (--max-sse, --max-overshoot, --max-step-deviation, --max-recovery; the loop
+    gain's --min-phase-margin, --min-gain-margin)."""
     opt = pytestconfig.getoption
-    return Thresholds(opt("--max-sse"), opt("--max-overshoot"), opt("--max-step-deviation"), opt("--max-recovery"))
+    return Thresholds(opt("--max-sse"), opt("--max-overshoot"), opt("--max-step-deviation"), opt("--max-recovery"),
+                      opt("--min-phase-margin"), opt("--min-gain-margin"))
 
 
 @pytest.fixture(scope="session")

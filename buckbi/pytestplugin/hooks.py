@@ -55,6 +55,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="regulation check: largest |Vout-vref| after a load step, %% of vref (default 10)")
     group.addoption("--max-recovery", type=float, default=10.0, metavar="MS",
                     help="regulation check: longest time back inside 2 %% after a load step, ms (default 10)")
+    group.addoption("--min-phase-margin", type=float, default=45.0, metavar="DEG",
+                    help="regulation check, scenario fra (the loop gain): smallest phase margin, degrees (default 45)")
+    group.addoption("--min-gain-margin", type=float, default=6.0, metavar="DB",
+                    help="regulation check, scenario fra: smallest gain margin, dB (default 6)")
     group.addoption("--steps", type=int, default=None, metavar="N",
                     help="control periods per SPICE episode in checks and training-as-test (default 256)")
     group.addoption("--train-as-test", action="store_true", default=False,

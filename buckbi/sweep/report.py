@@ -10,28 +10,38 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..converters.buck.spec import AXES
-from ..evaluate import Thresholds, figure_names
+from ..evaluate import LOWER_LIMITS, Thresholds, figure_names
 from ..train.plots import write_html
 
 UNITS = {"sse_%": "steady-state error, % of vref", "overshoot_%": "overshoot, % of vref",
          "settle_ms": "2 % settling time, ms", "up_dev_%": "step up: largest |Vout-vref|, % of vref",
          "up_rec_ms": "step up: recovery, ms", "down_dev_%": "step down: largest |Vout-vref|, % of vref",
-         "down_rec_ms": "step down: recovery, ms"}
+         "down_rec_ms": "step down: recovery, ms", "crossover_Hz": "loop gain: crossover, Hz",
+         "phase_margin_deg": "loop gain: phase margin, deg", "gain_margin_dB": "loop gain: gain margin, dB",
+         "gain_margin_Hz": "loop gain: phase crossover, Hz"}
 
 
 def limits(th: Thresholds) -> dict[str, float]:
-    """The threshold of each figure (settling: only that it settles)."""
-    return {"sse_%": th.sse_pct, "overshoot_%": th.overshoot_pct, "settle_ms": np.inf,
-            "up_dev_%": th.step_deviation_pct, "down_dev_%": th.step_deviation_pct,
-            "up_rec_ms": th.recovery_ms, "down_rec_ms": th.recovery_ms}
+    """The threshold of each figure (settling: only that it settles; the margins: lower limits)."""
+    return {f: th.limit(f) for f in UNITS}
+
+
+def misses_limit(z: np.ndarray, figure: str, lim: float) -> np.ndarray:
+    """Cells beyond the figure's threshold (above an upper, below a lower limit; never/failed for settling)."""
+    if figure in LOWER_LIMITS:
+        return ~(z >= lim) & ~np.isnan(z)
+    return (~(z <= lim) if np.isfinite(lim) else np.isinf(z)) & ~np.isnan(z)
 
 
 def worst_case(table: pd.DataFrame, x: str, y: str, column: str) -> pd.DataFrame:
-    """Matrix of ``column`` over (y, x): the worst (largest) value over the other axes; inf stays inf, a failed
-    run counts as inf, a combination without points (vref >= vin) is NaN."""
+    """Matrix of ``column`` over (y, x): the worst value over the other axes (the largest; the smallest for a
+    margin); a failed run counts as the worst (inf, -inf for a margin), a combination without points (vref >= vin)
+    is NaN."""
+    lower = any(column.endswith(f) for f in LOWER_LIMITS)
     data = table[[x, y, column]].copy()
-    data[column] = pd.to_numeric(data[column], errors="coerce").fillna(np.inf)  # a failed run counts as worst
-    return data.groupby([y, x])[column].max().unstack(x).sort_index().sort_index(axis=1)
+    data[column] = pd.to_numeric(data[column], errors="coerce").fillna(-np.inf if lower else np.inf)
+    grouped = data.groupby([y, x])[column]
+    return (grouped.min() if lower else grouped.max()).unstack(x).sort_index().sort_index(axis=1)
 
 
 def sweep_figure(table: pd.DataFrame, x: str, y: str, scenario: str, th: Thresholds) -> go.Figure:
@@ -53,7 +63,7 @@ def sweep_figure(table: pd.DataFrame, x: str, y: str, scenario: str, th: Thresho
                                      colorbar=dict(len=0.9 / len(figs), y=1 - (r - 0.5) / len(figs)),
                                      name=f"{who} {f}", hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{f}=%{{text}}"),
                           row=r, col=c)
-            miss = (~(z <= lim[f]) if np.isfinite(lim[f]) else np.isinf(z)) & ~np.isnan(z)
+            miss = misses_limit(z, f, lim[f])
             if miss.any():  # outline the cells that miss the threshold
                 fig.add_trace(go.Contour(z=miss.astype(float), x=m.columns, y=m.index, showscale=False,
                                          contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
@@ -110,7 +120,7 @@ def sweep_png(table: pd.DataFrame, path: str | Path, scenario: str, th: Threshol
             if np.isnan(v):
                 ax.text(m.columns[j], m.index[i], "no point", ha="center", va="center", fontsize=7, color="gray")
                 continue
-            bad = not v <= lim
+            bad = bool(misses_limit(np.array([v]), figure, lim)[0])
             ax.text(m.columns[j], m.index[i], "never" if np.isinf(v) else f"{v:.2f}", ha="center",
                     va="center", fontsize=7, color="red" if bad else "white", fontweight="bold" if bad else None)
         ax.set_title(f"{'NN (deploy)' if who == 'nn' else 'Type-III teacher'}: {UNITS[figure]}", fontsize=9)
