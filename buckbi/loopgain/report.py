@@ -55,14 +55,16 @@ def bode_figure(long: pd.DataFrame, marg: pd.DataFrame) -> go.Figure:
             m = marg[(marg["point"] == p) & (marg["controller"] == who)]
             if len(m) and np.isfinite(m["crossover_Hz"].iloc[0]):
                 fc, pm = float(m["crossover_Hz"].iloc[0]), float(m["phase_margin_deg"].iloc[0])
-                for r in (1, 2):
-                    fig.add_vline(x=np.log10(fc), line=dict(dash="dot", color=style["color"]), row=r, col=c)
-                fig.add_annotation(x=np.log10(fc), y=0, text=f"{who} fc {fc:.0f} Hz, PM {pm:.0f} deg",
-                                   showarrow=True, font=dict(color=style["color"], size=10), row=1, col=c)
+                for r in (1, 2):  # (shapes take the value on a log axis, annotations its log10)
+                    fig.add_vline(x=fc, line=dict(dash="dot", color=style["color"]), row=r, col=c)
+                fig.add_annotation(x=np.log10(fc), y=12 if who == "teacher" else -12, xanchor="left",
+                                   text=f"{who}: fc {fc:.0f} Hz, PM {pm:.0f} deg", showarrow=False,
+                                   font=dict(color=style["color"], size=10), row=1, col=c)
         fig.add_hline(y=0, line=dict(color="gray", width=1), row=1, col=c)
         fig.add_hline(y=-180, line=dict(color="gray", width=1), row=2, col=c)
-        fig.update_xaxes(type="log", row=1, col=c)
-        fig.update_xaxes(type="log", title_text="f (Hz)", row=2, col=c)
+        span = [np.log10(long["f_Hz"].min()) - 0.05, np.log10(long["f_Hz"].max()) + 0.05]
+        fig.update_xaxes(type="log", range=span, row=1, col=c)
+        fig.update_xaxes(type="log", range=span, title_text="f (Hz)", row=2, col=c)
     fig.update_yaxes(title_text="|T| (dB)", row=1, col=1)
     fig.update_yaxes(title_text="phase of T (deg)", row=2, col=1)
     fig.update_layout(height=700, width=max(700, 450 * len(points)),
@@ -71,7 +73,7 @@ def bode_figure(long: pd.DataFrame, marg: pd.DataFrame) -> go.Figure:
 
 
 def _title(row) -> str:
-    return f"#{int(row['point'])}: vin {row['vin']:.0f} V, vref {row['vref']:.0f} V, ro {row['ro']:.3g} Ohm, " \
+    return f"#{int(row['point'])}: vin {row['vin']:.0f} V, vref {row['vref']:.0f} V,<br>ro {row['ro']:.3g} Ohm, " \
            f"Lo {row['Lo'] * 1e6:.0f} uH"
 
 
