@@ -73,7 +73,7 @@ def test_prepare_episode_exports_the_actor_beside_the_param_file(tmp_path):
     job = prepare_episode("gym2", seed_actor().eval(), p, tmp_path, name="e1")
     assert (tmp_path / "e1_actor.sp").read_text().startswith("*")
     assert ".subckt ActorSubckt NNin1" in (tmp_path / "e1_actor.sp").read_text()
-    parts = ["load_rl.inc", "source_dc.inc", "ref_softstart.inc"]  # the start-up scenario's parts
+    parts = ["load_rl.inc", "source_dc.inc", "ref_softstart.inc", "sense_direct.inc"]  # the start-up scenario's parts
     assert job.includes[0] == tmp_path / "e1_param.txt" and [p.name for p in job.includes[1:]] == parts
     assert job.netlist.name == "gym2.cir"
 

@@ -23,11 +23,13 @@ POINTS = {  # continuous conduction at all three (the averaged model's premise)
 }
 MODEL_DB, MODEL_DEG = 1.5, 5.0  # the teacher against its averaged model, fstart..fsw/20
 AGREE_DB, AGREE_DEG = 0.5, 3.0  # ngspice (T/400, buckbi fra's default) against the fast simulator, up to 10 kHz
-# The engines are compared at 0.2 V: ngspice's step error is a fixed few 0.1 mV in V(vsense), so a larger response
-# shows the engines, not that error (measured: the pretrained actor at 0.05 V, mid point, 2.56 kHz: 1.91 dB on the
-# fast simulator, 2.33-2.67 dB in ngspice with the step and amplitude; at 0.2 V within 0.2 dB). The network is
-# linear there at 0.2 V on the fast simulator (halving it: <= 0.15 dB; measured at all three points).
-AGREE_AMPLITUDE = 0.2
+# The NN is compared at 0.2 V: ngspice's step error is a fixed few 0.1 mV in V(vsense), so a larger response shows
+# the engines, not that error (measured: the pretrained actor at 0.05 V, mid point, 2.56 kHz: 1.91 dB on the fast
+# simulator, 2.33-2.67 dB in ngspice with the step and amplitude; at 0.2 V within 0.34 dB). The network is linear
+# there at 0.2 V on the fast simulator (halving it: <= 0.15 dB; measured at all three points). The teacher is
+# compared at 0.05 V (the default): at 0.2 V ngspice's teacher loop moves by 0.6 dB at 2.56 kHz (mid point) where the
+# fast simulator's stays within 0.01 dB from 0.05 to 0.2 V; not explained yet (README).
+AGREE_AMPLITUDE = {"nn": 0.2, "teacher": 0.05}
 FORMULA_DB, FORMULA_DEG = 0.2, 1.0  # a linear network against its formula
 LINEAR_DB = 0.2  # halving the amplitude, below 10 kHz
 
@@ -133,7 +135,7 @@ def test_a_loop_that_does_not_settle_before_the_window_is_reported(tmp_path):
 
 # ---- ngspice -----------------------------------------------------------------------------------------------------
 
-SPICE_F = frequencies(20, 10240, 1)  # 20 Hz .. 10 kHz, an octave apart
+SPICE_F = frequencies(40, 10240, 1)  # 40 Hz .. 10 kHz, an octave apart (the full range: buckbi fra, README)
 
 
 @pytest.fixture(scope="module")
@@ -142,8 +144,10 @@ def spice_and_fast(simulator, tmp_path_factory):
     actor, out = resolve_actor("pretrained"), {}
     for name, p in POINTS.items():
         for sim in ("spice", "pwl"):
-            out[name, sim] = measure(actor, [p], SPICE_F, tmp_path_factory.mktemp(f"{name}_{sim}"),
-                                     simulator if sim == "spice" else "pwl", jobs=2, amplitude=AGREE_AMPLITUDE).table
+            engine = simulator if sim == "spice" else "pwl"
+            out[name, sim] = pd.concat([
+                measure(actor, [p], SPICE_F, tmp_path_factory.mktemp(f"{name}_{sim}_{who}"), engine, jobs=2,
+                        amplitude=AGREE_AMPLITUDE[who], controllers=(who,)).table for who in AGREE_AMPLITUDE])
     return out
 
 
@@ -203,3 +207,15 @@ def test_fra_cli_writes_bode_data_margins_and_plots(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "buckbi", "fra", "--actor", "pretrained", "--simulator", "pwl",
                           "--fend", "30e3", "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "fsw/2" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_fra_on_dask_gives_the_local_table(tmp_path):
+    from buckbi.loopgain import measure_on_dask
+    from buckbi.sweep import dask_client
+    f, p = [200.0, 2000.0], POINTS["mid"]
+    local = measure(resolve_actor("pretrained"), [p], f, tmp_path, "pwl").table
+    with dask_client(None, 1) as client:
+        remote = measure_on_dask(resolve_actor("pretrained"), [p], f, client, "pwl").table
+    cols = ["point", "controller", "f_Hz", "gain_dB", "phase_deg"]
+    pd.testing.assert_frame_equal(local[cols].sort_values(cols[:3]).reset_index(drop=True),
+                                  remote[cols].sort_values(cols[:3]).reset_index(drop=True))
