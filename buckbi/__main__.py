@@ -164,6 +164,13 @@ def _fra_run(args: argparse.Namespace, actor, points: list) -> int:
     return 0
 
 
+def _actor_choice(p: argparse.ArgumentParser, netlist_note: str = "") -> None:
+    """--actor or --netlist, exactly one."""
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--actor", help="checkpoint, 'pretrained' or 'published'")
+    who.add_argument("--netlist", help="a .subckt ActorSubckt file from any exporter, run as it is" + netlist_note)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .train import TrainConfig
     d = TrainConfig()  # train's defaults are the config's
@@ -226,9 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Every point of a grid (or random draws) in deploy (the NN alone) and with the "
                        "teacher; sweep.csv grows as results come in (run again to resume), sweep.html shows "
                        "heatmaps with the region that misses the thresholds outlined.")
-    who = w.add_mutually_exclusive_group(required=True)
-    who.add_argument("--actor", help="checkpoint, 'pretrained' or 'published'")
-    who.add_argument("--netlist", help="a .subckt ActorSubckt file from any exporter, run as it is")
+    _actor_choice(w)
     where = w.add_mutually_exclusive_group()
     where.add_argument("--grid", default="vin=150:250:5,vref=50:150:5,ro=5:80:3",
                        help="AXIS=START:STOP:COUNT or AXIS=VALUE per axis (vin, vref, ro, Lo), comma-separated; "
@@ -261,9 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Small-signal injection in series with the sensed output voltage (as LTspice's "
                        ".fra): after the start-up, a sine per frequency; T(f) = -V(out)/V(vsense) over whole injection "
                        "periods, less the same run without injection. Writes fra.csv, margins.csv, fra.html.")
-    who = g.add_mutually_exclusive_group(required=True)
-    who.add_argument("--actor", help="checkpoint, 'pretrained' or 'published'")
-    who.add_argument("--netlist", help="a .subckt ActorSubckt file from any exporter, run as it is (SPICE only)")
+    _actor_choice(g, " (SPICE only)")
     g.add_argument("--point", action="append", metavar="vin=V,vref=V,ro=OHM,Lo=H",
                    help="an operating point (repeatable; keys left out at vin 200, vref 100, ro 20, Lo 50e-6)")
     g.add_argument("--points", type=int, default=0, help="also N held-out points, as buckbi evaluate draws them")
