@@ -64,7 +64,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         from .sweep import dask_client
         from .sweep.run import require_runnable
         require_runnable(actor, args.simulator)
-        with dask_client(args.scheduler, args.jobs) as client:
+        with dask_client(args.scheduler, args.jobs, args.dashboard) as client:
             table, nn_eps, teacher_eps = evaluate_on_dask(actor, points, client, args.simulator,
                                                           scenario=args.scenario, max_step=args.max_step)
     else:
@@ -101,7 +101,7 @@ def _sweep(args: argparse.Namespace) -> int:
     th = Thresholds(args.max_sse, args.max_overshoot, args.max_step_deviation, args.max_recovery,
                     args.min_phase_margin, args.min_gain_margin)
     require_runnable(actor, args.simulator)
-    with dask_client(args.scheduler, args.jobs) as client:
+    with dask_client(args.scheduler, args.jobs, args.dashboard) as client:
         res = run_sweep(actor, points, args.out, client, scenario=args.scenario, simulator=args.simulator,
                         max_step=args.max_step, timeout=args.timeout, progress=not args.quiet)
     html = write_sweep_report(res.table, args.out, args.scenario, th, args.axes) if len(res.table) else None
@@ -138,7 +138,7 @@ def _fra_run(args: argparse.Namespace, actor, points: list) -> int:
                check_linearity=opt("check_linearity", False), timeout=opt("timeout", 3600.0), max_step=args.max_step)
     if args.scheduler or os.environ.get(SCHEDULER_ENV):
         from .sweep import dask_client
-        with dask_client(args.scheduler, args.jobs) as client:
+        with dask_client(args.scheduler, getattr(args, "jobs", 2), getattr(args, "dashboard", False)) as client:
             result = measure_on_dask(actor, points, freqs, client, args.simulator, **run)
     else:
         result = measure(actor, points, freqs, Path(args.out) / "sim", args.simulator, jobs=args.jobs, **run)
@@ -225,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--scheduler", default=None, help="run the points on a Dask cluster (tcp://HOST:PORT, or "
                    "$BUCKBI_DASK_SCHEDULER), one task per point, as buckbi sweep does")
     v.add_argument("--out", default="evaluation", help="folder for evaluate.csv and evaluate_plot.html")
+    v.add_argument("--dashboard", action="store_true",
+                   help="with a local cluster: serve Dask's dashboard on 127.0.0.1 (a free port; off by default: "
+                        "the local cluster listens on loopback only)")
     v.add_argument("--simulator", default=None, help=sim_help)
     v.add_argument("--max-step", type=float, default=None, help=step_help)
     v.set_defaults(func=_evaluate)
@@ -258,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="threshold (--scenario fra): smallest gain margin, dB (default 6)")
     w.add_argument("--timeout", type=float, default=900.0, help="seconds one simulation may take (default 900)")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.add_argument("--dashboard", action="store_true",
+                   help="with a local cluster: serve Dask's dashboard on 127.0.0.1 (a free port; off by default: "
+                        "the local cluster listens on loopback only)")
     w.add_argument("--simulator", default=None, help=sim_help)
     w.add_argument("--max-step", type=float, default=None, help=step_help)
     w.set_defaults(func=_sweep)
@@ -286,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "and controller")
     g.add_argument("--out", default="fra", help="folder for fra.csv, margins.csv, fra.html (default ./fra)")
     g.add_argument("--timeout", type=float, default=3600.0, help="seconds one simulation may take (default 3600)")
+    g.add_argument("--dashboard", action="store_true",
+                   help="with a local cluster: serve Dask's dashboard on 127.0.0.1 (a free port; off by default: "
+                        "the local cluster listens on loopback only)")
     g.add_argument("--simulator", default=None, help=sim_help)
     g.add_argument("--max-step", type=float, default=None,
                    help="SPICE's largest time step, s (default T/400 for the loop gain: at T/20 ngspice's step error "

@@ -19,7 +19,7 @@ import torch
 
 from buckbi.checkpoint import seed_actor
 from buckbi.evaluate import Thresholds
-from buckbi.sweep import GridError, grid_points, parse_grid, point_key, run_sweep, write_sweep_report
+from buckbi.sweep import GridError, dask_client, grid_points, parse_grid, point_key, run_sweep, write_sweep_report
 from buckbi.sweep.run import ResultWriter, read_results
 
 DASK = Path(sys.executable).with_name("dask")
@@ -171,3 +171,21 @@ def test_evaluate_on_dask_gives_the_local_table(tmp_path):
     local, _, _ = evaluate(actor, points, tmp_path, "pwl")
     pd.testing.assert_frame_equal(remote[local.columns], local)
     assert len(nn_eps) == 3 and all(len(e.rows) == 257 for e in nn_eps + teacher_eps)
+
+
+def _listening() -> set[tuple[str, int]]:
+    import psutil
+    pids = {p.pid for p in [psutil.Process(), *psutil.Process().children(recursive=True)]}
+    return {(c.laddr.ip, c.laddr.port) for c in psutil.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.pid in pids}
+
+
+@pytest.mark.parametrize("dashboard", [False, True], ids=["no-dashboard", "dashboard"])
+def test_the_local_cluster_listens_on_loopback_only(dashboard):
+    before = _listening()
+    with dask_client(None, 2, dashboard=dashboard) as client:
+        opened = _listening() - before
+        assert opened, "the local cluster should listen somewhere"
+        assert {ip for ip, _ in opened} == {"127.0.0.1"}, f"beyond loopback: {sorted(opened)}"
+        if dashboard:
+            assert client.dashboard_link.startswith("http://127.0.0.1:")

@@ -166,9 +166,9 @@ def run_sweep(actor: Actor, points: list[EpisodeParams], out: str | Path, client
 
 
 @contextmanager
-def dask_client(scheduler: str | None = None, jobs: int = 2):
+def dask_client(scheduler: str | None = None, jobs: int = 2, dashboard: bool = False):
     """``open_client`` as a context: on exit the client closes, and a local cluster it started shuts down."""
-    client = open_client(scheduler, jobs)
+    client = open_client(scheduler, jobs, dashboard)
     try:
         yield client
     finally:
@@ -178,9 +178,10 @@ def dask_client(scheduler: str | None = None, jobs: int = 2):
             cluster.close()
 
 
-def open_client(scheduler: str | None = None, jobs: int = 2):
+def open_client(scheduler: str | None = None, jobs: int = 2, dashboard: bool = False):
     """A Dask client: ``scheduler`` (or $BUCKBI_DASK_SCHEDULER), else a local cluster of ``jobs`` worker processes
-    (``client.cluster``; close it too, or use ``dask_client``)."""
+    (``client.cluster``; close it too, or use ``dask_client``). The local cluster listens on loopback only:
+    scheduler and workers on 127.0.0.1, and a dashboard (127.0.0.1, a free port) only with ``dashboard``."""
     from distributed import Client, LocalCluster
     logging.getLogger("distributed").setLevel(logging.ERROR)  # its own start/stop chatter; errors still show
     address = scheduler or os.environ.get(SCHEDULER_ENV)
@@ -193,7 +194,8 @@ def open_client(scheduler: str | None = None, jobs: int = 2):
                                   f"--scheduler / ${SCHEDULER_ENV} to run locally") from None
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
-    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0",
+    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address="127.0.0.1:0" if dashboard else None,
                            silence_logs=logging.ERROR)
     return Client(cluster)
 
