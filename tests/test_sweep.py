@@ -189,3 +189,31 @@ def test_the_local_cluster_listens_on_loopback_only(dashboard):
         assert {ip for ip, _ in opened} == {"127.0.0.1"}, f"beyond loopback: {sorted(opened)}"
         if dashboard:
             assert client.dashboard_link.startswith("http://127.0.0.1:")
+
+
+def test_a_sweep_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path):
+    # A real kill -9 of the sweep process (and its local cluster) mid-run, then the same command again: every point
+    # present exactly once, with every field, and the figures equal to an uninterrupted run's.
+    cmd = [sys.executable, "-m", "buckbi", "sweep", "--actor", "pretrained", "--simulator", "pwl", "--jobs", "1",
+           "--grid", "vin=160:240:5,vref=60:140:6,ro=20", "--steps", "2048", "--quiet"]
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    proc = _start(cmd + ["--out", str(killed)], tmp_path / "killed.log")
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if len(read_results(killed / "sweep.csv")) >= 3:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the sweep ended before it could be killed: " + (tmp_path / "killed.log").read_text()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = len(read_results(killed / "sweep.csv"))
+    assert 3 <= before < 30
+    for out in (killed, whole):
+        res = subprocess.run(cmd + ["--out", str(out)], capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-2000:]
+    a, b = pd.read_csv(killed / "sweep.csv"), pd.read_csv(whole / "sweep.csv")
+    assert len(a) == 30 and a["key"].is_unique and set(a["key"]) == set(b["key"])
+    assert not a.drop(columns=["nn_error", "teacher_error", "error"]).isna().any().any()
+    figures = [c for c in b if c.startswith(("nn_", "teacher_")) and not c.endswith("_error")]
+    a, b = a.set_index("key").loc[b["key"]], b.set_index("key")
+    pd.testing.assert_frame_equal(a[figures], b[figures])
