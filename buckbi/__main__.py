@@ -1,4 +1,4 @@
-"""Command line: ``python -m buckbi train|evaluate|sweep|fra|export``."""
+"""Command line: ``python -m buckbi train|evaluate|sweep|fra|export|import``."""
 from __future__ import annotations
 
 import argparse
@@ -21,6 +21,17 @@ def _export(args: argparse.Namespace) -> int:
     text = export_model(model, args.out, subckt_name=args.subckt, dialect=args.dialect, structure=args.structure,
                         codemodel=codemodel)
     print(f"wrote {args.out}: subcircuit {args.subckt}, {args.dialect} dialect, {len(text.splitlines())} lines")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from .checkpoint import save_checkpoint
+    from .importer import import_network
+    model = import_network(args.file)
+    save_checkpoint(args.out, model, source=str(args.file), importer="buckbi.importer")
+    shapes = " ".join(type(m).__name__ + (f"({m.in_features}->{m.out_features})" if hasattr(m, "in_features") else "")
+                      for m in model)
+    print(f"wrote {args.out}: {shapes} (from {args.file}); run it with --actor {args.out}")
     return 0
 
 
@@ -300,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SPICE's largest time step, s (default T/400 for the loop gain: at T/20 ngspice's step error "
                         "moves the small injected response where |T| is large; pwl ignores it)")
     g.set_defaults(func=_fra)
+
+    m = sub.add_parser("import", help="another exporter's subcircuit file as a buckbi checkpoint (PyTorch model)",
+                       description="Reads a feed-forward network written as B sources (the reference's exporter: "
+                       "linear units, IF() ReLU, sigmoid, tanh) and saves it as a checkpoint equal to the file.")
+    m.add_argument("file", help="the .sp file with '.subckt ActorSubckt' (19 inputs, 1 output)")
+    m.add_argument("--out", required=True, help="checkpoint to write (e.g. actor.pth)")
+    m.set_defaults(func=_import)
 
     e = sub.add_parser("export", help="export a checkpoint's network as a SPICE subcircuit")
     e.add_argument("checkpoint", help="buckbi checkpoint or the seed's actor_*.pth state_dict")

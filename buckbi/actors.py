@@ -21,15 +21,27 @@ def pretrained_actor():
     return model.eval()
 
 
-SHIPPED = {PUBLISHED: published_actor, PRETRAINED: pretrained_actor}
+def published_model():
+    """The reference's published actor imported as a PyTorch model (equal to its file: buckbi.importer)."""
+    from .importer import import_network
+    from .netlist_actor import PUBLISHED as PUBLISHED_FILE
+    return import_network(PUBLISHED_FILE)
+
+
+SHIPPED = {PUBLISHED: published_model, PRETRAINED: pretrained_actor}  # --actor NAME: PyTorch models
+SHIPPED_NETLISTS = {PUBLISHED: published_actor}  # --netlist NAME: the file, run as it is
 
 
 def resolve_actor(actor: str | Path | None = None, netlist: str | Path | None = None) -> Actor:
-    """``actor``: a checkpoint path or a shipped name; ``netlist``: a ``.subckt ActorSubckt`` file (or a name)."""
+    """``actor``: a checkpoint path or a shipped name (``published`` is the reference's file imported as a PyTorch
+    model, so it runs on the fast simulator and as the XSPICE element); ``netlist``: a ``.subckt ActorSubckt`` file
+    (``published``: the reference's file itself)."""
     if (actor is None) == (netlist is None):
         raise ValueError("give exactly one of an actor checkpoint (--actor) and a subcircuit file (--netlist)")
     name = str(actor if actor is not None else netlist)
-    if name in SHIPPED:
+    if netlist is not None and name in SHIPPED_NETLISTS:
+        return SHIPPED_NETLISTS[name]()
+    if actor is not None and name in SHIPPED:
         return SHIPPED[name]()
     if netlist is not None:
         return NetlistActor.load(netlist)

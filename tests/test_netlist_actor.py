@@ -16,7 +16,7 @@ def test_the_published_actor_is_shipped_unchanged_and_reads_as_ltspice():
     actor = published_actor()
     assert actor.dialect == "ltspice"
     assert "B_ACT1_1 L_ACT1_1 0 V=(IF(V(L1_1)>0,V(L1_1),0))" in actor.text
-    assert resolve_actor("published").text == actor.text
+    assert resolve_actor(netlist="published").text == actor.text  # --actor published: the imported model
 
 
 @pytest.mark.parametrize("dialect", ["ngspice", "ltspice"])

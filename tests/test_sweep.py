@@ -145,7 +145,7 @@ def test_sweep_report_heatmaps_render_in_headless_chromium(tmp_path):
 
 
 def test_sweep_cli_refuses_a_subcircuit_on_the_fast_simulator_before_starting(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "buckbi", "sweep", "--actor", "published", "--simulator", "pwl",
+    res = subprocess.run([sys.executable, "-m", "buckbi", "sweep", "--netlist", "published", "--simulator", "pwl",
                           "--out", str(tmp_path / "s")], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "SPICE only" in res.stderr
     assert not (tmp_path / "s").exists()

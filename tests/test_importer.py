@@ -1,0 +1,81 @@
+"""Other exporters' files imported as PyTorch models (buckbi.importer): the reference's published actor in ngspice
+equals the imported model within the file's printed precision; unreadable files are refused with the line."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from buckbi.importer import ImportError_, import_network
+from buckbi.netlist_actor import PUBLISHED, published_actor
+from buckbi.sim import NgspiceBackend, SimJob, run_netlist
+
+PRINTED = 1e-6  # the file prints 6 decimals; the model takes them as they are, so file and model agree far closer
+
+
+def file_in_ngspice(text: str, xs: np.ndarray, tmp_path) -> np.ndarray:
+    """The subcircuit file itself, one instance per input row, in one .op (LTspice syntax: ngspice's LT mode)."""
+    lines = ["* the file as written", text]
+    for k, row in enumerate(xs):
+        lines += [f"VX{k}_{i} x{k}_{i} 0 {float(v)!r}" for i, v in enumerate(row)]
+        lines.append(f"XNN{k} " + " ".join(f"x{k}_{i}" for i in range(xs.shape[1])) + f" y{k} ActorSubckt")
+    traces = [f"V(y{k})" for k in range(len(xs))]
+    lines += [".save " + " ".join(traces), ".options reltol=1e-9 vntol=1e-12", ".op", ".end"]
+    res = run_netlist(SimJob("\n".join(lines), traces=traces), tmp_path,
+                      simulator=NgspiceBackend(compatibility="ltpsa"))
+    return res.data.iloc[0][traces].to_numpy(dtype=float)
+
+
+def test_the_published_actor_imports_as_the_seed_network():
+    net = import_network(PUBLISHED)
+    assert [type(m).__name__ for m in net] == ["Linear", "ReLU", "Linear", "ReLU", "Linear", "Sigmoid"]
+    assert [m.weight.shape for m in net if hasattr(m, "weight")] == [(32, 19), (16, 32), (1, 16)]
+
+
+@pytest.mark.ltspice
+def test_the_imported_model_equals_the_file_in_ngspice(simulator, tmp_path):
+    net = import_network(PUBLISHED)
+    xs = np.random.default_rng(0).uniform(-0.3, 1.0, size=(32, 19))
+    got = file_in_ngspice(published_actor().text, xs, tmp_path)
+    with torch.no_grad():
+        want = net(torch.from_numpy(xs)).numpy().ravel()
+    err = np.abs(got - want)
+    assert err.max() <= PRINTED, f"worst |file - imported| {err.max():.2e}"
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda t: t.replace("IF(V(L1_3)>0,V(L1_3),0)", "IF(V(L1_3)>0.5,V(L1_3),0)"), "cannot read"),
+    (lambda t: t.replace("(0.253910))", "(0.253910)+(1.0))"), "more than one constant"),
+    (lambda t: t.replace("V(NNIN6)*(2.059755)", "V(XX)*(2.059755)"), "not an output of the layer before"),
+])
+def test_a_file_it_cannot_read_names_the_line_and_the_reason(tmp_path, edit, message):
+    bad = tmp_path / "bad.sp"
+    bad.write_text(edit(PUBLISHED.read_text()))
+    with pytest.raises(ImportError_, match=message):
+        import_network(bad)
+
+
+def test_import_cli_writes_a_checkpoint_and_published_runs_on_the_fast_simulator(tmp_path):
+    import subprocess
+    import sys
+
+    from buckbi.actors import resolve_actor
+    from buckbi.checkpoint import load_checkpoint
+    from buckbi.converters.buck import EpisodeParams
+    from buckbi.episode import run_episode
+    res = subprocess.run([sys.executable, "-m", "buckbi", "import", str(PUBLISHED), "--out", str(tmp_path / "a.pth")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    model, meta = load_checkpoint(tmp_path / "a.pth")
+    xs = torch.from_numpy(np.random.default_rng(1).uniform(-0.3, 1.0, size=(64, 19)))
+    with torch.no_grad():
+        assert (model.double()(xs) - import_network(PUBLISHED)(xs)).abs().max() <= PRINTED
+    assert meta["source"] == str(PUBLISHED)
+    assert isinstance(resolve_actor("published"), torch.nn.Module)  # --actor published: the imported model
+    assert not isinstance(resolve_actor(netlist="published"), torch.nn.Module)  # --netlist published: the file
+    ep = run_episode("deploy", resolve_actor("published"), EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0,
+                                                                         steps=512), tmp_path, "pwl")
+    assert abs(ep.rows["V(out)"].iloc[-50:].mean() - 100.0) < 1.0  # it regulates there
+    bad = subprocess.run([sys.executable, "-m", "buckbi", "import", str(tmp_path / "none.sp"), "--out", "x.pth"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
