@@ -30,10 +30,10 @@ class ImportError_(NetlistActorError):
     """A subcircuit file buckbi cannot turn into a PyTorch model (the line and the reason)."""
 
 
-def _node_expr(line: str) -> tuple[str, str]:
+def _node_expr(line: str, path) -> tuple[str, str]:
     m = _B.match(line)
     if not m:
-        raise ImportError_(f"not a behavioural voltage source 'Bname node 0 V=...': {line[:120]!r}")
+        raise ImportError_(f"{path}: not a behavioural voltage source 'Bname node 0 V=...': {line[:120]!r}")
     return m.group(1), re.sub(r"\s+", "", m.group(2))
 
 
@@ -53,9 +53,11 @@ def import_network(path: str | Path) -> nn.Sequential:
     for ln in body:
         if ln.startswith("."):
             raise ImportError_(f"{path}: {ln[:80]!r}: only B sources are imported (no models or other elements)")
-        node, expr = _node_expr(ln)
+        node, expr = _node_expr(ln, path)
         pending[node.lower()] = _parse(expr, ln, path)
     nodes = list(pending)
+    if output.lower() not in pending:
+        raise ImportError_(f"{path}: the output {output} is never driven (a cut or incomplete file?)")
     i = 0
     while i < len(nodes):
         kind = pending[nodes[i]][0]
@@ -94,6 +96,8 @@ def import_network(path: str | Path) -> nn.Sequential:
         i += len(group)
     if not layers or not isinstance(layers[0], nn.Linear):
         raise ImportError_(f"{path}: no linear layer found")
+    if current != [output.lower()] and width != 1:
+        raise ImportError_(f"{path}: the last layer has {width} units; the output {output} takes one")
     return nn.Sequential(*layers).double().eval()
 
 

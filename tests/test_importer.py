@@ -79,3 +79,45 @@ def test_import_cli_writes_a_checkpoint_and_published_runs_on_the_fast_simulator
     bad = subprocess.run([sys.executable, "-m", "buckbi", "import", str(tmp_path / "none.sp"), "--out", "x.pth"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+TEXT = PUBLISHED.read_bytes()
+LINES = TEXT.split(b"\n")
+
+
+@st.composite
+def damaged(draw) -> bytes:
+    """The published file with one kind of damage: cut, a line dropped or duplicated, bytes replaced, a number
+    made NaN/inf/huge, a port removed, non-UTF-8 bytes."""
+    kind = draw(st.sampled_from(["cut", "drop", "dup", "bytes", "number", "port", "latin1"]))
+    if kind == "cut":
+        return TEXT[:draw(st.integers(0, len(TEXT)))]
+    if kind in ("drop", "dup"):
+        i = draw(st.integers(0, len(LINES) - 1))
+        return b"\n".join(LINES[:i] + ([LINES[i]] * 2 if kind == "dup" else []) + LINES[i + 1:])
+    if kind == "bytes":
+        i = draw(st.integers(0, len(TEXT) - 1))
+        return TEXT[:i] + draw(st.binary(min_size=1, max_size=8)) + TEXT[i + 1:]
+    if kind == "number":
+        return TEXT.replace(b"(0.253910)", b"(" + draw(st.sampled_from([b"nan", b"inf", b"1e400", b"-1e999", b"x"])) + b")")
+    if kind == "port":
+        return TEXT.replace(b" NNIN19 NNOUT1", b" NNOUT1", 1)
+    return TEXT.replace(b"LAYER 1", "LAYER \u00e9".encode("latin-1"), 1)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=damaged())
+def test_a_damaged_file_gives_a_clear_error_or_a_finite_network(tmp_path, data):
+    from buckbi.netlist_actor import NetlistActorError
+    path = tmp_path / "damaged.sp"
+    path.write_bytes(data)
+    try:
+        net = import_network(path)
+    except NetlistActorError as err:  # ImportError_ is one: the file and the reason, never a traceback of ours
+        assert str(path) in str(err) or "netlist" in str(err)
+        return
+    for p in net.parameters():
+        assert torch.isfinite(p).all(), "a network with non-finite weights must be refused"
