@@ -217,3 +217,12 @@ def test_a_sweep_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_pat
     figures = [c for c in b if c.startswith(("nn_", "teacher_")) and not c.endswith("_error")]
     a, b = a.set_index("key").loc[b["key"]], b.set_index("key")
     pd.testing.assert_frame_equal(a[figures], b[figures])
+
+
+def test_a_plain_tcp_scheduler_on_another_host_is_warned_about(caplog):
+    from buckbi.sweep.run import warn_if_plain_remote
+    with caplog.at_level("WARNING", logger="buckbi.sweep"):
+        assert warn_if_plain_remote("tcp://10.1.2.3:8786") and "plain tcp://" in caplog.text
+        assert warn_if_plain_remote("10.1.2.3:8786")
+    for safe in ("tcp://127.0.0.1:8786", "localhost:8786", "tls://10.1.2.3:8786", "tcp://[::1]:8786"):
+        assert not warn_if_plain_remote(safe), safe

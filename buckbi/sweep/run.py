@@ -178,6 +178,21 @@ def dask_client(scheduler: str | None = None, jobs: int = 2, dashboard: bool = F
             cluster.close()
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def warn_if_plain_remote(address: str) -> bool:
+    """Warn (and return True) when ``address`` is a plain tcp:// scheduler on another host: anyone who reaches it can
+    run code on its workers."""
+    scheme, _, rest = address.rpartition("://")
+    host = rest.rsplit(":", 1)[0] if rest.count(":") == 1 or rest.startswith("[") else rest
+    if scheme in ("", "tcp") and host not in LOOPBACK:
+        log.warning("the Dask scheduler %s is reached over plain tcp:// on another host: anyone who can reach it can "
+                    "run code on its workers; use TLS (tls://, README 'Secured clusters')", address)
+        return True
+    return False
+
+
 def open_client(scheduler: str | None = None, jobs: int = 2, dashboard: bool = False):
     """A Dask client: ``scheduler`` (or $BUCKBI_DASK_SCHEDULER), else a local cluster of ``jobs`` worker processes
     (``client.cluster``; close it too, or use ``dask_client``). The local cluster listens on loopback only:
@@ -186,12 +201,17 @@ def open_client(scheduler: str | None = None, jobs: int = 2, dashboard: bool = F
     logging.getLogger("distributed").setLevel(logging.ERROR)  # its own start/stop chatter; errors still show
     address = scheduler or os.environ.get(SCHEDULER_ENV)
     if address:
+        warn_if_plain_remote(address)
         try:
             return Client(address, timeout="15s")
         except OSError as err:
             raise ConnectionError(f"cannot reach the Dask scheduler at {address} ({err}); start one with "
                                   f"'dask scheduler' and workers with 'dask worker {address}', or leave out "
                                   f"--scheduler / ${SCHEDULER_ENV} to run locally") from None
+        except RuntimeError as err:  # e.g. "encryption required by Dask configuration" for a tcp:// address
+            raise ConnectionError(f"the Dask client refused {address}: {str(err).splitlines()[0]}; with TLS "
+                                  "configured (DASK_DISTRIBUTED__COMM__TLS__*) give the scheduler as tls://HOST:PORT") \
+                from None
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
     cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
