@@ -44,7 +44,6 @@ def import_network(path: str | Path) -> nn.Sequential:
     start = next(i for i, ln in enumerate(lines) if ln.lower().startswith(".subckt"))
     ports = lines[start].split()[2:]
     inputs, output = ports[:-1], ports[-1]
-    index = {n.lower(): ("in", k) for k, n in enumerate(inputs)}
     layers: list[nn.Module] = []
     width = len(inputs)
     current: list[str] = [n.lower() for n in inputs]  # the nodes the next layer reads, in order

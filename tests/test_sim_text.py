@@ -1,7 +1,6 @@
 """The simulator layer's text handling, without a simulator: composing a job's netlist, reading a run's log."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
