@@ -150,12 +150,12 @@ def measure(actor, points: list[EpisodeParams], freqs: np.ndarray, workdir: str 
     records = []
     for k, point in enumerate(points, 1):
         for who in controllers:
-            base = _sweep(who, actor, point, freqs, amplitude, settle, Path(workdir) / f"p{k}_{who}", simulator, jobs,
-                          timeout, max_step)
+            base, reference = _sweep(who, actor, point, freqs, amplitude, settle, Path(workdir) / f"p{k}_{who}",
+                                     simulator, jobs, timeout, max_step)
             half = None
             if check_linearity:  # each frequency again at half the amplitude it ran at
-                half = _half(who, actor, point, freqs, base, settle, Path(workdir) / f"p{k}_{who}_half", simulator,
-                             jobs, timeout, max_step)
+                half = _half(who, actor, point, freqs, base, reference, settle, Path(workdir) / f"p{k}_{who}_half",
+                             simulator, jobs, timeout, max_step)
             Ts = np.array([r[0] for r in base])
             phase = _phase_deg(np.where(np.isfinite(Ts), Ts, 1.0))
             for i, (f, (T, out, sense, error, used)) in enumerate(zip(freqs, base)):
@@ -173,16 +173,15 @@ def measure(actor, points: list[EpisodeParams], freqs: np.ndarray, workdir: str 
     return FraResult(pd.DataFrame(records), list(points))
 
 
-def _half(who, actor, point, freqs, base, settle, workdir, simulator, jobs, timeout, max_step) -> list:
-    """The linearity check: every frequency at half the amplitude it was measured with."""
-    gym, who_actor = CONTROLLERS[who], actor if who == "nn" else None
+def _half(who, actor, point, freqs, base, reference, settle, workdir, simulator, jobs, timeout, max_step) -> list:
+    """The linearity check: every frequency at half the amplitude it was measured with (the same reference run:
+    without injection it does not depend on the amplitude)."""
     plans = [plan_for(f, used / 2, settle) for f, (*_, used) in zip(freqs, base)]
-    longest = max(plans, key=lambda p: p.end)
-    reference = _runs(gym, who_actor, point, [replace(longest, amplitude=0.0)], workdir / "ref", simulator, jobs,
-                      timeout, max_step)[0]
     if not isinstance(reference, Episode):
         return [(complex(math.nan, math.nan),)] * len(plans)
-    return _evaluate(plans, _runs(gym, who_actor, point, plans, workdir, simulator, jobs, timeout, max_step), reference)
+    who_actor = actor if who == "nn" else None
+    return _evaluate(plans, _runs(CONTROLLERS[who], who_actor, point, plans, workdir, simulator, jobs, timeout,
+                                  max_step), reference)
 
 
 def _measure_one(actor, point: EpisodeParams, freqs, who: str, simulator, amplitude: float, settle: float,
@@ -212,8 +211,9 @@ def measure_on_dask(actor, points: list[EpisodeParams], freqs: np.ndarray, clien
 
 def _sweep(who: str, actor, point: EpisodeParams, freqs: np.ndarray, amplitude: float, settle: float, workdir: Path,
            simulator, jobs: int, timeout: float, max_step: float | None,
-           adapt: bool = True) -> list[tuple[complex, complex, complex, str, float]]:
-    """Every frequency of one controller at one point: (T, V(out), V(vsense), error, amplitude) per frequency.
+           adapt: bool = True) -> tuple[list[tuple[complex, complex, complex, str, float]], Episode | Exception]:
+    """Every frequency of one controller at one point: (T, V(out), V(vsense), error, amplitude) per frequency, and
+    the reference run (without injection) they were taken against.
 
     Near a crossover with a small phase margin |1 + T| is small and the controller sees several times what is
     injected: where |V(vsense)| exceeds 3x the amplitude, that frequency runs again with the amplitude scaled down to
@@ -230,7 +230,7 @@ def _sweep(who: str, actor, point: EpisodeParams, freqs: np.ndarray, amplitude: 
     nan = complex(math.nan, math.nan)
     if not isinstance(reference, Episode):
         why = f"the run without injection failed: {type(reference).__name__}: {str(reference).splitlines()[0][:200]}"
-        return [(nan, nan, nan, why, amplitude)] * len(plans)
+        return [(nan, nan, nan, why, amplitude)] * len(plans), reference
     out = _evaluate(plans, _runs(gym, who_actor, point, plans, workdir, simulator, jobs, timeout, max_step), reference)
     if adapt:
         again = {i: replace(plans[i], amplitude=float(max(amplitude * amplitude / abs(r[2]), amplitude / 10)))
@@ -242,7 +242,7 @@ def _sweep(who: str, actor, point: EpisodeParams, freqs: np.ndarray, amplitude: 
                              reference)
             for i, r in zip(idx, redo):
                 out[i] = r
-    return out
+    return out, reference
 
 
 def _runs(gym: str, actor, point: EpisodeParams, plans: list[FraPlan], workdir: Path, simulator, jobs: int,
