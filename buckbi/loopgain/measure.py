@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..contract import Episode, EpisodeError
 from ..converters.buck.spec import IO, NOMINAL, EpisodeParams
+from ..engines import FastEngine, is_fast
 from ..episode import run_episodes
 
 CONTROLLERS = {"nn": "deploy", "teacher": "teacher"}  # who, and the gym that runs it alone
@@ -141,7 +142,6 @@ def measure(actor, points: list[EpisodeParams], freqs: np.ndarray, workdir: str 
     in V(vsense) is a small difference of two runs, and default-step ngspice (T/20) moves it by its own step error
     (measured: the pretrained actor at 640 Hz, |T| 32.5 dB on the fast simulator and at T/400, 38 dB at T/20).
     """
-    from ..engines import is_fast
     if max_step is None and not is_fast(simulator) and points:
         max_step = 1 / points[0].fsw / SPICE_STEP
     if not amplitude > 0:
@@ -249,6 +249,8 @@ def _runs(gym: str, actor, point: EpisodeParams, plans: list[FraPlan], workdir: 
           timeout: float, max_step: float | None) -> list:
     """The episodes of ``plans`` (longest first, so that a pool stays busy), in the plans' order."""
     order = sorted(range(len(plans)), key=lambda i: -plans[i].end)
+    if is_fast(simulator):  # nobody keeps the exported network of a loop-gain run: do not write it
+        simulator = FastEngine(artefacts=False)
     eps = run_episodes(gym, actor, [replace(point, steps=plans[i].steps(point.fsw)) for i in order], workdir,
                        simulator, parallel=jobs, timeout=timeout, keep_waveforms=True, scenario="fra",
                        settings=[plans[i].settings() for i in order], max_step=max_step)
