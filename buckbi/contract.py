@@ -66,14 +66,16 @@ class Episode:
     waveforms: pd.DataFrame | None = None
     scenario: str = "startup"
     artefacts: dict[str, Path] = field(default_factory=dict)
+    settings: dict[str, float] = field(default_factory=dict)  # the scenario's settings it ran with
 
     @classmethod
     def from_rows(cls, io: IOContract, gym: str, params: Any, rows: pd.DataFrame, elapsed_s: float, *,
                   network: bool, labelled: bool, scenario: str = "startup", waveforms: pd.DataFrame | None = None,
-                  artefacts: dict[str, Path] | None = None) -> "Episode":
+                  artefacts: dict[str, Path] | None = None, settings: dict | None = None) -> "Episode":
         """The one place an Episode is assembled from a gym's sampled rows (any engine)."""
         x = rows[io.input_columns].to_numpy() if network else np.empty((len(rows), 0))
         out = io.column(io.output)
         pred = rows[out].to_numpy() if network and out in rows else None
         y = rows[io.column(io.label)].to_numpy() if labelled else None
-        return cls(gym, params, x, y, pred, rows, elapsed_s, waveforms, scenario, dict(artefacts or {}))
+        return cls(gym, params, x, y, pred, rows, elapsed_s, waveforms, scenario, dict(artefacts or {}),
+                   dict(settings or {}))

@@ -21,7 +21,7 @@ from .sim import Backend
 
 Actor = nn.Module | NetlistActor
 INPUTS = list(IO.inputs)
-LOADSTEP_TIMES = tuple(t for _, t in SCENARIOS["loadstep"].events)
+LOADSTEP_TIMES = tuple(t for _, t in SCENARIOS["loadstep"].events_at())
 
 __all__ = ["Actor", "Episode", "EpisodeError", "EpisodeParams", "GYMS", "INPUTS", "N_INPUTS", "SUBCKT", "INSTANCE",
            "SCENARIOS", "ENV_NN_ELEMENT", "NN_ELEMENTS", "run_episode", "run_episodes", "prepare_episode",

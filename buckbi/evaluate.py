@@ -78,10 +78,11 @@ def figures(ep: Episode, scenario: str) -> dict[str, float]:
     line step) its largest deviation and recovery."""
     s = get_scenario(scenario)
     vref = ep.params.vref
-    r = response(ep.rows, vref, until=s.events[0][1] if s.events else None)
+    events = s.events_at(ep.settings)
+    r = response(ep.rows, vref, until=events[0][1] if events else None)
     out = {"sse_%": r.steady_state_error_pct, "overshoot_%": r.overshoot_pct, "settle_ms": r.settling_time_ms}
-    bounds = [t for _, t in s.events] + [ep.params.duration]
-    for (name, t0), t1 in zip(s.events, bounds[1:]):
+    bounds = [t for _, t in events] + [ep.params.duration]
+    for (name, t0), t1 in zip(events, bounds[1:]):
         step = step_response(ep.rows, vref, t0, t1)
         out |= {f"{name}_dev_%": step.deviation_pct, f"{name}_rec_ms": step.recovery_ms}
     return out
@@ -245,7 +246,7 @@ def evaluation_figure(points: list[EpisodeParams], nn_eps: list, teacher_eps: li
                                          showlegend=k == 0, line=dict(color=color)), row=r, col=c)
         fig.add_hline(y=p.vref, line=dict(dash="dot", color="gray"), row=r, col=c)
         s = get_scenario(scenario)
-        for name, t in s.events:
+        for name, t in s.events_at():
             fig.add_vline(x=t * 1e3, line=dict(dash="dash", color="green"), row=r, col=c)
             fig.add_annotation(x=t * 1e3, y=p.vref * 1.1, text=f"{s.step} {name}", showarrow=False, row=r, col=c)
     fig.update_xaxes(title_text="time (ms)")

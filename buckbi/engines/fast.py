@@ -50,8 +50,8 @@ class FastEngine(Engine):
         self.require_runnable(actor)
         out: list[Episode | Exception] = []
         for k, (p, st) in enumerate(zip(params, per_episode(settings, len(params)))):
-            check_length(p, s)
             st = s.resolve_settings(st)
+            check_length(p, s, st)
             files = (write_episode_files(gym, actor, p, workdir, name=f"ep{k}", settings=st, injects=s.injects)
                      if self.artefacts and (actor is None or isinstance(actor, nn.Module)) else {})
             try:
@@ -75,4 +75,5 @@ class FastEngine(Engine):
         if g.network and g.command == "teacher":
             rows[IO.column(IO.output)] = actor_on_rows(actor, rows[IO.input_columns].to_numpy())
         return Episode.from_rows(IO, gym, params, rows, time.perf_counter() - start, network=g.network,
-                                 labelled=g.labelled, scenario=scenario, artefacts=artefacts, waveforms=waveforms)
+                                 labelled=g.labelled, scenario=scenario, artefacts=artefacts, waveforms=waveforms,
+                                 settings=get_scenario(scenario).resolve_settings(settings))

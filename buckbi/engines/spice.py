@@ -148,7 +148,7 @@ def prepare_episode(gym: str, actor, params: EpisodeParams, workdir: str | Path,
     s = get_scenario(scenario)
     get_gym(gym)
     s.check_gym(gym)
-    check_length(params, s)
+    check_length(params, s, settings)
     files = write_episode_files(gym, actor, params, workdir, backend, name, max_step, nn_in_circuit, element,
                                 s.resolve_settings(settings), s.injects)
     return SimJob(circuit_file(gym), includes=[files["params"], *(part_file(p) for p in s.parts)],
@@ -156,13 +156,14 @@ def prepare_episode(gym: str, actor, params: EpisodeParams, workdir: str | Path,
 
 
 def collect_episode(gym: str, params: EpisodeParams, result: SimResult, keep_waveforms: bool = False,
-                    scenario: str = "startup", artefacts: dict | None = None) -> Episode:
+                    scenario: str = "startup", artefacts: dict | None = None,
+                    settings: dict | None = None) -> Episode:
     """Sample a finished run on the falling edges of ctrlclk and drop the last row, as the seed does."""
     g = get_gym(gym)
     rows = sample_on_clock(result.data, clk=IO.column(IO.clock)).iloc[:-1].reset_index(drop=True)
     return Episode.from_rows(IO, gym, params, rows, result.elapsed_s, network=g.network, labelled=g.labelled,
                              scenario=scenario, waveforms=result.data if keep_waveforms else None,
-                             artefacts=artefacts)
+                             artefacts=artefacts, settings=get_scenario(scenario).resolve_settings(settings))
 
 
 class SpiceEngine(Engine):
@@ -196,14 +197,14 @@ class SpiceEngine(Engine):
                 for k, (p, st) in enumerate(zip(params, per_episode(settings, len(params))))]
         results = run_netlists(jobs, workdir, simulator=backend, timeout=timeout, parallel=parallel)
         episodes: list[Episode | Exception] = []
-        for k, (p, res) in enumerate(zip(params, results)):
+        for k, (p, res, st) in enumerate(zip(params, results, per_episode(settings, len(params)))):
             if isinstance(res, Exception):
                 episodes.append(res)
                 continue
             nn_file, param_file = episode_files(workdir, batch_name(k))
             files = {"params": param_file} | ({"nn": nn_file} if g.network else {})
             try:
-                episodes.append(collect_episode(gym, p, res, keep_waveforms, scenario, files))
+                episodes.append(collect_episode(gym, p, res, keep_waveforms, scenario, files, st))
             except Exception as err:  # a sampling error belongs to this episode only
                 episodes.append(err)
         if not nn_in_circuit:

@@ -24,7 +24,7 @@ class CircuitParseError(ValueError):
 
 def spice_eval(expr: str, params: dict[str, float]) -> float:
     """Value of a SPICE number or ``{expression}`` (suffixes, .param names, min/max/floor/abs)."""
-    text = expr.strip().strip("{}")
+    text = expr.strip().strip("{}").replace("{", "(").replace("}", ")")  # inner {name}: its value
     # Decimal scaling, as a SPICE reader does: 220u is 2.2e-4 exactly, not 220 * 1e-6.
     text = _NUMBER.sub(lambda m: repr(float(Decimal(m.group(1)).scaleb(_SUFFIX.get((m.group(2) or "").lower(), 0)))),
                        text)
@@ -186,7 +186,7 @@ class ScenarioSignals:
 
 
 # Elements of the scenario parts and what the fast model makes of each (a new one fails the drift test).
-SCENARIO_ELEMENTS = {"V1": "vin source (DC or PWL)", "Bref": "soft start", "L2": "load Lo", "R1": "load ro",
+SCENARIO_ELEMENTS = {"V1": "vin source (DC or PWL)", "Bref": "soft start", "Vref": "reference profile (PWL)", "L2": "load Lo", "R1": "load ro",
                      "CL2": "left out: 1 pF across Lo (tens of MHz)", "I1": "current-source load (PWL)",
                      "Vsense": "the sensed Vout: 0 V, or a sine from t = 0 (the loop-gain injection)"}
 
@@ -233,9 +233,12 @@ def scenario_signals(scenario: Scenario, params, parts: Path = PARTS,
                                         f"({', '.join(SCENARIO_ELEMENTS)}); model it in buckbi.pwl or run SPICE")
     env = {k: float(v) for k, v in params.spice_params().items()} | scenario.resolve_settings(settings)
     vin_t, vin_v = _source(source, "V1", _params(source, env), scenario.source)
-    m = _find(ref, r"Bref ref 0 V=min\(\{vref\}, max\(0, time-(\w+)\)\*\{vref\}/(\w+)\)", "soft start")
-    delay, ramp = spice_eval(m.group(1), env), spice_eval(m.group(2), env)
-    ref_t, ref_v = np.array([delay, delay + ramp]), np.array([0.0, params.vref])
+    if any(ln.startswith("Vref") for ln in ref):  # a PWL reference (the reference step)
+        ref_t, ref_v = _source(ref, "Vref", _params(ref, env), scenario.reference)
+    else:
+        m = _find(ref, r"Bref ref 0 V=min\(\{vref\}, max\(0, time-(\w+)\)\*\{vref\}/(\([^()]*\)|\w+)\)", "soft start")
+        delay, ramp = spice_eval(m.group(1), env), spice_eval(m.group(2), env)
+        ref_t, ref_v = np.array([delay, delay + ramp]), np.array([0.0, params.vref])
     current = any(ln.startswith("I1") for ln in load)
     if current:
         ld_t, ld_v = _source(load, "I1", _params(load, env), scenario.load)
