@@ -1,4 +1,4 @@
-"""Command line: ``python -m buckbi train|evaluate|sweep|fra|export|import``."""
+"""Command line: ``python -m buckbi train|evaluate|sweep|fra|testplan|export|import``."""
 from __future__ import annotations
 
 import argparse
@@ -312,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "moves the small injected response where |T| is large; pwl ignores it)")
     g.set_defaults(func=_fra)
 
+    from .testplan.cli import add_parser as add_testplan
+    add_testplan(sub, _actor_choice, ENV_VAR)
     m = sub.add_parser("import", help="another exporter's subcircuit file as a buckbi checkpoint (PyTorch model)",
                        description="Reads a feed-forward network written as B sources (the reference's exporter: "
                        "linear units, IF() ReLU, sigmoid, tanh) and saves it as a checkpoint equal to the file.")

@@ -71,3 +71,18 @@ def sample_on_clock(df: pd.DataFrame, clk: str = "V(ctrlclk)", threshold: float 
 def extract_data(df: pd.DataFrame, clk_col: str = "V(ctrlclk)", threshold: float = 0.5) -> pd.DataFrame:
     """The seed notebook's name: rows at each falling edge of ``clk_col``."""
     return sample_on_clock(df, clk=clk_col, threshold=threshold, edge="falling")
+
+
+EXTREMES = ("V(out)_min", "V(out)_max")  # rows' columns: V(out)'s extremes over the period that ends at the row
+
+
+def period_extremes(t: np.ndarray, v: np.ndarray, row_times: np.ndarray, period: float) -> np.ndarray:
+    """(min, max) of ``v`` over (t_k - period, t_k] for each row time t_k, from every point of (t, v) (NaN where a
+    window holds no point)."""
+    lo = np.searchsorted(t, row_times - period, side="right")
+    hi = np.searchsorted(t, row_times, side="right")
+    out = np.full((len(row_times), 2), np.nan)
+    for k, (a, b) in enumerate(zip(lo, hi)):
+        if b > a:
+            out[k] = v[a:b].min(), v[a:b].max()
+    return out

@@ -11,6 +11,7 @@ from torch import nn
 from ..contract import Episode, EpisodeError
 from ..converters.buck.scenarios import check_length, get_scenario
 from ..converters.buck.spec import IO, get_gym
+from ..sampling import EXTREMES
 from ..pwl.simulate import actor_on_rows, require_pytorch_actor, rows_frame, simulate
 from .base import Engine
 from .spice import per_episode, write_episode_files
@@ -67,11 +68,13 @@ class FastEngine(Engine):
         """One episode; in gym 1 (network outside the loop) NNout1 is the actor on the held inputs."""
         g = get_gym(gym)
         start = time.perf_counter()
-        kernel_rows, wave = simulate(gym, actor, params, scenario, check, settings, WAVE_POINTS if keep_waveforms else 0)
+        kernel_rows, wave, ext = simulate(gym, actor, params, scenario, check, settings,
+                                          WAVE_POINTS if keep_waveforms else 0)
         rows = rows_frame(gym, kernel_rows)
         waveforms = None
         if keep_waveforms:
             waveforms = pd.DataFrame(wave, columns=["time", IO.column(IO.vout), IO.column(IO.sense)])
+            rows[list(EXTREMES)] = ext  # exact: at every switching instant (buckbi.pwl.kernel)
         if g.network and g.command == "teacher":
             rows[IO.column(IO.output)] = actor_on_rows(actor, rows[IO.input_columns].to_numpy())
         return Episode.from_rows(IO, gym, params, rows, time.perf_counter() - start, network=g.network,

@@ -16,7 +16,7 @@ from ..export.graph import has_state, lower
 from ..fsutil import atomic_write_text
 from ..netlist_actor import NetlistActor
 from ..nn_rows import rows_job
-from ..sampling import sample_on_clock
+from ..sampling import EXTREMES, period_extremes, sample_on_clock
 from ..sim import Backend, NgspiceBackend, SimJob, SimResult, run_netlists
 from .base import Engine
 
@@ -161,6 +161,12 @@ def collect_episode(gym: str, params: EpisodeParams, result: SimResult, keep_wav
     """Sample a finished run on the falling edges of ctrlclk and drop the last row, as the seed does."""
     g = get_gym(gym)
     rows = sample_on_clock(result.data, clk=IO.column(IO.clock)).iloc[:-1].reset_index(drop=True)
+    if keep_waveforms:  # V(out)'s extremes per period, from every computed point (the ripple's peaks)
+        native = result.native if result.native is not None else result.data
+        vout = IO.column(IO.vout)
+        ext = period_extremes(native["time"].to_numpy(), native[vout].to_numpy(), rows["time"].to_numpy(),
+                              1 / params.fsw)
+        rows[list(EXTREMES)] = ext
     return Episode.from_rows(IO, gym, params, rows, result.elapsed_s, network=g.network, labelled=g.labelled,
                              scenario=scenario, waveforms=result.data if keep_waveforms else None,
                              artefacts=artefacts, settings=get_scenario(scenario).resolve_settings(settings))
@@ -195,6 +201,9 @@ class SpiceEngine(Engine):
         jobs = [prepare_episode(gym, actor, p, workdir, backend, name=batch_name(k), scenario=scenario,
                                 max_step=max_step, nn_in_circuit=nn_in_circuit, element=element, settings=st)
                 for k, (p, st) in enumerate(zip(params, per_episode(settings, len(params))))]
+        if keep_waveforms:
+            for job in jobs:
+                job.native = [f"V({IO.vout})"]
         results = run_netlists(jobs, workdir, simulator=backend, timeout=timeout, parallel=parallel)
         episodes: list[Episode | Exception] = []
         for k, (p, res, st) in enumerate(zip(params, results, per_episode(settings, len(params)))):

@@ -280,12 +280,14 @@ def _plant_mode(on, il):
 @njit(cache=True)
 def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, corners, timing, vmax, Rc, steps,
                cmd, weights, biases, shapes, acts, act_p, check, clamp_hi, clamp_lo, x0, pmode0, tmode0, rows,
-               inj_amp, sub, wave):
+               inj_amp, sub, wave, ext):
     """One episode: rows[k] = the state at the k-th sampling instant (k+1) T, k = 0..steps.
 
     With the injection oscillator in the state (9 states), what the controller reads is V(out) + inj_amp * x[8].
     ``sub`` > 0: wave[k * sub + j] = (t, V(out), sensed V(out)) at t = k T + j T / sub (the exact solution on the
-    grid SPICE's results are read on), for the loop-gain analysis.
+    grid SPICE's results are read on), for the loop-gain analysis; and ext[k] = (min, max) of V(out) over the
+    period ((k-1) T, k T]: taken at every switching instant, event and grid point, which holds the extremes
+    (between two switching instants V(out) is monotonic: the ESR's ramp of the inductor current dominates).
 
     sig_t/sig_v/sig_n: the piecewise-linear inputs (rows REF, ILOAD, VIN; see ``_inputs``).
     timing: per, t_ctrl, edge, master_vt, slave_vt, pwm_delay, saw td, tr, pw, tf, switch threshold
@@ -332,6 +334,8 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
     order = np.argsort(offs, kind="mergesort")
     for k in range(steps + 1):
         base = k * per
+        if sub > 0:
+            ext[k, 0], ext[k, 1] = np.inf, -np.inf
         for o in range(n_ev):
             e = order[o]
             te = base + offs[e]
@@ -340,6 +344,11 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
                                        step_p2, check, sig_t, sig_v, sig_n, current_load, corners, clamp_hi, clamp_lo,
                                        work, rwork)
                 t = tog_t[ti]
+                if sub > 0:
+                    iload, _ = _pwl(sig_t[ILOAD, :sig_n[ILOAD]], sig_v[ILOAD, :sig_n[ILOAD]], t)
+                    vout = x[1] + Rc * (x[IL] - x[ILO] - iload)
+                    ext[k, 0] = min(ext[k, 0], vout)
+                    ext[k, 1] = max(ext[k, 1], vout)
                 pmode = _plant_mode(tog_s[ti] > 0.5, x[IL])
                 if pmode == 2:
                     x[IL] = 0.0
@@ -352,6 +361,9 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
             vin, _ = _pwl(sig_t[VIN, :sig_n[VIN]], sig_v[VIN, :sig_n[VIN]], t)
             vout = x[1] + Rc * (x[IL] - x[ILO] - iload)
             sensed = vout + inj_amp * x[N_STATES + 1] if injecting else vout
+            if sub > 0:
+                ext[k, 0] = min(ext[k, 0], vout)
+                ext[k, 1] = max(ext[k, 1], vout)
             if e >= 4:  # a waveform point
                 i = k * sub + (e - 4)
                 if i < wave.shape[0]:

@@ -82,9 +82,10 @@ def signal_arrays(sig: ScenarioSignals) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def simulate(gym: str, actor: nn.Module | None, params, scenario: str | Scenario = "startup",
              check: float | None = None, settings: dict | None = None,
-             sub: int = 0) -> tuple[np.ndarray, np.ndarray]:
+             sub: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The kernel's rows (time, Vout, duty, NNin1..19, nnpwm, NNout1) at the episode's STEPS + 1 sampling instants,
-    and with ``sub`` > 0 the waveform (time, V(out), V(vsense)) at ``sub`` points per period (else empty)."""
+    and with ``sub`` > 0 the waveform (time, V(out), V(vsense)) at ``sub`` points per period and each period's
+    exact (min, max) of V(out) (else empty)."""
     c = circuit(float(params.fsw))
     g = get_gym(gym)
     sig = scenario_signals(get_scenario(scenario), params, settings=settings)
@@ -97,11 +98,12 @@ def simulate(gym: str, actor: nn.Module | None, params, scenario: str | Scenario
     rows = np.empty((params.steps + 1, ROW_COLS))
     x0 = op.x if sig.inject is None else np.r_[op.x, 1.0, 0.0]  # the oscillator at (cos, sin) = (1, 0): sin(w t)
     wave = np.empty(((params.steps + 1) * sub, 3))
+    ext = np.empty((params.steps + 1 if sub else 0, 2))
     run_kernel(m.lam, m.V, m.Vi, m.ViB, m.ev_z, m.ev_u, *signal_arrays(sig), sig.current_load, sig.corners, timing,
                float(params.vmax), c.Rc, int(params.steps), _CMD[g.command], *net,
                check if check is not None else c.period / 20, op.clamp_hi, op.clamp_lo, x0, op.plant, op.teacher,
-               rows, sig.inject[0] if sig.inject else 0.0, sub, wave)
-    return rows, wave
+               rows, sig.inject[0] if sig.inject else 0.0, sub, wave, ext)
+    return rows, wave, ext
 
 
 def rows_frame(gym: str, rows: np.ndarray) -> pd.DataFrame:

@@ -57,8 +57,10 @@ class Backend(ABC):
         """Extra command-line switches for every run."""
         return []
 
-    def resample_control(self, raw_path: Path) -> str | None:
-        """Netlist lines that write the saved traces on the .tran step grid to ``raw_path``; None: unsupported."""
+    def resample_control(self, raw_path: Path, native_path: Path | None = None,
+                         native: list[str] | None = None) -> str | None:
+        """Netlist lines that write the saved traces on the .tran step grid to ``raw_path`` (and first the traces
+        ``native`` at every computed point to ``native_path``); None: unsupported."""
         return None
 
     def ensure_available(self) -> None:

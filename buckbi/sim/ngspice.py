@@ -30,11 +30,13 @@ class NgspiceBackend(Backend):
     def spicelib_simulator(self) -> type[NGspiceSimulator]:
         return self._cls
 
-    def resample_control(self, raw_path: Path) -> str | None:
-        if any(c.isspace() for c in str(raw_path)):  # ngspice's write takes quotes literally
+    def resample_control(self, raw_path: Path, native_path: Path | None = None,
+                         native: list[str] | None = None) -> str | None:
+        if any(c.isspace() for c in str(raw_path) + str(native_path or "")):  # ngspice's write takes quotes literally
             return None
         # 'quit' ends the batch run here: without it ngspice would run the analysis a second time for -r.
-        return "\n".join([".control", "run", "linearize", f"write {raw_path}", "quit", ".endc"])
+        first = [f"write {native_path} {' '.join(native)}"] if native_path is not None and native else []
+        return "\n".join([".control", "run", *first, "linearize", f"write {raw_path}", "quit", ".endc"])
 
     def install_hint(self) -> str:
         where = f" (looked for {self.executable!r})" if self.executable else ""

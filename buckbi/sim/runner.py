@@ -45,6 +45,9 @@ class SimJob:
     # Hand back the traces on the .tran step grid instead of every computed point (ngspice: linearize),
     # which keeps long transients' raw files small; backends that cannot do it return every point.
     resample: bool = False
+    # Traces also handed back at every computed point when resampling (SimResult.native): what a figure needs
+    # between the grid's points, e.g. the output ripple's extremes at the switching instants.
+    native: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -55,6 +58,7 @@ class SimResult:
     elapsed_s: float
     log: str
     files: list[Path]
+    native: pd.DataFrame | None = None  # SimJob.native at every computed point (None: not asked or not resampled)
 
 
 def canonical_trace(name: str) -> str:
@@ -111,13 +115,14 @@ def run_netlists(jobs: list[SimJob | str | Path], workdir: str | Path, *, simula
         path = workdir / f"{stem}.cir"
         text = compose(job)
         grid_raw = workdir / f"{stem}.grid.raw"
-        control = backend.resample_control(grid_raw) if job.resample else None
+        native_raw = workdir / f"{stem}.native.raw" if job.native else None
+        control = backend.resample_control(grid_raw, native_raw, job.native) if job.resample else None
         if control:
             text = _before_end(text, control)
         path.write_text(text)
         tasks.append(runner.run(path, switches=backend.switches(), timeout=timeout, exe_log=True))
         sources.append(path)
-        grid_raws.append(grid_raw if control else None)
+        grid_raws.append((grid_raw, native_raw) if control else None)
     for task in tasks:  # join directly: SimRunner.wait_completion() polls once per second
         task.join(timeout + 10)
     runner.update_completed()
@@ -134,8 +139,9 @@ def run_netlists(jobs: list[SimJob | str | Path], workdir: str | Path, *, simula
         for task, grid_raw in zip(tasks, grid_raws):
             for suffix in (".fail", ".exe.log", ".cir"):
                 task.netlist_file.with_suffix(suffix).unlink(missing_ok=True)
-            if grid_raw is not None:
-                grid_raw.unlink(missing_ok=True)
+            for path in grid_raw or ():
+                if path is not None:
+                    path.unlink(missing_ok=True)
     return results
 
 
@@ -155,7 +161,7 @@ def _before_end(text: str, block: str) -> str:
     return text[:m[-1].start()] + block + "\n" + text[m[-1].start():]
 
 
-def _collect(backend: Backend, job: SimJob, task, timeout: float, grid_raw: Path | None) -> SimResult:
+def _collect(backend: Backend, job: SimJob, task, timeout: float, raws: tuple[Path, Path | None] | None) -> SimResult:
     log = _read_log(task)
     elapsed = (task.stop_time or time.time()) - (task.start_time or time.time())
     if task.exception_text and "TimeoutExpired" in task.exception_text:
@@ -167,12 +173,14 @@ def _collect(backend: Backend, job: SimJob, task, timeout: float, grid_raw: Path
         raise SimulatorError(f"{backend.name} failed on {task.netlist_file.name} "
                              f"(exit code {task.retcode}{', ' + task.exception_text if task.exception_text else ''}).",
                              excerpt(log))
+    grid_raw, native_raw = raws or (None, None)
     raw = grid_raw or task.netlist_file.with_suffix(".raw")
     if not raw.exists() or raw.stat().st_size == 0:
         raise RawFileError(f"{backend.name} wrote no raw file for {task.netlist_file.name}.", excerpt(log))
     data = read_raw(raw, backend.raw_dialect, job.traces)
+    native = read_raw(native_raw, backend.raw_dialect, job.native) if native_raw is not None else None
     return SimResult(data=data, elapsed_s=elapsed, log=log,
-                     files=[task.netlist_file, raw, task.netlist_file.with_suffix(".log")])
+                     files=[task.netlist_file, raw, task.netlist_file.with_suffix(".log")], native=native)
 
 
 def read_raw(raw: str | Path, dialect: str | None = "ngspice", traces: list[str] | None = None) -> pd.DataFrame:

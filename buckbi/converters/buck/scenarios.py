@@ -152,7 +152,7 @@ SCENARIOS = {s.name: s for s in (
              settings=SOFT_START + (("finj", 1e3), ("ainj", 0.1))),
     Scenario("longrun", "the start-up, then the controller left to run for duration_ms (default 1 s = 50,000 "
              "periods at 50 kHz) into the R-L load", "load_rl.inc", "source_dc.inc", "ref_softstart.inc", gyms=ALONE,
-             settings=SOFT_START + (("duration_ms", 1000.0),)),
+             settings=SOFT_START + (("duration_ms", 1000.0), ("judge_from_ms", 20.0))),
 )}
 
 

@@ -1,0 +1,95 @@
+"""One cell of a test plan: a test at a corner for one controller (the NN in deploy, or the teacher), run anywhere.
+
+``run_cell`` never raises: a cell that cannot run is a result with its error (the verdict fails it).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..episode import Actor, run_episode
+from ..figures import episode_figures, figures_of, period_means, reference_at
+from .plan import FRA_KEYS, Corner, Test, cell_params
+
+GYM = {"nn": "deploy", "teacher": "teacher"}
+TRACE_POINTS = 1500  # a cell's plotted trace: at most this many period means
+
+
+def actor_id(actor: Actor | None) -> str:
+    """A digest of the network under test (its weights, or its netlist's text): a changed network runs again."""
+    if actor is None:
+        return ""
+    text = getattr(actor, "text", None)
+    if isinstance(text, str):
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+    import torch
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in actor.state_dict().items()}, buf)
+    return hashlib.sha256(repr(actor).encode() + buf.getvalue()).hexdigest()[:16]
+
+
+def run_cell(actor: Actor | None, test: Test, corner: Corner, controller: str, simulator=None,
+             timeout: float = 900.0, max_step: float | None = None) -> dict:
+    """The cell's figures (and a trace to plot); ``error`` is set instead when it could not run."""
+    start = time.perf_counter()
+    out = {"test": test.name, "corner": corner.name, "controller": controller, "figures": {}, "error": "",
+           "trace": {}}
+    try:
+        with tempfile.TemporaryDirectory(prefix="buckbi-plan-") as tmp:
+            if test.scenario == "fra":
+                out["figures"], out["trace"] = _fra(actor, test, corner, controller, simulator, Path(tmp), timeout,
+                                                    max_step)
+            else:
+                ep = run_episode(GYM[controller], actor if controller == "nn" else None, cell_params(test, corner),
+                                 tmp, simulator, timeout=timeout, keep_waveforms=True, scenario=test.scenario,
+                                 max_step=max_step, settings=test.settings)
+                out["figures"] = {k: _finite(v) for k, v in episode_figures(ep, test.band_pct).items()}
+                out["trace"] = _trace(ep)
+    except Exception as err:  # this cell only: the plan goes on
+        out["error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
+        out["figures"] = {f: math.nan for f in figures_of(test.scenario)}
+    out["elapsed_s"] = round(time.perf_counter() - start, 3)
+    return out
+
+
+def _finite(v) -> float:
+    return float(v)
+
+
+def _trace(ep) -> dict:
+    """Period-averaged Vout, the reference and the duty, thinned to TRACE_POINTS, for the cell's plot."""
+    per = 1 / ep.params.fsw
+    tm, vm = period_means(ep.waveforms["time"].to_numpy(), ep.waveforms["V(out)"].to_numpy(), per)
+    step = max(1, len(tm) // TRACE_POINTS)
+    tr = ep.rows["time"].to_numpy()
+    pick = np.linspace(0, len(tr) - 1, min(len(tr), TRACE_POINTS)).astype(int)
+    return {"t_ms": (tm[::step] * 1e3).round(4).tolist(), "vout_avg": vm[::step].round(5).tolist(),
+            "ref": reference_at(ep, tm[::step]).round(5).tolist(),
+            "t_rows_ms": (tr[pick] * 1e3).round(4).tolist(), "duty": ep.rows["V(duty)"].to_numpy()[pick].round(5).tolist()}
+
+
+def _fra(actor, test: Test, corner: Corner, controller: str, simulator, tmp: Path, timeout: float,
+         max_step: float | None) -> tuple[dict, dict]:
+    from ..loopgain import frequencies, margins_table, measure
+    st = FRA_KEYS | test.settings
+    point = corner.params()
+    freqs = frequencies(st["f_start_Hz"], st["f_end_Hz"], int(st["per_octave"]), point.fsw)
+    res = measure(actor if controller == "nn" else None, [point], freqs, tmp, simulator,
+                  amplitude=st["amplitude_V"], jobs=1, controllers=(controller,), timeout=timeout, max_step=max_step)
+    table = res.table
+    errors = table["error"].astype(str)
+    if (errors != "").all():
+        raise RuntimeError(f"every frequency failed: {errors.iloc[0]}")
+    m = margins_table(table).iloc[0]
+    figs = {f: float(m[f]) for f in ("crossover_Hz", "phase_margin_deg", "gain_margin_dB")}
+    if math.isfinite(figs["phase_margin_deg"]) and not math.isfinite(figs["gain_margin_dB"]):
+        figs["gain_margin_dB"] = math.inf  # the phase never reaches -180 degrees in the measured range
+    trace = {"f_Hz": table["f_Hz"].round(4).tolist(), "gain_dB": table["gain_dB"].round(4).tolist(),
+             "phase_deg": table["phase_deg"].round(3).tolist(), "failed": int((errors != "").sum())}
+    return figs, trace

@@ -1,0 +1,134 @@
+"""Run a test plan: every test at every corner for the NN and the teacher, resumable and loss-free.
+
+Each finished cell is one whole JSON line of ``DIR/cells.jsonl`` (synced); its plot trace is written before it.
+A line counts only when it is whole and parses; a kill leaves at most a torn tail, dropped, and that cell runs
+again. A cell whose definition changed (scenario, settings, corner, network, simulator: ``cell_definition``) runs
+again; the others are kept. Limits are not part of a cell: verdicts are taken from the stored figures each time.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..fsutil import atomic_write_text
+from ..sweep.run import whole_lines
+from .cells import actor_id, run_cell
+from .plan import CONTROLLERS, Corner, Plan, PlanError, Test, cell_definition, cell_hash
+
+log = logging.getLogger("buckbi.testplan")
+CELLS = "cells.jsonl"
+FIELDS = ("hash", "test", "corner", "controller", "figures", "error", "elapsed_s")
+
+
+@dataclass(frozen=True)
+class PlanCell:
+    test: Test
+    corner: Corner
+    controller: str
+    hash: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.test.name}[{self.corner.name}]"
+
+
+def plan_cells(plan: Plan, actor, simulator_name: str, only: str | None = None) -> list[PlanCell]:
+    """Every cell of the plan (or of ``only``: ``TEST[CORNER]`` or ``TEST``), NN first then teacher, per test and
+    corner."""
+    ident = actor_id(actor)
+    cells = [PlanCell(t, c, who, cell_hash(cell_definition(t, c, who, ident, simulator_name)))
+             for t, c in plan.cells() for who in CONTROLLERS]
+    if only:
+        picked = [x for x in cells if only in (x.id, x.test.name)]
+        if not picked:
+            ids = ", ".join(dict.fromkeys(x.id for x in cells))
+            raise PlanError(f"--only {only}: no such test or cell (cells: {ids})")
+        cells = picked
+    return cells
+
+
+def read_cells(path: Path) -> dict[str, dict]:
+    """The whole, parsable lines of ``cells.jsonl`` by cell hash (a torn or foreign line is left out)."""
+    lines, _ = whole_lines(path)
+    out = {}
+    for ln in lines:
+        try:
+            rec = json.loads(ln)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and all(k in rec for k in FIELDS):
+            out[rec["hash"]] = rec
+    return out
+
+
+class CellWriter:
+    """Appends one whole synced JSON line per finished cell (a torn tail from a kill is cut first)."""
+
+    def __init__(self, out: Path):
+        self.path = out / CELLS
+        self.traces = out / "traces"
+        self.traces.mkdir(parents=True, exist_ok=True)
+        _, end = whole_lines(self.path)
+        if self.path.exists() and self.path.stat().st_size > end:
+            with open(self.path, "r+b") as fh:
+                fh.truncate(end)
+
+    def append(self, cell: PlanCell, result: dict) -> dict:
+        trace = result.pop("trace", {})
+        atomic_write_text(self.traces / f"{cell.hash}.json", json.dumps(trace))
+        rec = {"hash": cell.hash, **{k: result.get(k) for k in FIELDS[1:]}}
+        line = json.dumps(rec, allow_nan=True) + "\n"
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return rec
+
+
+@dataclass
+class PlanRun:
+    records: dict[str, dict]  # by cell hash, this plan's cells only
+    cells: list[PlanCell]
+    done_before: int
+    ran: int
+    wall_s: float
+
+
+def run_plan(plan: Plan, actor, out: str | Path, client, *, simulator=None, simulator_name: str = "",
+             timeout: float = 900.0, max_step: float | None = None, only: str | None = None,
+             progress: bool = True) -> PlanRun:
+    """Run the plan's cells not yet in ``out/cells.jsonl`` on the Dask ``client``."""
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cells = plan_cells(plan, actor, simulator_name or str(simulator), only)
+    before = read_cells(out / CELLS)
+    todo = [c for c in cells if c.hash not in before]
+    writer = CellWriter(out)
+    start = time.perf_counter()
+    bar = tqdm(total=len(todo), unit="cell", disable=not progress, dynamic_ncols=True, desc="testplan")
+    remote = client.scatter(actor, broadcast=True, hash=False) if todo and actor is not None else actor
+    futures = {client.submit(run_cell, remote if c.controller == "nn" else None, c.test, c.corner, c.controller,
+                             simulator, timeout, max_step, pure=False): c for c in todo}
+    records = dict(before)
+    try:
+        for fut in as_completed(list(futures)):
+            cell = futures.pop(fut)
+            if fut.status == "finished":
+                result = fut.result()
+            else:
+                result = {"figures": {}, "error": f"Dask: task {fut.status}", "elapsed_s": 0.0}
+            records[cell.hash] = writer.append(cell, result)
+            bar.update(1)
+    finally:
+        bar.close()
+        for fut in futures:
+            fut.cancel()
+    mine = {c.hash: records[c.hash] for c in cells if c.hash in records}
+    return PlanRun(mine, cells, len(cells) - len(todo), len(todo), time.perf_counter() - start)
