@@ -1,4 +1,4 @@
-"""Golden files: the exported text of fixed small nets, per dialect (rewrite with --update-golden)."""
+"""Golden files: the exported text of fixed small nets, per dialect (rewrite with --buckbi-update-golden)."""
 from __future__ import annotations
 
 import difflib
@@ -45,7 +45,7 @@ def test_netlist_text_matches_golden(net, dialect, structure, update_golden):
     path = GOLDEN / f"{net}_{dialect}_{structure}.sp"
     if update_golden or not path.exists():
         if not update_golden:
-            pytest.fail(f"golden file {path} is missing; create it with --update-golden")
+            pytest.fail(f"golden file {path} is missing; create it with --buckbi-update-golden")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     expected = path.read_text()

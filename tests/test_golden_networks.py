@@ -1,4 +1,4 @@
-"""Nightly regression of golden exported networks: ``pytest -m nightly [--golden-dir DIR] [--update-golden]``."""
+"""Nightly regression of golden exported networks: ``pytest -m nightly [--buckbi-golden-dir DIR] [--buckbi-update-golden]``."""
 from __future__ import annotations
 
 import shutil
@@ -61,6 +61,6 @@ def test_golden_check_reports_a_drifted_network(recorded, simulator):
 def test_missing_golden_file_says_how_to_record_it(tmp_path):
     net = GoldenNetwork(tmp_path / "mine")
     save_checkpoint(net.path / "actor.pth", seed_actor())
-    with pytest.raises(GoldenMismatch, match="--update-golden"):
+    with pytest.raises(GoldenMismatch, match="--buckbi-update-golden"):
         net.check_netlist("ltspice", update=False)
     shutil.rmtree(net.path)

@@ -67,7 +67,7 @@ def test_the_cli_runs_from_outside_the_repository(installed, command):
 
 def test_the_installed_checks_run_as_pytest_items(installed):
     res = run(installed, "-m", "pytest", "--pyargs", "buckbi.checks", "-m", "ltspice", "-q", "-p",
-              "no:cacheprovider", "--steps", "64", "--regulation-points", "1", "--regulation-steps", "256",
-              "--actor", "pretrained")
+              "no:cacheprovider", "--buckbi-steps", "64", "--buckbi-regulation-points", "1", "--buckbi-regulation-steps", "256",
+              "--buckbi-actor", "pretrained")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert " passed" in res.stdout and "failed" not in res.stdout

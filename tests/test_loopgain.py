@@ -181,12 +181,12 @@ pytest_plugins = ["pytester"]
 
 
 def test_the_regulation_check_fails_on_a_small_phase_margin_with_a_table(pytester):
-    args = ["--pyargs", "buckbi.checks.test_regulation", "--simulator", "pwl", "--actor", "pretrained",
-            "--regulation-scenarios", "fra", "--regulation-points", "1", "-p", "no:cacheprovider", "-q"]
+    args = ["--pyargs", "buckbi.checks.test_regulation", "--buckbi-simulator", "pwl", "--buckbi-actor", "pretrained",
+            "--buckbi-regulation-scenarios", "fra", "--buckbi-regulation-points", "1", "-p", "no:cacheprovider", "-q"]
     result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*1 of 1 held-out points miss (fra*", "*phase_margin_deg 1?.? < 45*"])
-    pytester.runpytest_subprocess(*args, "--min-phase-margin", "10", "--min-gain-margin", "3").assert_outcomes(passed=1)
+    pytester.runpytest_subprocess(*args, "--buckbi-min-phase-margin", "10", "--buckbi-min-gain-margin", "3").assert_outcomes(passed=1)
 
 
 def test_fra_cli_writes_bode_data_margins_and_plots(tmp_path):

@@ -12,7 +12,7 @@ def test_markers_are_registered(pytester):
 
 def test_simulator_fixture_skips_with_install_hint(pytester):
     pytester.makepyfile("def test_needs_spice(simulator):\n    assert False\n")
-    result = pytester.runpytest("--simulator", "ltspice", "-rs")
+    result = pytester.runpytest("--buckbi-simulator", "ltspice", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*ltspice not found*Install LTspice*--simulator ngspice*"])
 
@@ -20,18 +20,18 @@ def test_simulator_fixture_skips_with_install_hint(pytester):
 def test_slow_tests_skip_unless_asked(pytester):
     pytester.makepyfile("import pytest\n@pytest.mark.slow\ndef test_long():\n    pass\n")
     pytester.runpytest("-rs").assert_outcomes(skipped=1)
-    pytester.runpytest("--run-slow").assert_outcomes(passed=1)
+    pytester.runpytest("--buckbi-run-slow").assert_outcomes(passed=1)
 
 
 def test_options_in_buckbi_group(pytester):
     result = pytester.runpytest("--help")
-    result.stdout.fnmatch_lines(["buckbi SPICE-in-the-loop validation:", "*--simulator*", "*--update-golden*"])
+    result.stdout.fnmatch_lines(["buckbi SPICE-in-the-loop validation:", "*--buckbi-simulator*", "*--buckbi-update-golden*"])
 
 
 def test_all_buckbi_options_are_in_the_group(pytester):
     result = pytester.runpytest("--help")
-    result.stdout.fnmatch_lines(["buckbi SPICE-in-the-loop validation:", "*--actor=PATH*", "*--steps=N*",
-                                 "*--train-as-test*", "*--episodes=N*", "*--train-dir=DIR*", "*--golden-dir=DIR*"])
+    result.stdout.fnmatch_lines(["buckbi SPICE-in-the-loop validation:", "*--buckbi-actor=PATH*", "*--buckbi-steps=N*",
+                                 "*--buckbi-train-as-test*", "*--buckbi-episodes=N*", "*--buckbi-train-dir=DIR*", "*--buckbi-golden-dir=DIR*"])
 
 
 def test_training_tests_skip_unless_train_as_test(pytester):
@@ -39,14 +39,14 @@ def test_training_tests_skip_unless_train_as_test(pytester):
                         "def test_other():\n    pass\n")
     result = pytester.runpytest("-rs")
     result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["*training-as-test: enable with --train-as-test --episodes N*"])
-    result = pytester.runpytest("--train-as-test")
+    result.stdout.fnmatch_lines(["*training-as-test: enable with --buckbi-train-as-test --buckbi-episodes N*"])
+    result = pytester.runpytest("--buckbi-train-as-test")
     result.assert_outcomes(passed=1, deselected=1)  # a training session runs only the training tests
 
 
 def test_training_episode_is_parametrized_by_episodes(pytester):
     pytester.makepyfile("import pytest\n@pytest.mark.training\ndef test_ep(training_episode):\n    pass\n")
-    result = pytester.runpytest("--train-as-test", "--episodes", "4", "-v")
+    result = pytester.runpytest("--buckbi-train-as-test", "--buckbi-episodes", "4", "-v")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["*test_ep?ep1? PASSED*", "*test_ep?ep4? PASSED*"])
 
@@ -57,10 +57,10 @@ def test_nightly_skips_with_message_and_goldens_come_from_golden_dir(pytester):
         (pytester.path / "goldens" / name / "actor.pth").write_bytes(b"")
     pytester.makepyfile("import pytest\n@pytest.mark.nightly\ndef test_g(golden_network):\n"
                         "    assert golden_network.path.name.startswith('net_')\n")
-    result = pytester.runpytest("--golden-dir", "goldens", "-rs")
+    result = pytester.runpytest("--buckbi-golden-dir", "goldens", "-rs")
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(["*nightly regression: enable with -m nightly*"])
-    result = pytester.runpytest("--golden-dir", "goldens", "-m", "nightly", "-v")
+    result = pytester.runpytest("--buckbi-golden-dir", "goldens", "-m", "nightly", "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*test_g?net_a? PASSED*", "*test_g?net_b? PASSED*"])
 
@@ -74,4 +74,4 @@ def test_actor_fixture_loads_the_given_checkpoint(pytester):
     first = float(model[0].weight[0, 0].detach())
     pytester.makepyfile(f"def test_a(actor):\n    assert abs(float(actor[0].weight[0, 0]) - {first!r}) < 1e-7\n"
                         "    assert actor[0].weight.dtype.is_floating_point and not actor.training\n")
-    pytester.runpytest("--actor", "mine.pth").assert_outcomes(passed=1)
+    pytester.runpytest("--buckbi-actor", "mine.pth").assert_outcomes(passed=1)

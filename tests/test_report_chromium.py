@@ -23,7 +23,7 @@ def training_report(simulator, tmp_path_factory) -> Path:
     report = out / "training.html"
     res = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/test_training_as_test.py",
-         "--train-as-test", "--episodes", str(EPISODES), "--steps", "64", "--train-dir", str(out / "run"),
+         "--buckbi-train-as-test", "--buckbi-episodes", str(EPISODES), "--buckbi-steps", "64", "--buckbi-train-dir", str(out / "run"),
          f"--html={report}", "--self-contained-html", "-q"],
         cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]

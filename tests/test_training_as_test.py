@@ -1,6 +1,6 @@
 """Training as a test run: one test per episode, with the loss curve and waveforms attached to the report.
 
-``pytest --train-as-test --episodes N --html=reports/training.html --self-contained-html``
+``pytest --buckbi-train-as-test --buckbi-episodes N --html=reports/training.html --self-contained-html``
 """
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ def test_network_in_the_loop_gives_the_subcircuits_rows(codemodel, tmp_path, gym
 
 
 def test_choice_of_element(codemodel, simulator, monkeypatch):
-    monkeypatch.delenv("BUCKBI_NN_ELEMENT", raising=False)  # (pytest --nn-element sets it)
+    monkeypatch.delenv("BUCKBI_NN_ELEMENT", raising=False)  # (pytest --buckbi-nn-element sets it)
     ff = _net(0, nn.ReLU(), widths=(19, 8, 1))
     assert choose_nn_element(ff, simulator) == "xspice"
     assert choose_nn_element(ff, simulator, choice="subckt") == "subckt"

@@ -1,6 +1,6 @@
-"""SPICE-in-the-loop checks of the actor under test (``--actor PATH``, else a fresh seeded one).
+"""SPICE-in-the-loop checks of the actor under test (``--buckbi-actor PATH``, else a fresh seeded one).
 
-Run on your own network: ``pytest --pyargs buckbi.checks.test_loop_checks -m ltspice --actor gym/actor_final.pth``.
+Run on your own network: ``pytest --pyargs buckbi.checks.test_loop_checks -m ltspice --buckbi-actor gym/actor_final.pth``.
 """
 from __future__ import annotations
 

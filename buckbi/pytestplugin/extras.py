@@ -57,3 +57,28 @@ def attach(extras: list, png_b64: str, name: str) -> None:
     except ImportError:
         return
     extras.append(html_extras.png(png_b64, name))
+
+
+def plan_cell_png(test, corner, traces: dict[str, dict]) -> str:
+    """A plan cell's plot: period-averaged Vout of NN and teacher with the reference, or their loop gains."""
+    fig, ax = _axes()
+    colors = {"teacher": "tab:blue", "nn": "tab:red"}
+    for who, tr in traces.items():
+        if test.scenario == "fra" and tr.get("f_Hz"):
+            ax.semilogx(tr["f_Hz"], tr["gain_dB"], label=f"{who} |T| (dB)", color=colors[who])
+        elif tr.get("t_ms"):
+            ax.plot(tr["t_ms"], tr["vout_avg"], label=f"{who} Vout (period mean)", color=colors[who], lw=1)
+    if test.scenario == "fra":
+        ax.axhline(0, color="gray", ls=":")
+        ax.set_xlabel("frequency (Hz)")
+    else:
+        first = next((tr for tr in traces.values() if tr.get("t_ms")), None)
+        if first:
+            ax.plot(first["t_ms"], first["ref"], color="gray", ls=":", label="reference")
+        ax.set_xlabel("time (ms)")
+        ax.set_ylabel("V")
+    ax.set_title(f"{test.name}[{corner.name}]: vin {corner.vin:g} V, vref {corner.vref:g} V, ro {corner.ro:g} Ohm",
+                 fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(fig)

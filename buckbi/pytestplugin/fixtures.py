@@ -27,8 +27,8 @@ DEFAULT_STEPS = 256
 
 
 def _episode_choice(config: pytest.Config) -> str | None:
-    """The --simulator choice when it names the fast engine (episode checks run there), else None."""
-    choice = config.getoption("--simulator")
+    """The --buckbi-simulator choice when it names the fast engine (episode checks run there), else None."""
+    choice = config.getoption("--buckbi-simulator")
     return choice if is_fast(choice) else None
 
 
@@ -37,7 +37,7 @@ def simulator(pytestconfig: pytest.Config) -> Backend:
     """The SPICE backend for this session; skips with install instructions when none is found."""
     if simulator_key not in pytestconfig.stash:
         try:
-            choice = None if _episode_choice(pytestconfig) else pytestconfig.getoption("--simulator")
+            choice = None if _episode_choice(pytestconfig) else pytestconfig.getoption("--buckbi-simulator")
             backend = get_simulator(choice)
         except ValueError as err:
             pytest.skip(str(err))
@@ -63,29 +63,29 @@ def codemodel(simulator: Backend) -> Path:
 
 @pytest.fixture(scope="session")
 def episode_simulator(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> Backend | str:
-    """What runs episodes in the checks: "pwl" with --simulator pwl, else the SPICE backend (skips without one)."""
+    """What runs episodes in the checks: "pwl" with --buckbi-simulator pwl, else the SPICE backend (skips without one)."""
     fast = _episode_choice(pytestconfig)
     return fast if fast else request.getfixturevalue("simulator")
 
 
 @pytest.fixture(scope="session")
 def update_golden(pytestconfig: pytest.Config) -> bool:
-    """True when the run was asked to rewrite golden files (--update-golden)."""
-    return bool(pytestconfig.getoption("--update-golden"))
+    """True when the run was asked to rewrite golden files (--buckbi-update-golden)."""
+    return bool(pytestconfig.getoption("--buckbi-update-golden"))
 
 
 @pytest.fixture(scope="session")
 def actor(pytestconfig: pytest.Config) -> nn.Module:
-    """The PyTorch actor under test: ``--actor PATH`` (any buckbi or seed checkpoint), else a fresh seeded 19-32-16-1."""
-    path = pytestconfig.getoption("--actor")
+    """The PyTorch actor under test: ``--buckbi-actor PATH`` (any buckbi or seed checkpoint), else a fresh seeded 19-32-16-1."""
+    path = pytestconfig.getoption("--buckbi-actor")
     if path:
         model = resolve_actor(path)
         if not isinstance(model, nn.Module):
-            pytest.skip(f"--actor {path} is a subcircuit without a PyTorch model: SPICE-vs-PyTorch checks need a "
-                        "checkpoint (--actor CHECKPOINT)")
-    elif pytestconfig.getoption("--netlist"):
-        pytest.skip("--netlist gives a subcircuit without a PyTorch model: SPICE-vs-PyTorch checks need "
-                    "--actor CHECKPOINT")
+            pytest.skip(f"--buckbi-actor {path} is a subcircuit without a PyTorch model: SPICE-vs-PyTorch checks need a "
+                        "checkpoint (--buckbi-actor CHECKPOINT)")
+    elif pytestconfig.getoption("--buckbi-netlist"):
+        pytest.skip("--buckbi-netlist gives a subcircuit without a PyTorch model: SPICE-vs-PyTorch checks need "
+                    "--buckbi-actor CHECKPOINT")
     else:
         torch.manual_seed(20250629)
         model = seed_actor()
@@ -94,8 +94,8 @@ def actor(pytestconfig: pytest.Config) -> nn.Module:
 
 @pytest.fixture(scope="session")
 def controller(pytestconfig: pytest.Config) -> Actor:
-    """The network under the regulation check: ``--netlist FILE``, else ``--actor``, else the published actor."""
-    netlist, path = pytestconfig.getoption("--netlist"), pytestconfig.getoption("--actor")
+    """The network under the regulation check: ``--buckbi-netlist FILE``, else ``--buckbi-actor``, else the published actor."""
+    netlist, path = pytestconfig.getoption("--buckbi-netlist"), pytestconfig.getoption("--buckbi-actor")
     if netlist:
         return resolve_actor(netlist=netlist)
     model = resolve_actor(path or "published")
@@ -104,18 +104,18 @@ def controller(pytestconfig: pytest.Config) -> Actor:
 
 @pytest.fixture(scope="session")
 def regulation_thresholds(pytestconfig: pytest.Config) -> Thresholds:
-    """The regulation check's limits (--max-sse, --max-overshoot, --max-step-deviation, --max-recovery; the loop
-    gain's --min-phase-margin, --min-gain-margin)."""
+    """The regulation check's limits (--buckbi-max-sse, --buckbi-max-overshoot, --buckbi-max-step-deviation, --buckbi-max-recovery; the loop
+    gain's --buckbi-min-phase-margin, --buckbi-min-gain-margin)."""
     opt = pytestconfig.getoption
-    return Thresholds(opt("--max-sse"), opt("--max-overshoot"), opt("--max-step-deviation"), opt("--max-recovery"),
-                      opt("--min-phase-margin"), opt("--min-gain-margin"))
+    return Thresholds(opt("--buckbi-max-sse"), opt("--buckbi-max-overshoot"), opt("--buckbi-max-step-deviation"), opt("--buckbi-max-recovery"),
+                      opt("--buckbi-min-phase-margin"), opt("--buckbi-min-gain-margin"))
 
 
 @pytest.fixture(scope="session")
 def episode_params(pytestconfig: pytest.Config) -> EpisodeParams:
-    """A fixed operating point (vin 200 V, ro 20 Ohm, Lo 50 uH, vref 100 V) of --steps periods."""
+    """A fixed operating point (vin 200 V, ro 20 Ohm, Lo 50 uH, vref 100 V) of --buckbi-steps periods."""
     return EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0,
-                         steps=pytestconfig.getoption("--steps") or DEFAULT_STEPS)
+                         steps=pytestconfig.getoption("--buckbi-steps") or DEFAULT_STEPS)
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +128,7 @@ def episode_runner(episode_simulator: Backend | str, tmp_path_factory: pytest.Te
             keep_waveforms: bool = False) -> Episode:
         params = params or episode_params
         if keep_waveforms and is_fast(episode_simulator):
-            pytest.skip("waveforms between the sampled rows come from SPICE only; run without --simulator pwl")
+            pytest.skip("waveforms between the sampled rows come from SPICE only; run without --buckbi-simulator pwl")
         key = (gym, id(model), params, keep_waveforms)
         if key not in cache:
             workdir = tmp_path_factory.mktemp(f"episode_{gym}")
@@ -140,21 +140,21 @@ def episode_runner(episode_simulator: Backend | str, tmp_path_factory: pytest.Te
 
 @pytest.fixture
 def golden_network(request: pytest.FixtureRequest) -> GoldenNetwork:
-    """One golden network folder (parametrized over --golden-dir / tests/golden/networks)."""
+    """One golden network folder (parametrized over --buckbi-golden-dir / tests/golden/networks)."""
     return GoldenNetwork(Path(request.param))
 
 
 @pytest.fixture(scope="session")
 def training_run(pytestconfig: pytest.Config, episode_simulator: Backend | str):
-    """The training-as-test run: a Trainer in --train-dir (emptied first), shared by the episode tests."""
+    """The training-as-test run: a Trainer in --buckbi-train-dir (emptied first), shared by the episode tests."""
     if trainer_key not in pytestconfig.stash:
         from ..train import TrainConfig, Trainer
-        root = Path(pytestconfig.getoption("--train-dir"))
+        root = Path(pytestconfig.getoption("--buckbi-train-dir"))
         if not root.is_absolute():
             root = pytestconfig.rootpath / root
         shutil.rmtree(root, ignore_errors=True)  # a test run's scratch, not a user's training
-        steps = pytestconfig.getoption("--steps") or DEFAULT_STEPS
+        steps = pytestconfig.getoption("--buckbi-steps") or DEFAULT_STEPS
         pytestconfig.stash[trainer_key] = Trainer(TrainConfig(
-            workdir=root, schedule=f"gym1:{pytestconfig.getoption('--episodes')}", steps=steps, seed=0,
+            workdir=root, schedule=f"gym1:{pytestconfig.getoption('--buckbi-episodes')}", steps=steps, seed=0,
             simulator=episode_simulator, progress=False))
     return pytestconfig.stash[trainer_key]

@@ -29,7 +29,7 @@ class GoldenMismatch(AssertionError):
 
 class GoldenNetwork:
     """``<dir>/actor.pth`` plus expected files: ``actor_<dialect>.sp``, ``inputs.csv``, ``outputs.csv``,
-    ``episode.csv``. Missing expected files are a failure unless --update-golden writes them."""
+    ``episode.csv``. Missing expected files are a failure unless --buckbi-update-golden writes them."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -42,7 +42,7 @@ class GoldenNetwork:
     def _expected(self, name: str, update: bool) -> Path:
         path = self.path / name
         if not path.exists() and not update:
-            raise GoldenMismatch(f"{self.name}: {path} is missing; record it with pytest -m nightly --update-golden")
+            raise GoldenMismatch(f"{self.name}: {path} is missing; record it with pytest -m nightly --buckbi-update-golden")
         return path
 
     def check_netlist(self, dialect: str, update: bool) -> None:
@@ -60,7 +60,7 @@ class GoldenNetwork:
             raise GoldenMismatch(f"{self.name}: the {dialect} netlist changed:\n{diff}")
 
     def fixed_inputs(self, update: bool) -> np.ndarray:
-        """16 input vectors over the inputs' working ranges (recorded once with --update-golden)."""
+        """16 input vectors over the inputs' working ranges (recorded once with --buckbi-update-golden)."""
         path = self._expected("inputs.csv", update)
         if not path.exists():
             rng = np.random.default_rng(0)
@@ -102,4 +102,4 @@ def _compare(name: str, what: str, expected: np.ndarray, got: np.ndarray, tol: f
         table = "\n".join(f"  row {i:4d}: golden {expected[i]:.12g}  now {got[i]:.12g}  |diff| {err[i]:.3g}"
                           for i in worst)
         raise GoldenMismatch(f"{name}: {what} drifted beyond {tol:g} in {np.sum(err > tol)} of {len(err)} "
-                             f"rows; worst:\n{table}\n(rewrite on purpose with --update-golden)")
+                             f"rows; worst:\n{table}\n(rewrite on purpose with --buckbi-update-golden)")

@@ -10,9 +10,9 @@ from ..converters.buck.scenarios import SCENARIOS
 
 MARKERS = {
     "ltspice": "runs a real SPICE simulator (ngspice by default, LTspice when selected)",
-    "slow": "long SPICE runs (full-length episodes, training); run with --run-slow or -m slow",
-    "nightly": "regression of golden exported networks (tests/golden/networks or --golden-dir); run with -m nightly",
-    "training": "training-as-test: one test per training episode; run with --train-as-test",
+    "slow": "long SPICE runs (full-length episodes, training); run with --buckbi-run-slow or -m slow",
+    "nightly": "regression of golden exported networks (tests/golden/networks or --buckbi-golden-dir); run with -m nightly",
+    "training": "training-as-test: one test per training episode; run with --buckbi-train-as-test",
 }
 
 simulator_key = pytest.StashKey[object]()
@@ -25,54 +25,58 @@ __all__ = ["pytest_addoption", "pytest_configure", "pytest_collection_modifyitem
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("buckbi", "buckbi SPICE-in-the-loop validation")
-    group.addoption("--simulator", default=None, choices=("auto", "ngspice", "ltspice", "pwl"),
+    group.addoption("--buckbi-simulator", default=None, choices=("auto", "ngspice", "ltspice", "pwl"),
                     help="SPICE backend for ltspice-marked tests (default: $BUCKBI_SIMULATOR or auto); pwl runs the "
                          "episode checks (episode_runner, regulation, training-as-test) on the fast simulator and "
                          "the rest on the default SPICE backend")
-    group.addoption("--run-slow", action="store_true", default=False,
+    group.addoption("--buckbi-run-slow", action="store_true", default=False,
                     help="also run tests marked slow (full-length SPICE episodes)")
-    group.addoption("--actor", default=None, metavar="PATH",
+    group.addoption("--buckbi-actor", default=None, metavar="PATH",
                     help="checkpoint of the actor under test, 'pretrained' (buckbi's) or 'published' (the reference's): the "
                          "SPICE-vs-PyTorch checks use it (default: a fresh seeded one), and so does the regulation "
                          "check (default: the published actor)")
-    group.addoption("--netlist", default=None, metavar="FILE",
+    group.addoption("--buckbi-netlist", default=None, metavar="FILE",
                     help="a network exported by any tool (.subckt ActorSubckt, 19+1 ports) for the regulation check, "
                          "run as it is; the SPICE-vs-PyTorch checks skip (no PyTorch model)")
-    group.addoption("--regulation-points", type=int, default=2, metavar="K",
+    group.addoption("--buckbi-regulation-points", type=int, default=2, metavar="K",
                     help="held-out operating points of the closed-loop regulation check (default 2)")
-    group.addoption("--regulation-scenarios", default="startup,loadstep", metavar="LIST",
+    group.addoption("--buckbi-regulation-scenarios", default="startup,loadstep", metavar="LIST",
                     help="scenarios of the regulation check, comma-separated, from "
                          f"{', '.join(SCENARIOS)} (default startup,loadstep)")
-    group.addoption("--regulation-seed", type=int, default=1, metavar="S",
+    group.addoption("--buckbi-regulation-seed", type=int, default=1, metavar="S",
                     help="seed of the regulation check's held-out draws (default 1, as buckbi evaluate)")
-    group.addoption("--regulation-steps", type=int, default=1024, metavar="N",
+    group.addoption("--buckbi-regulation-steps", type=int, default=1024, metavar="N",
                     help="control periods of the regulation check's start-up runs (default 1024: 20 ms)")
-    group.addoption("--max-sse", type=float, default=1.0, metavar="PCT",
+    group.addoption("--buckbi-max-sse", type=float, default=1.0, metavar="PCT",
                     help="regulation check: largest steady-state error, %% of vref (default 1)")
-    group.addoption("--max-overshoot", type=float, default=5.0, metavar="PCT",
+    group.addoption("--buckbi-max-overshoot", type=float, default=5.0, metavar="PCT",
                     help="regulation check: largest start-up overshoot, %% of vref (default 5)")
-    group.addoption("--max-step-deviation", type=float, default=10.0, metavar="PCT",
+    group.addoption("--buckbi-max-step-deviation", type=float, default=10.0, metavar="PCT",
                     help="regulation check: largest |Vout-vref| after a load step, %% of vref (default 10)")
-    group.addoption("--max-recovery", type=float, default=10.0, metavar="MS",
+    group.addoption("--buckbi-max-recovery", type=float, default=10.0, metavar="MS",
                     help="regulation check: longest time back inside 2 %% after a load step, ms (default 10)")
-    group.addoption("--min-phase-margin", type=float, default=45.0, metavar="DEG",
+    group.addoption("--buckbi-min-phase-margin", type=float, default=45.0, metavar="DEG",
                     help="regulation check, scenario fra (the loop gain): smallest phase margin, degrees (default 45)")
-    group.addoption("--min-gain-margin", type=float, default=6.0, metavar="DB",
+    group.addoption("--buckbi-min-gain-margin", type=float, default=6.0, metavar="DB",
                     help="regulation check, scenario fra: smallest gain margin, dB (default 6)")
-    group.addoption("--steps", type=int, default=None, metavar="N",
+    group.addoption("--buckbi-steps", type=int, default=None, metavar="N",
                     help="control periods per SPICE episode in checks and training-as-test (default 256)")
-    group.addoption("--train-as-test", action="store_true", default=False,
+    group.addoption("--buckbi-train-as-test", action="store_true", default=False,
                     help="run training, one test per episode (only the training tests run); artefacts in "
-                         "--train-dir; add --html=reports/training.html --self-contained-html for the report")
-    group.addoption("--episodes", type=int, default=3, metavar="N", help="episodes of --train-as-test (default 3)")
-    group.addoption("--train-dir", default="reports/training-run", metavar="DIR",
+                         "--buckbi-train-dir; add --html=reports/training.html --self-contained-html for the report")
+    group.addoption("--buckbi-episodes", type=int, default=3, metavar="N", help="episodes of --buckbi-train-as-test (default 3)")
+    group.addoption("--buckbi-train-dir", default="reports/training-run", metavar="DIR",
                     help="training-as-test folder, emptied at the start (default reports/training-run)")
-    group.addoption("--golden-dir", default=None, metavar="DIR",
+    group.addoption("--buckbi-golden-dir", default=None, metavar="DIR",
                     help="folder of golden networks (one sub-folder with actor.pth each) for -m nightly "
                          "(default: tests/golden/networks)")
-    group.addoption("--update-golden", action="store_true", default=False,
+    group.addoption("--buckbi-update-golden", action="store_true", default=False,
                     help="rewrite golden files instead of comparing against them")
-    group.addoption("--nn-element", default=None, choices=("xspice", "subckt"),
+    group.addoption("--buckbi-plan", default=None, metavar="PLAN",
+                    help="a test plan (TOML, or 'default'): buckbi.checks.test_plan makes one item per test and "
+                         "corner (id TEST[CORNER]) for the network under test (--buckbi-actor / --buckbi-netlist), "
+                         "run on --buckbi-simulator")
+    group.addoption("--buckbi-nn-element", default=None, choices=("xspice", "subckt"),
                     help="how a PyTorch network runs inside ngspice circuits: buckbi's XSPICE element (the default "
                          "where built) or the portable exported subcircuit (sets $BUCKBI_NN_ELEMENT)")
 
@@ -80,7 +84,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
-    element = config.getoption("--nn-element", None)
+    element = config.getoption("--buckbi-nn-element", None)
     if element:  # read by every episode, in this process and in the ones it starts (xdist, Dask workers)
         from ..engines.spice import ENV_NN_ELEMENT
         os.environ[ENV_NN_ELEMENT] = element
@@ -91,42 +95,61 @@ def _selected_by_markexpr(config: pytest.Config, marker: str) -> bool:
 
 
 def golden_dirs(config: pytest.Config) -> list[Path]:
-    """Sub-folders holding an ``actor.pth`` under --golden-dir (or the project's tests/golden/networks)."""
-    root = Path(config.getoption("--golden-dir") or config.rootpath / "tests" / "golden" / "networks")
+    """Sub-folders holding an ``actor.pth`` under --buckbi-golden-dir (or the project's tests/golden/networks)."""
+    root = Path(config.getoption("--buckbi-golden-dir") or config.rootpath / "tests" / "golden" / "networks")
     return sorted(p.parent for p in root.glob("*/actor.pth")) if root.is_dir() else []
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = metafunc.config
     if "training_episode" in metafunc.fixturenames:
-        n = config.getoption("--episodes") if config.getoption("--train-as-test") else 1
+        n = config.getoption("--buckbi-episodes") if config.getoption("--buckbi-train-as-test") else 1
         metafunc.parametrize("training_episode", range(1, n + 1), ids=[f"ep{k}" for k in range(1, n + 1)])
     if "regulation_scenario" in metafunc.fixturenames:
-        names = [n.strip() for n in config.getoption("--regulation-scenarios").split(",") if n.strip()]
+        names = [n.strip() for n in config.getoption("--buckbi-regulation-scenarios").split(",") if n.strip()]
         unknown = [n for n in names if n not in SCENARIOS]
         if unknown or not names:
-            raise pytest.UsageError(f"--regulation-scenarios: unknown {unknown or 'empty list'}; choose from "
+            raise pytest.UsageError(f"--buckbi-regulation-scenarios: unknown {unknown or 'empty list'}; choose from "
                                     f"{', '.join(SCENARIOS)}")
         metafunc.parametrize("regulation_scenario", names)
+    if "plan_line" in metafunc.fixturenames:
+        _parametrize_plan(metafunc)
     if "golden_network" in metafunc.fixturenames:
         dirs = golden_dirs(config)
         metafunc.parametrize("golden_network", dirs, ids=[d.name for d in dirs], indirect=True)
 
 
+def _parametrize_plan(metafunc: pytest.Metafunc) -> None:
+    """One item per test and corner of --buckbi-plan (id TEST[CORNER]); without a plan, one skipped item."""
+    source = metafunc.config.getoption("--buckbi-plan")
+    if not source:
+        metafunc.parametrize("plan_line", [pytest.param(None, marks=pytest.mark.skip(
+            reason="test plan: give --buckbi-plan PLAN (a TOML file or 'default') and --buckbi-actor PATH or "
+                   "--buckbi-netlist FILE"))], ids=["no-plan"])
+        return
+    from ..testplan import PlanError, load_plan
+    try:
+        plan = load_plan(source)
+    except PlanError as err:
+        raise pytest.UsageError(f"--buckbi-plan: {err}") from None
+    lines = plan.cells()
+    metafunc.parametrize("plan_line", lines, ids=[f"{t.name}[{c.name}]" for t, c in lines])
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--train-as-test"):
+    if config.getoption("--buckbi-train-as-test"):
         # A training run is its own session: keep the training items (in episode order), drop the rest.
         keep = [i for i in items if "training" in i.keywords]
         config.hook.pytest_deselected(items=[i for i in items if "training" not in i.keywords])
         items[:] = keep
         return
-    run_slow = config.getoption("--run-slow") or _selected_by_markexpr(config, "slow")
+    run_slow = config.getoption("--buckbi-run-slow") or _selected_by_markexpr(config, "slow")
     run_nightly = _selected_by_markexpr(config, "nightly")
     for item in items:
         if "training" in item.keywords:
-            item.add_marker(pytest.mark.skip(reason="training-as-test: enable with --train-as-test --episodes N"))
+            item.add_marker(pytest.mark.skip(reason="training-as-test: enable with --buckbi-train-as-test --buckbi-episodes N"))
         elif "slow" in item.keywords and not run_slow:
-            item.add_marker(pytest.mark.skip(reason="slow SPICE run: enable with --run-slow or -m slow"))
+            item.add_marker(pytest.mark.skip(reason="slow SPICE run: enable with --buckbi-run-slow or -m slow"))
         elif "nightly" in item.keywords and not run_nightly:
             item.add_marker(pytest.mark.skip(reason="nightly regression: enable with -m nightly"))
 

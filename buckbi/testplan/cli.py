@@ -24,8 +24,9 @@ def add_parser(sub, actor_choice, env_var: str) -> None:
     q.add_argument("--out", default="reports/testplan", help="results folder (default reports/testplan); a run "
                    "resumes there, cells whose definition changed run again")
     q.add_argument("--only", default=None, metavar="TEST[CORNER]", help="run one test, or one test at one corner")
-    q.add_argument("--max-step", type=float, default=None, help="SPICE's largest time step, s (default T/20; "
-                   "the loop gain: T/400)")
+    q.add_argument("--max-step", type=float, default=None, help="SPICE's largest time step, s (default T/100 in "
+                   "transient cells: at T/20 ngspice's step error keeps a lightly damped NN loop moving; the loop "
+                   "gain: T/400)")
     q.add_argument("--timeout", type=float, default=3600.0, help="seconds per SPICE run (default 3600)")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=run)

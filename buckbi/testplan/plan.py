@@ -72,6 +72,9 @@ class Limit:
 
 @dataclass(frozen=True)
 class Test:
+    """One [[tests]] table: a scenario with its settings, the corners it runs at, the limits it is judged by."""
+
+    __test__ = False  # not a pytest test class
     name: str
     scenario: str
     corners: tuple[str, ...]

@@ -18,7 +18,7 @@ from ..fsutil import atomic_write_text
 from .plan import Plan
 from .run import PlanCell, PlanRun
 
-COLUMNS = ["test", "corner", "controller", "figure", "value", "unit", "limit", "verdict", "error", "extrapolation"]
+COLUMNS = ["test", "corner", "controller", "figure", "value", "limit", "verdict", "unit", "error", "extrapolation"]
 
 
 def results_table(plan: Plan, run: PlanRun) -> pd.DataFrame:
