@@ -71,3 +71,16 @@ def test_the_installed_checks_run_as_pytest_items(installed):
               "--buckbi-actor", "pretrained")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert " passed" in res.stdout and "failed" not in res.stdout
+
+
+def test_the_default_plan_runs_from_the_installed_package_as_cli_and_as_pytest_items(installed):
+    # PLAN "default" is package data: one test at one corner through the CLI, three start-up items in pytest (-n 2)
+    res = run(installed, "-m", "buckbi", "testplan", "default", "--actor", "pretrained", "--simulator", "pwl",
+              "--only", "loadstep[vin200-vref100-half]", "--jobs", "1", "--quiet", "--out", "plan")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (installed[1] / "plan" / "report.html").is_file()
+    res = run(installed, "-m", "pytest", "--pyargs", "buckbi.checks.test_plan", "--buckbi-plan", "default",
+              "--buckbi-actor", "pretrained", "--buckbi-simulator", "pwl", "-k", "startup and vin200 and half",
+              "-n", "2", "-q", "-p", "no:cacheprovider")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "3 passed" in res.stdout
