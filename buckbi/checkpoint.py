@@ -86,15 +86,22 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Sequential, dict[str, A
             f"({type(err).__name__}: {(str(err).splitlines() or [''])[0][:160]}). "
             "Use an earlier per-episode checkpoint (actor_epN.pth) or start fresh.") from err
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        model = build(obj["architecture"])
-        state, meta = obj["state_dict"], dict(obj.get("meta", {}))
+        try:
+            model = build(obj["architecture"])
+            state, meta = obj["state_dict"], dict(obj.get("meta", {}))
+        except CheckpointError as err:
+            raise CheckpointError(f"checkpoint {path}: {err}") from err
+        except Exception as err:  # a damaged architecture record (a missing key, a wrong type)
+            raise CheckpointError(f"checkpoint {path} is corrupt: its architecture record cannot be read "
+                                  f"({type(err).__name__}: {str(err)[:120]}). Use an earlier per-episode "
+                                  "checkpoint (actor_epN.pth) or start fresh.") from err
     elif isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values()):
         model, state, meta = _seed_layout(obj, path), _strip_prefix(obj), {"source": "seed state_dict"}
     else:
         raise CheckpointError(f"{path} is neither a buckbi checkpoint nor a state_dict of tensors")
     try:
         model.load_state_dict(state)
-    except RuntimeError as err:
+    except (RuntimeError, TypeError, AttributeError, KeyError) as err:
         raise CheckpointError(f"weights in {path} do not fit its architecture: {err}") from err
     return model, meta
 

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engines import engine_for
     from ..sweep import dask_client
     from .plan import load_plan
-    from .report import cell_verdicts, results_table, write_plan_report
+    from .report import cell_verdicts, results_table, summary_table, write_plan_report
     from .run import plan_cells, run_plan
 
     plan = load_plan(args.plan)  # PlanError (a ValueError): exit 2 with the table and key
@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         t = teacher[(teacher["test"] == r.test) & (teacher["corner"] == r.corner)]
         beside = f" (teacher: {t['verdict'].iloc[0]})" if len(t) else ""
         print(f"FAIL {r.test}[{r.corner}]: {r.why}{beside}", file=sys.stderr)
-    print(f"{plan.name}: {len(nn)} cells, NN {len(nn) - len(failed)} pass, {len(failed)} fail; teacher "
+    print(summary_table(verdicts).to_string(index=False))
+    print(f"{plan.name}: {len(nn)} lines (test x corner), NN {len(nn) - len(failed)} pass, {len(failed)} fail; teacher "
           f"{int((teacher['verdict'] == 'pass').sum())} of {len(teacher)} pass ({res.done_before} from before, "
           f"{res.ran} run now in {res.wall_s:.1f} s). Results: {paths['results']}; report: {paths['report']}; "
           f"JUnit: {paths['junit']}")

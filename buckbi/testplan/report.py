@@ -211,3 +211,19 @@ def _html(plan: Plan, table: pd.DataFrame, verdicts: pd.DataFrame, run: PlanRun)
         parts.append("</table><p><small>figure cells: NN / teacher</small></p>")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>buckbi test plan {html.escape(plan.name)}"
             f"</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def summary_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Per test: how many corners the NN and the teacher pass, and the figures the NN fails with (how often)."""
+    rows = []
+    for test, part in verdicts.groupby("test", sort=False):
+        nn, teacher = part[part["controller"] == "nn"], part[part["controller"] == "teacher"]
+        figs: dict[str, int] = {}
+        for why in nn.loc[nn["verdict"] == "fail", "why"]:
+            for item in why.split("; "):
+                name = item.split(" ")[0]
+                figs[name] = figs.get(name, 0) + 1
+        rows.append({"test": test, "corners": len(nn), "nn_pass": int((nn["verdict"] == "pass").sum()),
+                     "teacher_pass": int((teacher["verdict"] == "pass").sum()),
+                     "nn_fails_on": ", ".join(f"{k} ({v})" for k, v in figs.items())})
+    return pd.DataFrame(rows)
