@@ -14,10 +14,13 @@ import pytest
 from buckbi.figures import figures_of
 from buckbi.pytestplugin.extras import attach, plan_cell_png
 from buckbi.testplan import run_cell
+from buckbi.testplan.plan import draw_parts
 
 
 def test_plan_cell(plan_line, controller, episode_simulator, record_property, extras):
     test, corner = plan_line
+    if test.variation is not None:
+        return _tolerance_line(test, corner, controller, episode_simulator, record_property)
     results = {who: run_cell(controller if who == "nn" else None, test, corner, who, episode_simulator)
                for who in ("nn", "teacher")}
     nn, teacher = results["nn"], results["teacher"]
@@ -35,3 +38,27 @@ def test_plan_cell(plan_line, controller, episode_simulator, record_property, ex
     assert not misses, (f"{test.name}[{corner.name}] ({test.scenario}, vin {corner.vin:g} V, vref {corner.vref:g} V, "
                         f"ro {corner.ro:g} Ohm): " + "; ".join(misses))
     assert set(nn["figures"]) == set(figures_of(test.scenario))
+
+
+def _tolerance_line(test, corner, controller, simulator, record_property) -> None:
+    """A tolerance test at one corner: every draw for NN and teacher; fails when the NN's yield is below the test's
+    min_yield_pct, naming the draws that fail and how."""
+    passed = {"nn": 0, "teacher": 0}
+    misses = []
+    draws = draw_parts(test, corner)
+    for k, parts in enumerate(draws, 1):
+        for who in ("nn", "teacher"):
+            res = run_cell(controller if who == "nn" else None, test, corner, who, simulator, parts=parts)
+            bad = [f"{lim.figure} = {res['figures'].get(lim.figure, math.nan):.4g} (limit {lim.text()})"
+                   for lim in test.limits if not lim.passes(res["figures"].get(lim.figure, math.nan))]
+            if res["error"]:
+                bad.insert(0, res["error"])
+            passed[who] += not bad
+            if who == "nn" and bad:
+                misses.append(f"#{k} ({', '.join(f'{n} {v:.4g}' for n, v in parts.items())}): {'; '.join(bad)}")
+    yields = {who: 100.0 * n / len(draws) for who, n in passed.items()}
+    for who, y in yields.items():
+        record_property(f"{who}.yield_pct", y)
+    assert yields["nn"] >= test.min_yield_pct, (
+        f"{test.name}[{corner.name}]: NN yield {yields['nn']:.1f} % < {test.min_yield_pct:g} % over {len(draws)} draws "
+        f"(teacher {yields['teacher']:.1f} %); failing draws: " + " | ".join(misses[:5]))

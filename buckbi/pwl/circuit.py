@@ -140,7 +140,8 @@ def part_elements(parts: Path = PARTS) -> list[str]:
 def read_circuit(fsw: float = 50e3, parts: Path = PARTS) -> GymCircuit:
     """Parse circuits/parts/{buck,teacher,hold}.inc for switching frequency ``fsw``."""
     buck, teacher, hold = (_lines(n, parts) for n in ("buck.inc", "teacher.inc", "hold.inc"))
-    p = _params(buck, {"fsw": fsw, "vref": 1.0})
+    from ..converters.buck.spec import COMPONENTS
+    p = _params(buck, {"fsw": fsw, "vref": 1.0} | {param: nominal for param, nominal, _ in COMPONENTS.values()})
     sw, d = _model(buck, "SWHS", p), _model(buck, "DFW", p)
     edge = spice_eval(_find(buck, r"Bctrl .*\)/(\d+\w*)\)+$", "ctrlclk edge time").group(1), p)
     pwm = _find(buck, r"Bpwm .*?min\(buckbi_phase\(time, tctrl\+([^)]+)\), ", "pwmclk phase")

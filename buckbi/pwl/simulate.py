@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from functools import lru_cache
 
 import numpy as np
@@ -87,6 +88,8 @@ def simulate(gym: str, actor: nn.Module | None, params, scenario: str | Scenario
     and with ``sub`` > 0 the waveform (time, V(out), V(vsense)) at ``sub`` points per period and each period's
     exact (min, max) of V(out) (else empty)."""
     c = circuit(float(params.fsw))
+    if not params.nominal_parts:  # a tolerance draw: the parts the parameter file gives SPICE too
+        c = dataclasses.replace(c, L=params.L1, C=params.C1, Rc=params.ESR)
     g = get_gym(gym)
     sig = scenario_signals(get_scenario(scenario), params, settings=settings)
     m = modal_model(c, params.ro, params.Lo, params.vmax, sig.current_load, sig.inject)

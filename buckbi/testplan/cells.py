@@ -40,8 +40,9 @@ def actor_id(actor: Actor | None) -> str:
 
 
 def run_cell(actor: Actor | None, test: Test, corner: Corner, controller: str, simulator=None,
-             timeout: float = 900.0, max_step: float | None = None) -> dict:
-    """The cell's figures (and a trace to plot); ``error`` is set instead when it could not run."""
+             timeout: float = 900.0, max_step: float | None = None, parts: dict | None = None) -> dict:
+    """The cell's figures (and a trace to plot); ``error`` is set instead when it could not run. ``parts``: a
+    tolerance draw's values of L1, C1, ESR, Lo, ro (default the corner's, nominal parts)."""
     start = time.perf_counter()
     out = {"test": test.name, "corner": corner.name, "controller": controller, "figures": {}, "error": "",
            "trace": {}}
@@ -49,12 +50,13 @@ def run_cell(actor: Actor | None, test: Test, corner: Corner, controller: str, s
         with tempfile.TemporaryDirectory(prefix="buckbi-plan-") as tmp:
             if test.scenario == "fra":
                 out["figures"], out["trace"] = _fra(actor, test, corner, controller, simulator, Path(tmp), timeout,
-                                                    max_step)
+                                                    max_step, parts)
             else:
                 from ..engines import is_fast
                 if max_step is None and not is_fast(simulator):
                     max_step = 1 / corner.params().fsw / SPICE_STEPS_PER_PERIOD
-                ep = run_episode(GYM[controller], actor if controller == "nn" else None, cell_params(test, corner),
+                ep = run_episode(GYM[controller], actor if controller == "nn" else None,
+                                 cell_params(test, corner, parts),
                                  tmp, simulator, timeout=timeout, keep_waveforms=True, scenario=test.scenario,
                                  max_step=max_step, settings=test.settings)
                 out["figures"] = {k: _finite(v) for k, v in episode_figures(ep, test.band_pct).items()}
@@ -83,10 +85,10 @@ def _trace(ep) -> dict:
 
 
 def _fra(actor, test: Test, corner: Corner, controller: str, simulator, tmp: Path, timeout: float,
-         max_step: float | None) -> tuple[dict, dict]:
+         max_step: float | None, parts: dict | None) -> tuple[dict, dict]:
     from ..loopgain import frequencies, margins_table, measure
     st = FRA_KEYS | test.settings
-    point = corner.params()
+    point = cell_params(test, corner, parts)
     freqs = frequencies(st["f_start_Hz"], st["f_end_Hz"], int(st["per_octave"]), point.fsw)
     res = measure(actor if controller == "nn" else None, [point], freqs, tmp, simulator,
                   amplitude=st["amplitude_V"], jobs=1, controllers=(controller,), timeout=timeout, max_step=max_step)

@@ -6,23 +6,29 @@ Every problem is a ``PlanError`` naming the table and key (``buckbi testplan`` e
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import numbers
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from ..contract import EpisodeError
 from ..converters.buck.scenarios import SCENARIOS, get_scenario, scenario_params
-from ..converters.buck.spec import NOMINAL, RANGES, EpisodeParams
+from ..converters.buck.spec import COMPONENTS, NOMINAL, RANGES, TOLERANCE_PARTS, EpisodeParams
 from ..figures import BAND_PCT, FIGURES, figures_of
 
 DEFAULT = "default"  # PLAN may be this word: the plan shipped with buckbi
 CORNER_KEYS = ("vin", "vref", "ro", "Lo")
-TEST_KEYS = ("name", "scenario", "corners", "limits", "band_pct", "description")
+TEST_KEYS = ("name", "scenario", "corners", "limits", "band_pct", "description", "montecarlo", "worstcase",
+             "min_yield_pct")
 FRA_KEYS = {"f_start_Hz": 10.0, "f_end_Hz": 25e3, "per_octave": 3.0, "amplitude_V": 0.05}  # the fra test's settings
 LOWER_ONLY = ("phase_margin_deg", "gain_margin_dB")  # figures that only take a smallest allowed value
 CONTROLLERS = ("nn", "teacher")
@@ -71,6 +77,56 @@ class Limit:
 
 
 @dataclass(frozen=True)
+class Tolerance:
+    """How one part varies: uniform within +-band, Gaussian with 3 sigma = band, or a factor range lo..hi
+    (log-uniform); worst case takes the range's two ends."""
+
+    part: str
+    kind: str  # "uniform", "gauss" or "factor"
+    lo: float  # factor range (gauss: 1 - band .. 1 + band, the 3-sigma points)
+    hi: float
+
+    def draw(self, rng: np.random.Generator) -> float:
+        if self.kind == "gauss":
+            return float(max(1e-3, rng.normal(1.0, (self.hi - 1.0) / 3)))
+        if self.kind == "factor":
+            return float(math.exp(rng.uniform(math.log(self.lo), math.log(self.hi))))
+        return float(rng.uniform(self.lo, self.hi))
+
+
+@dataclass(frozen=True)
+class Variation:
+    """A test's component tolerances: ``montecarlo`` (seeded draws) or ``worstcase`` (every extreme combination)."""
+
+    mode: str
+    tolerances: tuple[Tolerance, ...]
+    draws: int = 1
+    seed: int = 0
+
+    def factors(self) -> list[dict[str, float]]:
+        """One {part: factor} per draw, draw k from rng([seed, k]) over every part in a fixed order (so adding a
+        tolerance does not move the others' draws); worst case: the 2^k corners of the bands."""
+        if self.mode == "worstcase":
+            ends = [(t.part, (t.lo, t.hi)) for t in self.tolerances]
+            return [dict(zip([p for p, _ in ends], combo)) for combo in itertools.product(*[e for _, e in ends])]
+        by_part = {t.part: t for t in self.tolerances}
+        out = []
+        for k in range(1, self.draws + 1):
+            draw = {}
+            for part in TOLERANCE_PARTS:
+                u = np.random.default_rng([self.seed, k, TOLERANCE_PARTS.index(part)])
+                if part in by_part:
+                    draw[part] = by_part[part].draw(u)
+            out.append(draw)
+        return out
+
+
+def nominal_parts(corner: "Corner") -> dict[str, float]:
+    """The values a tolerance varies around at a corner: the circuit's L1, C1, ESR and the corner's Lo, ro."""
+    return {k: v for k, (_, v, _) in COMPONENTS.items()} | {"Lo": corner.Lo, "ro": corner.ro}
+
+
+@dataclass(frozen=True)
 class Test:
     """One [[tests]] table: a scenario with its settings, the corners it runs at, the limits it is judged by."""
 
@@ -82,6 +138,8 @@ class Test:
     settings: dict = field(default_factory=dict)  # the scenario's settings (fra: FRA_KEYS)
     band_pct: float = BAND_PCT
     description: str = ""
+    variation: Variation | None = None
+    min_yield_pct: float = 100.0  # with a variation: the share of draws that must pass every limit
 
 
 @dataclass(frozen=True)
@@ -202,8 +260,12 @@ def _test(raw, k: int, corners: dict[str, Corner], source: str) -> Test:
     band = _number(raw.get("band_pct", BAND_PCT), f"{where} band_pct")
     if not band > 0:
         raise PlanError(f"{where}: band_pct must be > 0, got {band:g}")
+    variation = _variation(raw, where)
+    min_yield = _number(raw.get("min_yield_pct", 100.0), f"{where} min_yield_pct")
+    if not 0 <= min_yield <= 100:
+        raise PlanError(f"{where}: min_yield_pct must lie in 0..100, got {min_yield:g}")
     test = Test(raw["name"], scenario.name, tuple(dict.fromkeys(chosen)), limits, settings, band,
-                str(raw.get("description", "")))
+                str(raw.get("description", "")), variation, min_yield)
     if scenario.name == "fra":
         _check_fra(settings, where)
     else:
@@ -212,6 +274,57 @@ def _test(raw, k: int, corners: dict[str, Corner], source: str) -> Test:
             if problems:
                 raise PlanError(f"{where} at [corners.{c}]: {'; '.join(problems)}")
     return test
+
+
+def _band(text, where: str) -> tuple[str, float, float]:
+    """"20%" (uniform +-20 %), "gauss:3sigma=20%", "x0.5..2" (a factor range) -> (kind, lo, hi)."""
+    if isinstance(text, bool) or not isinstance(text, str):
+        raise PlanError(f'{where} must be a string such as "20%", "gauss:3sigma=20%" or "x0.5..2", got {text!r}')
+    t = text.strip().replace(" ", "")
+    m = re.fullmatch(r"(gauss:3sigma=)?([0-9.eE+-]+)%", t)
+    if m:
+        band = float(m.group(2)) / 100
+        if not 0 < band < 1:
+            raise PlanError(f"{where}: a band must lie between 0 and 100 % (exclusive), got {text!r}")
+        return ("gauss" if m.group(1) else "uniform"), 1 - band, 1 + band
+    m = re.fullmatch(r"x([0-9.eE+-]+)\.\.([0-9.eE+-]+)", t)
+    if m:
+        lo, hi = float(m.group(1)), float(m.group(2))
+        if not 0 < lo < hi or not math.isfinite(hi):
+            raise PlanError(f"{where}: a factor range xLO..HI needs 0 < LO < HI, got {text!r}")
+        return "factor", lo, hi
+    raise PlanError(f'{where}: cannot read {text!r}: write "20%", "gauss:3sigma=20%" or "x0.5..2"')
+
+
+def _variation(raw: dict, where: str) -> Variation | None:
+    given = [k for k in ("montecarlo", "worstcase") if k in raw]
+    if not given:
+        return None
+    if len(given) == 2:
+        raise PlanError(f"{where}: give montecarlo or worstcase, not both")
+    mode, table = given[0], raw[given[0]]
+    if not isinstance(table, dict):
+        raise PlanError(f"{where}: {mode} must be a table {{ PART = \"20%\", ... }}")
+    draws, seed = 1, 0
+    tolerances = []
+    for key, value in table.items():
+        if mode == "montecarlo" and key in ("draws", "seed"):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise PlanError(f"{where}: {mode}.{key} must be a whole number, got {value!r}")
+            draws, seed = (value, seed) if key == "draws" else (draws, value)
+            continue
+        if key not in TOLERANCE_PARTS:
+            raise PlanError(f"{where}: {mode}: no part {key!r}; the parts are {', '.join(TOLERANCE_PARTS)}"
+                            + (" (and draws, seed)" if mode == "montecarlo" else ""))
+        kind, lo, hi = _band(value, f"{where} {mode}.{key}")
+        if mode == "worstcase" and kind == "gauss":
+            raise PlanError(f"{where}: worstcase.{key}: a worst case takes a band's ends, not a Gaussian")
+        tolerances.append(Tolerance(key, kind, lo, hi))
+    if mode == "montecarlo" and draws < 1:
+        raise PlanError(f"{where}: montecarlo.draws must be >= 1, got {draws}")
+    if not tolerances:
+        raise PlanError(f"{where}: {mode} varies no part; give e.g. L1 = \"20%\" (parts: {', '.join(TOLERANCE_PARTS)})")
+    return Variation(mode, tuple(tolerances), draws, seed)
 
 
 def _limits(raw, scenario: str, where: str) -> tuple[Limit, ...]:
@@ -243,18 +356,29 @@ def _check_fra(st: dict, where: str) -> None:
         raise PlanError(f"{where}: per_octave must be a whole number >= 1 and amplitude_V > 0")
 
 
-def cell_params(test: Test, corner: Corner) -> EpisodeParams:
-    """The corner's operating point run for the test's scenario length."""
+def cell_params(test: Test, corner: Corner, parts: dict | None = None) -> EpisodeParams:
+    """The corner's operating point (with a draw's part values) run for the test's scenario length."""
+    p = dataclasses.replace(corner.params(), **(parts or {}))
     if test.scenario == "fra":
-        return corner.params()
-    return scenario_params(corner.params(), test.scenario, test.settings)
+        return p
+    return scenario_params(p, test.scenario, test.settings)
 
 
-def cell_definition(test: Test, corner: Corner, controller: str, actor_id: str, simulator: str) -> str:
+def draw_parts(test: Test, corner: Corner) -> list[dict[str, float]]:
+    """The part values of each draw of the test's variation at the corner (none: one cell at nominal parts)."""
+    if test.variation is None:
+        return [{}]
+    nominal = nominal_parts(corner)
+    return [{k: nominal[k] * f for k, f in draw.items()} for draw in test.variation.factors()]
+
+
+def cell_definition(test: Test, corner: Corner, controller: str, actor_id: str, simulator: str,
+                    parts: dict | None = None) -> str:
     """What a cell's result depends on (not its limits: verdicts are taken again from stored figures)."""
     from .. import __version__
-    return json.dumps({"buckbi": __version__, "scenario": test.scenario, "settings": test.settings, "band_pct": test.band_pct,
-                       "corner": [corner.vin, corner.vref, corner.ro, corner.Lo], "controller": controller,
+    return json.dumps({"buckbi": __version__, "scenario": test.scenario, "settings": test.settings,
+                       "band_pct": test.band_pct, "corner": [corner.vin, corner.vref, corner.ro, corner.Lo],
+                       "parts": parts or {}, "controller": controller,
                        "actor": actor_id if controller == "nn" else "", "simulator": simulator}, sort_keys=True)
 
 

@@ -15,50 +15,93 @@ from plotly.subplots import make_subplots
 
 from ..figures import FIGURES, figures_of
 from ..fsutil import atomic_write_text
-from .plan import Plan
+from .plan import Plan, nominal_parts
 from .run import PlanCell, PlanRun
 
-COLUMNS = ["test", "corner", "controller", "figure", "value", "limit", "verdict", "unit", "error", "extrapolation"]
+PART_COLUMNS = ("L1", "C1", "ESR", "Lo", "ro")
+
+COLUMNS = ["test", "corner", "controller", "figure", "value", "limit", "verdict", "unit", "draw", *PART_COLUMNS,
+           "error", "extrapolation"]
+
+
+def _lines(run: PlanRun) -> dict[tuple[str, str, str], list[PlanCell]]:
+    """The run's cells by (test, corner, controller), in plan order (a tolerance test: one cell per draw)."""
+    out: dict = {}
+    for c in run.cells:
+        out.setdefault((c.test.name, c.corner.name, c.controller), []).append(c)
+    return out
 
 
 def results_table(plan: Plan, run: PlanRun) -> pd.DataFrame:
-    """One row per test, corner, controller and figure; verdict pass / fail (a limit) or '' (no limit), 'n/a'
-    where the figure does not apply to the controller (NN inputs for the teacher)."""
+    """One row per test, corner, controller and figure (and per draw of a tolerance test, with its part values,
+    then the worst value of each figure over the draws, draw "worst", and the yield, figure ``yield_pct``). Verdict
+    pass / fail (a limit) or '' (no limit), 'n/a' where the figure does not apply to the controller."""
     rows = []
-    for cell in run.cells:
-        rec = run.records.get(cell.hash)
-        if rec is None:
+    for (_, _, who), cells in _lines(run).items():
+        test, corner = cells[0].test, cells[0].corner
+        limits = {lim.figure: lim for lim in test.limits}
+        base = {"test": test.name, "corner": corner.name, "controller": who,
+                "extrapolation": ",".join(corner.outside_training)}
+        draws = []
+        for cell in cells:
+            rec = run.records.get(cell.hash)
+            if rec is None:
+                continue
+            parts = nominal_parts(corner) | (cell.parts or {})
+            ok = not rec["error"]
+            for fig in figures_of(test.scenario):
+                value = rec["figures"].get(fig, math.nan)
+                value = math.nan if value is None else float(value)
+                verdict = _verdict(who, fig, limits.get(fig), value, rec["error"])
+                ok &= verdict != "fail"
+                rows.append(base | {"figure": fig, "value": value, "limit": _lim(limits.get(fig)), "verdict": verdict,
+                                    "unit": FIGURES[fig].unit, "draw": cell.draw if test.variation else "",
+                                    "error": rec["error"]} | {k: parts[k] for k in PART_COLUMNS})
+            draws.append((rec, ok))
+        if test.variation is None or not draws:
             continue
-        limits = {lim.figure: lim for lim in cell.test.limits}
-        extra = ",".join(cell.corner.outside_training)
-        for fig in figures_of(cell.test.scenario):
-            value = rec["figures"].get(fig, math.nan)
-            value = math.nan if value is None else float(value)
+        for fig in figures_of(test.scenario):  # the worst of the draws (lower limits: the smallest)
+            values = [float(r["figures"].get(fig) if r["figures"].get(fig) is not None else math.nan) for r, _ in draws]
             lim = limits.get(fig)
-            if cell.controller == "teacher" and fig == "max_abs_input":
-                verdict = "n/a"
-            elif lim is None:
-                verdict = ""
-            else:
-                verdict = "pass" if lim.passes(value) and not rec["error"] else "fail"
-            rows.append({"test": cell.test.name, "corner": cell.corner.name, "controller": cell.controller,
-                         "figure": fig, "value": value, "unit": FIGURES[fig].unit,
-                         "limit": lim.text() if lim else "", "verdict": verdict, "error": rec["error"],
-                         "extrapolation": extra})
+            finite = [v for v in values if not math.isnan(v)]
+            worst = math.nan if not finite or len(finite) < len(values) else (min(finite) if lim and lim.lower
+                                                                              else max(finite))
+            rows.append(base | {"figure": fig, "value": worst, "limit": _lim(lim), "unit": FIGURES[fig].unit,
+                                "verdict": _verdict(who, fig, lim, worst, ""), "draw": "worst", "error": ""})
+        share = 100.0 * sum(ok for _, ok in draws) / len(draws)
+        verdict = "n/a" if not test.limits else ("pass" if share >= test.min_yield_pct else "fail")
+        rows.append(base | {"figure": "yield_pct", "value": share, "limit": f">= {test.min_yield_pct:g}",
+                            "unit": "%", "verdict": verdict, "draw": f"{len(draws)} draws", "error": ""})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def _lim(lim) -> str:
+    return lim.text() if lim else ""
+
+
+def _verdict(who: str, fig: str, lim, value: float, error: str) -> str:
+    if who == "teacher" and fig == "max_abs_input":
+        return "n/a"
+    if lim is None:
+        return ""
+    return "pass" if lim.passes(value) and not error else "fail"
+
+
 def cell_verdicts(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per test, corner and controller: pass/fail and the figures that fail (with value and limit)."""
+    """One row per test, corner and controller: pass/fail and why (the figures that fail, with value and limit; a
+    tolerance test: its yield and the worst values)."""
     out = []
     for (test, corner, who), part in table.groupby(["test", "corner", "controller"], sort=False):
-        bad = part[part["verdict"] == "fail"]
+        draws = part["draw"].astype(str)
+        summary = part[draws.isin(["", "worst"]) | (part["figure"] == "yield_pct")]
+        bad = summary[summary["verdict"] == "fail"]
         why = [f"{r.figure} {r.value:.4g} (limit {r.limit})" for r in bad.itertuples()]
-        err = part["error"].iloc[0]
-        if err:
-            why.insert(0, err)
-        out.append({"test": test, "corner": corner, "controller": who, "verdict": "fail" if why else "pass",
-                    "why": "; ".join(why)})
+        errors = sorted({e for e in part["error"] if e})
+        why = errors[:1] + why
+        yrow = part[part["figure"] == "yield_pct"]
+        failed = bool(why) if yrow.empty else yrow["verdict"].iloc[0] == "fail" or bool(errors and len(errors) == len(part))
+        out.append({"test": test, "corner": corner, "controller": who, "verdict": "fail" if failed else "pass",
+                    "why": "; ".join(why) if failed or not yrow.empty else ""})
     return pd.DataFrame(out, columns=["test", "corner", "controller", "verdict", "why"])
 
 
@@ -77,7 +120,11 @@ def write_plan_report(plan: Plan, run: PlanRun, out: str | Path) -> dict[str, Pa
     plots.mkdir(parents=True, exist_ok=True)
     for cells in _by_line(run).values():
         test, corner = cells[0].test, cells[0].corner
-        fig = cell_figure(test, corner, {c.controller: _trace(out, c) for c in cells})
+        if test.variation is not None:
+            part = table[(table["test"] == test.name) & (table["corner"] == corner.name)]
+            fig = histogram_figure(test, corner, part)
+        else:
+            fig = cell_figure(test, corner, {c.controller: _trace(out, c) for c in cells})
         fig.write_html(plots / plot_name(test.name, corner.name), include_plotlyjs="directory", full_html=True)
     atomic_write_text(out / "report.html", _html(plan, table, verdicts, run))
     return {"results": out / "results.csv", "junit": out / "junit.xml", "report": out / "report.html"}
@@ -136,6 +183,29 @@ def cell_figure(test, corner, traces: dict[str, dict]) -> go.Figure:
     return fig
 
 
+def histogram_figure(test, corner, part: pd.DataFrame) -> go.Figure:
+    """A tolerance test at one corner: per figure the histogram of the draws, NN beside teacher, with the limit."""
+    per_draw = part[~part["draw"].astype(str).isin(["", "worst"]) & (part["figure"] != "yield_pct")]
+    limited = [lim.figure for lim in test.limits] or list(figures_of(test.scenario))
+    figs = [f for f in figures_of(test.scenario) if f in limited]
+    yields = {r.controller: r.value for r in part[part["figure"] == "yield_pct"].itertuples()}
+    fig = make_subplots(rows=len(figs), cols=1, subplot_titles=[f"{f} ({FIGURES[f].unit})" for f in figs])
+    for i, f in enumerate(figs, 1):
+        for who in ("nn", "teacher"):
+            vals = per_draw[(per_draw["figure"] == f) & (per_draw["controller"] == who)]["value"]
+            fig.add_trace(go.Histogram(x=vals, name=f"{NAMES[who]}, yield {yields.get(who, math.nan):.1f} %",
+                                       legendgroup=who, showlegend=i == 1, marker_color=COLORS[who], opacity=0.6,
+                                       nbinsx=30), row=i, col=1)
+        lim = next((lim for lim in test.limits if lim.figure == f), None)
+        if lim is not None:
+            fig.add_vline(x=lim.value, line=dict(color="black", dash="dash"), row=i, col=1)
+    v = test.variation
+    spec = ", ".join(f"{t.part} {t.kind} {t.lo:g}..{t.hi:g}" for t in v.tolerances)
+    fig.update_layout(barmode="overlay", height=260 * len(figs) + 120,
+                      title=f"{test.name} [{corner.name}] ({v.mode}: {spec}; {len(per_draw['draw'].unique())} draws)")
+    return fig
+
+
 def _junit(plan: Plan, table: pd.DataFrame, verdicts: pd.DataFrame, path: Path) -> None:
     nn = verdicts[verdicts["controller"] == "nn"]
     suite = ET.Element("testsuite", name=f"buckbi.testplan.{plan.name}", tests=str(len(nn)),
@@ -171,15 +241,30 @@ def _html(plan: Plan, table: pd.DataFrame, verdicts: pd.DataFrame, run: PlanRun)
             f"<code>{html.escape(plan.source)}</code>. Each line opens its plot. Verdicts: NN cells fail the run, "
             "the teacher's are shown beside them. <span class='x'>extrapolation</span>: the corner lies outside "
             "the training box.</p>")
-    parts = [head]
+    summary = summary_table(verdicts)
+    parts = [head, "<table><tr><th>test</th><th>scenario</th><th>corners</th><th>NN pass</th><th>teacher pass</th>"
+             "<th>NN fails on (corners)</th></tr>"]
+    scen = {t.name: t.scenario for t in plan.tests}
+    for r in summary.itertuples():
+        cls = "pass" if r.nn_pass == r.corners else "fail"
+        parts.append(f"<tr><td class='l'><a href='#{html.escape(r.test)}'>{html.escape(r.test)}</a></td>"
+                     f"<td class='l'>{scen.get(r.test, '')}</td><td>{r.corners}</td><td class='{cls}'>{r.nn_pass}</td>"
+                     f"<td>{r.teacher_pass}</td><td class='l'>{html.escape(r.nn_fails_on)}</td></tr>")
+    parts.append("</table>")
     for test in plan.tests:
         figs = figures_of(test.scenario)
         limits = {lim.figure: lim.text() for lim in test.limits}
-        parts.append(f"<h2>{html.escape(test.name)} <small>({test.scenario}"
+        var = test.variation
+        vtext = (f"; {var.mode} " + ", ".join(f"{t.part} {t.kind} x{t.lo:g}..{t.hi:g}" for t in var.tolerances)
+                 + (f", {var.draws} draws, seed {var.seed}" if var.mode == "montecarlo" else "") + ": worst of the draws"
+                 if var is not None else "")
+        parts.append(f"<h2 id='{html.escape(test.name)}'>{html.escape(test.name)} <small>({test.scenario}{vtext}"
                      + (f", {', '.join(f'{k}={v:g}' for k, v in test.settings.items())}" if test.settings else "")
                      + ")</small></h2><table><tr><th>corner</th><th>vin</th><th>vref</th><th>ro</th><th>NN</th>"
                      "<th>teacher</th>" + "".join(f"<th>{f}<br><small>{html.escape(limits.get(f, ''))}</small></th>"
-                                                   for f in figs) + "</tr>")
+                                                   for f in figs)
+                     + ("<th>yield_pct<br><small>&gt;= " + f"{test.min_yield_pct:g}</small></th>"
+                        if test.variation is not None else "") + "</tr>")
         for name in test.corners:
             c = plan.corners[name]
             part = table[(table["test"] == test.name) & (table["corner"] == name)]
@@ -200,6 +285,8 @@ def _html(plan: Plan, table: pd.DataFrame, verdicts: pd.DataFrame, run: PlanRun)
                 cellv = []
                 for who in ("nn", "teacher"):
                     q = part[(part["controller"] == who) & (part["figure"] == f)]
+                    if test.variation is not None:
+                        q = q[q["draw"].astype(str) == "worst"]
                     if q.empty:
                         cellv.append("<span class='na'>—</span>")
                         continue
@@ -207,6 +294,10 @@ def _html(plan: Plan, table: pd.DataFrame, verdicts: pd.DataFrame, run: PlanRun)
                     cls = {"pass": "pass", "fail": "fail", "n/a": "na"}.get(q["verdict"], "")
                     cellv.append(f"<span class='{cls}'>{_fmt(q['value'])}</span>")
                 row.append(f"<td>{cellv[0]} / {cellv[1]}</td>")
+            if test.variation is not None:
+                y = {r.controller: r for r in part[part["figure"] == "yield_pct"].itertuples()}
+                row.append("<td>" + " / ".join(f"<span class='{y[w].verdict}'>{y[w].value:.1f}</span>" if w in y
+                                               else "—" for w in ("nn", "teacher")) + "</td>")
             parts.append("<tr>" + "".join(row) + "</tr>")
         parts.append("</table><p><small>figure cells: NN / teacher</small></p>")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>buckbi test plan {html.escape(plan.name)}"

@@ -17,11 +17,11 @@ from pathlib import Path
 from ..fsutil import atomic_write_text
 from ..sweep.run import whole_lines
 from .cells import actor_id, run_cell
-from .plan import CONTROLLERS, Corner, Plan, PlanError, Test, cell_definition, cell_hash
+from .plan import CONTROLLERS, Corner, Plan, PlanError, Test, cell_definition, cell_hash, draw_parts
 
 log = logging.getLogger("buckbi.testplan")
 CELLS = "cells.jsonl"
-FIELDS = ("hash", "test", "corner", "controller", "figures", "error", "elapsed_s")
+FIELDS = ("hash", "test", "corner", "controller", "figures", "error", "elapsed_s", "draw", "parts")
 
 
 @dataclass(frozen=True)
@@ -30,22 +30,32 @@ class PlanCell:
     corner: Corner
     controller: str
     hash: str
+    draw: int = 0  # 1..N: a tolerance draw (0: nominal parts)
+    parts: dict | None = None
+
+    @property
+    def line(self) -> str:
+        return f"{self.test.name}[{self.corner.name}]"
 
     @property
     def id(self) -> str:
-        return f"{self.test.name}[{self.corner.name}]"
+        return self.line + (f"#{self.draw}" if self.draw else "")
 
 
 def plan_cells(plan: Plan, actor, simulator_name: str, only: str | None = None) -> list[PlanCell]:
-    """Every cell of the plan (or of ``only``: ``TEST[CORNER]`` or ``TEST``), NN first then teacher, per test and
-    corner."""
+    """Every cell of the plan (or of ``only``: ``TEST``, ``TEST[CORNER]`` or ``TEST[CORNER]#DRAW``), NN first then
+    teacher, per test, corner and tolerance draw."""
     ident = actor_id(actor)
-    cells = [PlanCell(t, c, who, cell_hash(cell_definition(t, c, who, ident, simulator_name)))
-             for t, c in plan.cells() for who in CONTROLLERS]
+    cells = []
+    for t, c in plan.cells():
+        for k, parts in enumerate(draw_parts(t, c), 1 if t.variation else 0):
+            for who in CONTROLLERS:
+                cells.append(PlanCell(t, c, who, cell_hash(cell_definition(t, c, who, ident, simulator_name, parts)),
+                                      k, parts or None))
     if only:
-        picked = [x for x in cells if only in (x.id, x.test.name)]
+        picked = [x for x in cells if only in (x.id, x.line, x.test.name)]
         if not picked:
-            ids = ", ".join(dict.fromkeys(x.id for x in cells))
+            ids = ", ".join(list(dict.fromkeys(x.line for x in cells))[:40])
             raise PlanError(f"--only {only}: no such test or cell (cells: {ids})")
         cells = picked
     return cells
@@ -80,7 +90,9 @@ class CellWriter:
     def append(self, cell: PlanCell, result: dict) -> dict:
         trace = result.pop("trace", {})
         atomic_write_text(self.traces / f"{cell.hash}.json", json.dumps(trace))
-        rec = {"hash": cell.hash, **{k: result.get(k) for k in FIELDS[1:]}}
+        rec = {"hash": cell.hash, "test": cell.test.name, "corner": cell.corner.name, "controller": cell.controller,
+               "figures": result.get("figures") or {}, "error": result.get("error") or "",
+               "elapsed_s": result.get("elapsed_s"), "draw": cell.draw, "parts": cell.parts or {}}
         line = json.dumps(rec, allow_nan=True) + "\n"
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(line)
@@ -115,7 +127,7 @@ def run_plan(plan: Plan, actor, out: str | Path, client, *, simulator=None, simu
     bar = tqdm(total=len(todo), unit="cell", disable=not progress, dynamic_ncols=True, desc="testplan")
     remote = client.scatter(actor, broadcast=True, hash=False) if todo and actor is not None else actor
     futures = {client.submit(run_cell, remote if c.controller == "nn" else None, c.test, c.corner, c.controller,
-                             simulator, timeout, max_step, pure=False): c for c in todo}
+                             simulator, timeout, max_step, c.parts, pure=False): c for c in todo}
     records = dict(before)
     try:
         for fut in as_completed(list(futures)):

@@ -19,6 +19,12 @@ SUBCKT = "ActorSubckt"
 RANGES = {"vin": (150.0, 250.0), "ro": (5.0, 80.0), "Lo": (20e-6, 100e-6), "vref": (50.0, 150.0)}
 AXES = ("vin", "vref", "ro", "Lo")  # the operating point's axes, in the order sweeps and reports show them
 NOMINAL = {"vin": 200.0, "vref": 100.0, "ro": 20.0, "Lo": 50e-6}  # where an axis a sweep leaves out stays
+# The power stage's parts a tolerance may vary, beside the operating point's ro and Lo: field -> (.param name the
+# circuit reads, nominal value, what it is). Both engines read these numbers (buck.inc through the parameter file,
+# the fast model from EpisodeParams), so a drawn value moves both alike.
+COMPONENTS = {"L1": ("Lbuck", 250e-6, "output inductor L1 (H)"), "C1": ("Cbuck", 220e-6, "output capacitor C1 (F)"),
+              "ESR": ("Resr", 0.2449, "C1's series resistance RC1 (Ohm)")}
+TOLERANCE_PARTS = ("L1", "C1", "ESR", "Lo", "ro")  # what a plan's montecarlo / worstcase may vary
 ICRIT_L = 200e-6  # the seed's Iout/Icrit takes L = 200 uH (the circuit's L1 is 250 uH): kept for its log column
 
 
@@ -62,9 +68,12 @@ class EpisodeParams:
     fsw: float = 50e3
     vmax: float = 250.0
     steps: int = 2048
+    L1: float = COMPONENTS["L1"][1]
+    C1: float = COMPONENTS["C1"][1]
+    ESR: float = COMPONENTS["ESR"][1]
 
     def __post_init__(self) -> None:
-        for name in ("vin", "ro", "Lo", "vref", "fsw", "vmax"):
+        for name in ("vin", "ro", "Lo", "vref", "fsw", "vmax", *COMPONENTS):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
                 raise EpisodeError(f"EpisodeParams.{name} must be a positive finite number, got {value!r}")
@@ -99,4 +108,11 @@ class EpisodeParams:
     def spice_params(self) -> dict[str, float | int]:
         d = asdict(self)
         d["STEPS"] = int(d.pop("steps"))
+        for field, (param, _, _) in COMPONENTS.items():
+            d[param] = d.pop(field)
         return d
+
+    @property
+    def nominal_parts(self) -> bool:
+        """True when L1, C1 and ESR are the circuit's nominal values."""
+        return all(getattr(self, k) == v for k, (_, v, _) in COMPONENTS.items())
