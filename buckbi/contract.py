@@ -43,9 +43,9 @@ class IOContract:
     def input_columns(self) -> list[str]:
         return [self.column(n) for n in self.inputs]
 
-    def instance(self, subckt: str) -> str:
-        """The circuit's line that instantiates the network: inputs, then the output."""
-        return f"X99 {' '.join(self.inputs)} {self.output} {subckt}"
+    def instance(self, subckt: str, clocked: bool = False) -> str:
+        """The circuit's line that instantiates the network: inputs, (a recurrent network: the clock,) the output."""
+        return f"X99 {' '.join(self.inputs)} {self.clock + ' ' if clocked else ''}{self.output} {subckt}"
 
 
 @dataclass

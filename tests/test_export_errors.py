@@ -89,7 +89,7 @@ def test_not_a_module():
 def test_ports_and_clock_pin():
     text = export_model(nn.Sequential(nn.Linear(19, 3), nn.GRUCell(3, 2)))
     ports = " ".join(f"NNIN{i}" for i in range(1, 20))
-    assert f".subckt ActorSubckt {ports} NNOUT1 NNOUT2 CLK" in text
+    assert f".subckt ActorSubckt {ports} CLK NNOUT1 NNOUT2" in text
 
 
 def test_export_to_ltspice_writes_file(tmp_path):

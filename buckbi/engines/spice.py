@@ -59,19 +59,30 @@ def saved_traces(gym: str, nn_in_circuit: bool = True, injects: bool = False) ->
 
 def param_file_text(params: EpisodeParams, nn_file: str | Path | None, gym: str, max_step: float | None = None,
                     nn_in_circuit: bool = True, settings: dict[str, float] | None = None,
-                    injects: bool = False) -> str:
+                    injects: bool = False, clocked: bool = False) -> str:
     """The seed's ``generate_param_file``: .param lines, the NN include and instance, and a .save.
 
     ``maxstep`` is the transient's largest time step (default T/20, the grid the traces are read on).
     ``nn_in_circuit=False`` (gym 1 only): no NN instance; its outputs come from ``buckbi.nn_rows`` afterwards.
-    ``settings``: the scenario's .param values (e.g. the injection's finj, ainj).
+    ``settings``: the scenario's .param values (e.g. the injection's finj, ainj). ``clocked``: a recurrent network,
+    instantiated with ctrlclk as its CLK (the reference's GRU gym: X99 NNin1 ... ctrlclk NNout1).
     """
     lines = [f".param {k}={v!r}" for k, v in (params.spice_params() | dict(settings or {})).items()]
     lines.append(f".param maxstep={max_step if max_step is not None else 1 / (20 * params.fsw)!r}")
     if nn_file is not None and nn_in_circuit:
-        lines += [f'.include "{Path(nn_file).resolve()}"', INSTANCE]
+        lines += [f'.include "{Path(nn_file).resolve()}"', IO.instance(SUBCKT, clocked)]
     lines.append(".save " + " ".join(saved_traces(gym, nn_in_circuit, injects)))
     return "\n".join(lines) + "\n"
+
+
+def is_recurrent(actor) -> bool:
+    """True for a PyTorch actor with a recurrent cell (its subcircuit takes the clock; it runs in the circuit)."""
+    if not isinstance(actor, nn.Module):
+        return False
+    try:
+        return has_state(lower(actor, IO.n_inputs)[0])
+    except Exception:  # an actor the exporter rejects: export_model says why, later
+        return False
 
 
 def choose_nn_element(actor, backend: Backend | None, nn_in_circuit: bool = True, choice: str | None = None) -> str:
@@ -135,7 +146,9 @@ def write_episode_files(gym: str, actor, params: EpisodeParams, workdir: str | P
         except WidthMismatchError as err:
             raise EpisodeError(f"{gym} feeds the actor {IO.n_inputs} inputs (NNin1..NNin19) and reads one output "
                                f"(NNout1), which this actor does not fit: {err}") from err
-    atomic_write_text(param_file, param_file_text(params, nn_file, gym, max_step, nn_in_circuit, settings, injects))
+    clocked = g.network and is_recurrent(actor)
+    atomic_write_text(param_file, param_file_text(params, nn_file, gym, max_step, nn_in_circuit, settings, injects,
+                                                  clocked))
     return {"params": param_file} | ({"nn": nn_file} if nn_file is not None else {})
 
 
@@ -195,8 +208,8 @@ class SpiceEngine(Engine):
         backend = self.backend
         if isinstance(actor, NetlistActor) and g.network:
             backend = actor.backend_for(backend)
-        if nn_in_circuit is None:
-            nn_in_circuit = not (gym == "gym1" and isinstance(backend, NgspiceBackend))
+        if nn_in_circuit is None:  # (a recurrent network's rows are a sequence: it stays in the circuit)
+            nn_in_circuit = not (gym == "gym1" and isinstance(backend, NgspiceBackend)) or is_recurrent(actor)
         element = choose_nn_element(actor, backend, nn_in_circuit, nn_element) if g.network else "subckt"
         jobs = [prepare_episode(gym, actor, p, workdir, backend, name=batch_name(k), scenario=scenario,
                                 max_step=max_step, nn_in_circuit=nn_in_circuit, element=element, settings=st)

@@ -128,10 +128,14 @@ def _cell(w: _Writer, tag: str, op: Cell, inputs: list[str]) -> list[str]:
         cnew = [w.source(f"{tag}cnew_{j + 1}", f"V({f[j]})*V({c[j]})+V({i[j]})*V({g[j]})") for j in range(hid)]
         new = [w.source(f"{tag}new_{j + 1}", f"V({o[j]})*tanh(V({cnew[j]}))") for j in range(hid)]
         for j in range(hid):
-            w.hold(cnew[j], c[j])
+            w.hold(w.source(f"{tag}cg_{j + 1}", f"V({cnew[j]})*V(buckbi_started)"), c[j])
     for j in range(hid):
-        w.hold(new[j], h[j])
-    return h
+        w.hold(w.source(f"{tag}hg_{j + 1}", f"V({new[j]})*V(buckbi_started)"), h[j])
+    # The reference's timing: after rising edge t the output is f(x[t], h[t-1]) (combinational in the inputs the
+    # circuit holds on the same clock), and the held state becomes h[t-1] on that edge (the value the cell computed
+    # in the period before it). buckbi_started (0 until the first edge, then 1) keeps the first edge from latching
+    # f(0, 0): the state starts at 0, as PyTorch's and the reference's.
+    return new
 
 
 def describe(ops: list[Op]) -> str:
@@ -157,6 +161,8 @@ def render(ops: list[Op], n_in: int, n_out: int, *, subckt_name: str, dialect: s
         return render_xspice(ops, subckt_name=subckt_name, input_names=input_names, output_names=output_names,
                              header=head, codemodel=codemodel)
     w = _Writer(dialect, structure)
+    if clocked:
+        w.hold(w.source("buckbi_one", "1"), "buckbi_started")
     nodes = list(input_names)
     for layer, op in enumerate(ops, 1):
         tag = f"L{layer}"
@@ -169,11 +175,13 @@ def render(ops: list[Op], n_in: int, n_out: int, *, subckt_name: str, dialect: s
     # Outputs are driven by ideal sources so a load on NNOUT cannot disturb the net.
     for out, node in zip(output_names, nodes):
         w.emit(f"E{out} {out} 0 {node} 0 1")
-    ports = " ".join([*input_names, *output_names, *(["CLK"] if clocked else [])])
+    # The reference exporter's port order: inputs, CLK, outputs (its GRU gym: X99 NNin1 ... NNin8 ctrlclk NNout1)
+    ports = " ".join([*input_names, *(["CLK"] if clocked else []), *output_names])
     head = [
         f"* {subckt_name}: exported by buckbi ({dialect} dialect, {structure} structure)",
         f"* {describe(ops) or 'identity'}",
-        f"* inputs {n_in}, outputs {n_out}" + ("; state held between rising edges of CLK" if clocked else ""),
+        f"* inputs {n_in}, outputs {n_out}" + ("; ports: inputs, CLK, outputs; after rising CLK edge t the outputs "
+                                               "are f(x[t], h[t-1]), the state updated on that edge" if clocked else ""),
         f".subckt {subckt_name} {ports}",
     ]
     models = list(HOLD_MODELS) if clocked else []

@@ -23,7 +23,7 @@ def step_reference(model: nn.Module, xs: np.ndarray) -> np.ndarray:
     state: dict[int, object] = {}
     rows = []
     for x in np.atleast_2d(np.asarray(xs, dtype=np.float64)):
-        v = torch.from_numpy(x).unsqueeze(0)
+        v = torch.from_numpy(x.copy()).unsqueeze(0)
         for i, m in enumerate(leaves):
             if isinstance(m, (nn.RNNCell, nn.GRUCell)):
                 state[i] = v = m(v, state.get(i))

@@ -50,24 +50,29 @@ def spice_forward(model: nn.Module, xs: np.ndarray, *, dialect: str = "ngspice",
 def spice_step(model: nn.Module, xs: np.ndarray, *, period: float = 1e-3, dialect: str = "ngspice",
                structure: str = "fast", simulator=None, workdir: str | Path | None = None,
                timeout: float = 600.0) -> np.ndarray:
-    """Outputs after each rising CLK edge of a clocked transient, row k of ``xs`` applied in period k."""
+    """Outputs after each rising CLK edge of a clocked transient whose inputs are held on the same clock, as in a
+    gym: row k reaches the network at rising edge k (through a master-slave hold) and the output is read after it."""
     xs = np.atleast_2d(np.asarray(xs, dtype=np.float64))
     steps, n_in = xs.shape
     ops, _, n_out = lower(model, n_in)
     clocked = has_state(ops)
     sub = export_model(model, dialect=dialect, structure=structure)
     lines = ["* buckbi spice_step clocked transient", sub]
-    # Input k switches in at k*P + P/4 (clock low), the clock rises at k*P + P/2, the output is read at k*P + 0.9P.
+    # Row k is at the hold's input from k*P + P/4 (clock low), the clock rises at k*P + P/2 (the held input becomes
+    # row k), the output is read at k*P + 0.9P.
     edge = 1e-9
     for i in range(n_in):
         pts = [f"0 {float(xs[0, i])!r}"]
         for k in range(1, steps):
             t = k * period + period / 4
             pts += [f"{t!r} {float(xs[k - 1, i])!r}", f"{t + edge!r} {float(xs[k, i])!r}"]
-        lines.append(f"VX{i} x{i} 0 PWL(" + " ".join(pts) + ")")
+        lines.append(f"VX{i} x{i}_src 0 PWL(" + " ".join(pts) + ")")
+        lines += [f"SX{i}m x{i}_src x{i}_m 0 clk BSTEP_LOW", f"CX{i}m x{i}_m 0 1n", f"EX{i}b x{i}_b 0 x{i}_m 0 1",
+                  f"SX{i}s x{i}_b x{i} clk 0 BSTEP_HIGH", f"CX{i}s x{i} 0 1n", f"RX{i}s x{i} 0 1e15"]
+    lines += [".model BSTEP_LOW SW(Vt=-0.4 Vh=0 Ron=1m Roff=1e30)", ".model BSTEP_HIGH SW(Vt=0.6 Vh=0 Ron=1m Roff=1e30)"]
     # High for 0.45 P, so rise + width + fall stays shorter than the period (see the README's ngspice notes).
     lines.append(f"VCLK clk 0 PULSE(0 1 {period / 2!r} {edge!r} {edge!r} {0.45 * period!r} {period!r})")
-    pins = [f"x{i}" for i in range(n_in)] + [f"y{j}" for j in range(n_out)] + (["clk"] if clocked else [])
+    pins = [f"x{i}" for i in range(n_in)] + (["clk"] if clocked else []) + [f"y{j}" for j in range(n_out)]
     lines.append(f"XNN {' '.join(pins)} ActorSubckt")
     traces = [f"V(y{j})" for j in range(n_out)]
     lines += [".save " + " ".join(traces), ".options method=gear",

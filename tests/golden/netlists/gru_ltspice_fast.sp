@@ -1,9 +1,16 @@
 * ActorSubckt: exported by buckbi (ltspice dialect, fast structure)
 * Linear(2->2) tanh gru(2->2)
-* inputs 2, outputs 2; state held between rising edges of CLK
-.subckt ActorSubckt NNIN1 NNIN2 NNOUT1 NNOUT2 CLK
+* inputs 2, outputs 2; ports: inputs, CLK, outputs; after rising CLK edge t the outputs are f(x[t], h[t-1]), the state updated on that edge
+.subckt ActorSubckt NNIN1 NNIN2 CLK NNOUT1 NNOUT2
 .model BUCKBI_TRACKLOW SW(Vt=-0.4 Vh=0 Ron=1m Roff=1e30)
 .model BUCKBI_TRACKHIGH SW(Vt=0.6 Vh=0 Ron=1m Roff=1e30)
+Bbuckbi_one buckbi_one 0 V=1
+Sbuckbi_startedm buckbi_one buckbi_started_m 0 CLK BUCKBI_TRACKLOW
+Cbuckbi_startedm buckbi_started_m 0 1n
+Ebuckbi_startedb buckbi_started_b 0 buckbi_started_m 0 1
+Sbuckbi_starteds buckbi_started_b buckbi_started CLK 0 BUCKBI_TRACKHIGH
+Cbuckbi_starteds buckbi_started 0 1n
+Rbuckbi_starteds buckbi_started 0 1e15
 RL1_1 L1_1 0 1
 GL1_1_1 0 L1_1 NNIN2 0 0.7839264273643494
 RL1_2 L1_2 0 1
@@ -57,18 +64,20 @@ BL3n_1 L3n_1 0 V=tanh(V(L3xn_1)+V(L3r_1)*V(L3hn_1))
 BL3n_2 L3n_2 0 V=tanh(V(L3xn_2)+V(L3r_2)*V(L3hn_2))
 BL3new_1 L3new_1 0 V=(1-V(L3z_1))*V(L3n_1)+V(L3z_1)*V(L3h_1)
 BL3new_2 L3new_2 0 V=(1-V(L3z_2))*V(L3n_2)+V(L3z_2)*V(L3h_2)
-SL3h_1m L3new_1 L3h_1_m 0 CLK BUCKBI_TRACKLOW
+BL3hg_1 L3hg_1 0 V=V(L3new_1)*V(buckbi_started)
+SL3h_1m L3hg_1 L3h_1_m 0 CLK BUCKBI_TRACKLOW
 CL3h_1m L3h_1_m 0 1n
 EL3h_1b L3h_1_b 0 L3h_1_m 0 1
 SL3h_1s L3h_1_b L3h_1 CLK 0 BUCKBI_TRACKHIGH
 CL3h_1s L3h_1 0 1n
 RL3h_1s L3h_1 0 1e15
-SL3h_2m L3new_2 L3h_2_m 0 CLK BUCKBI_TRACKLOW
+BL3hg_2 L3hg_2 0 V=V(L3new_2)*V(buckbi_started)
+SL3h_2m L3hg_2 L3h_2_m 0 CLK BUCKBI_TRACKLOW
 CL3h_2m L3h_2_m 0 1n
 EL3h_2b L3h_2_b 0 L3h_2_m 0 1
 SL3h_2s L3h_2_b L3h_2 CLK 0 BUCKBI_TRACKHIGH
 CL3h_2s L3h_2 0 1n
 RL3h_2s L3h_2 0 1e15
-ENNOUT1 NNOUT1 0 L3h_1 0 1
-ENNOUT2 NNOUT2 0 L3h_2 0 1
+ENNOUT1 NNOUT1 0 L3new_1 0 1
+ENNOUT2 NNOUT2 0 L3new_2 0 1
 .ends ActorSubckt
