@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..episode import Actor, run_episode
 from ..figures import episode_figures, figures_of, period_means, reference_at
@@ -33,7 +34,6 @@ def actor_id(actor: Actor | None) -> str:
     text = getattr(actor, "text", None)
     if isinstance(text, str):
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-    import torch
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in actor.state_dict().items()}, buf)
     return hashlib.sha256(repr(actor).encode() + buf.getvalue()).hexdigest()[:16]
@@ -47,6 +47,11 @@ def run_cell(actor: Actor | None, test: Test, corner: Corner, controller: str, s
     out = {"test": test.name, "corner": corner.name, "controller": controller, "figures": {}, "error": "",
            "trace": {}}
     try:
+        if test.weights and controller == "nn":
+            from ..nn.quantize import quantize_weights
+            if not isinstance(actor, torch.nn.Module):
+                raise ValueError("weights quantisation needs a PyTorch actor (--actor), not a netlist")
+            actor = quantize_weights(actor, test.weights)
         with tempfile.TemporaryDirectory(prefix="buckbi-plan-") as tmp:
             if test.scenario == "fra":
                 out["figures"], out["trace"] = _fra(actor, test, corner, controller, simulator, Path(tmp), timeout,

@@ -28,7 +28,7 @@ from ..figures import BAND_PCT, FIGURES, figures_of
 DEFAULT = "default"  # PLAN may be this word: the plan shipped with buckbi
 CORNER_KEYS = ("vin", "vref", "ro", "Lo")
 TEST_KEYS = ("name", "scenario", "corners", "limits", "band_pct", "description", "montecarlo", "worstcase",
-             "min_yield_pct")
+             "min_yield_pct", "weights")
 FRA_KEYS = {"f_start_Hz": 10.0, "f_end_Hz": 25e3, "per_octave": 3.0, "amplitude_V": 0.05}  # the fra test's settings
 LOWER_ONLY = ("phase_margin_deg", "gain_margin_dB")  # figures that only take a smallest allowed value
 CONTROLLERS = ("nn", "teacher")
@@ -140,6 +140,7 @@ class Test:
     description: str = ""
     variation: Variation | None = None
     min_yield_pct: float = 100.0  # with a variation: the share of draws that must pass every limit
+    weights: str = ""  # the NN's weights quantised as deployed: "float16" or "int8" ("" as trained)
 
 
 @dataclass(frozen=True)
@@ -264,8 +265,12 @@ def _test(raw, k: int, corners: dict[str, Corner], source: str) -> Test:
     min_yield = _number(raw.get("min_yield_pct", 100.0), f"{where} min_yield_pct")
     if not 0 <= min_yield <= 100:
         raise PlanError(f"{where}: min_yield_pct must lie in 0..100, got {min_yield:g}")
+    weights = raw.get("weights", "")
+    from ..nn.quantize import WEIGHT_FORMATS
+    if weights not in ("", *WEIGHT_FORMATS):
+        raise PlanError(f"{where}: weights must be one of {', '.join(WEIGHT_FORMATS)}, got {weights!r}")
     test = Test(raw["name"], scenario.name, tuple(dict.fromkeys(chosen)), limits, settings, band,
-                str(raw.get("description", "")), variation, min_yield)
+                str(raw.get("description", "")), variation, min_yield, weights)
     if scenario.name == "fra":
         _check_fra(settings, where)
     else:
@@ -377,6 +382,7 @@ def cell_definition(test: Test, corner: Corner, controller: str, actor_id: str, 
     """What a cell's result depends on (not its limits: verdicts are taken again from stored figures)."""
     from .. import __version__
     return json.dumps({"buckbi": __version__, "scenario": test.scenario, "settings": test.settings,
+                       "weights": test.weights if controller == "nn" else "",
                        "band_pct": test.band_pct, "corner": [corner.vin, corner.vref, corner.ro, corner.Lo],
                        "parts": parts or {}, "controller": controller,
                        "actor": actor_id if controller == "nn" else "", "simulator": simulator}, sort_keys=True)
