@@ -80,7 +80,9 @@ def test_a_plan_parses_into_corners_tests_and_limits(tmp_path):
     (("step_pct = -10", "step_pct = -10\nsoft_start = 20"), r"tests\[1\] \(refstep\): unknown key 'soft_start'"),
     (("step_pct = -10", "step_pct = 150"), r"at \[corners.nominal\]: the reference step to 250 V"),
     (("step_pct = -10", "step_pct = -10\nt_step_ms = 70"), r"event times 70, 60 ms must increase"),
-    (("vin = 200", "vin = 300"), r"\[corners.nominal\]: vin 300 V is above vmax"),
+    (("vin = 200", "vin = -5"), r"\[corners.nominal\]: EpisodeParams.vin must be a positive finite number"),
+    (("step_pct = -10", "step_pct = -10\nadc_bits = 1"), r"adc_bits: an ADC needs at least 2 bits"),
+    (("step_pct = -10", "step_pct = -10\ndelay_periods = 0.5"), r"delay_periods: a delay is a whole number"),
     (("settle_ms = 15", "min_gain_margin_dB = 3"), r"the refstep scenario has no figure 'gain_margin_dB'"),
     (('name = "refstep"', 'name = "startup"'), r"the name 'startup' is used twice"),
     (("ro = 20", 'ro = "20"'), r"\[corners.nominal\] ro must be a finite number"),
@@ -90,6 +92,15 @@ def test_a_bad_plan_names_the_table_and_key(tmp_path, change, message):
     assert old in PLAN
     with pytest.raises(PlanError, match=message):
         load_plan(write(tmp_path, PLAN.replace(old, new, 1)))
+
+
+def test_corners_outside_the_training_box_are_allowed_and_marked_never_clipped():
+    corners = {"hi": {"vin": 260, "vref": 100, "ro": 20}, "lo": {"vin": 140, "vref": 40, "ro": 4},
+               "top": {"vin": 200, "vref": 160, "ro": 20}}
+    plan = parse_plan({"corners": corners, "tests": [{"name": "s", "scenario": "startup"}]})
+    assert {k: c.outside_training for k, c in plan.corners.items()} == {"hi": ["vin"], "lo": ["vin", "ro", "vref"],
+                                                                        "top": ["vref"]}
+    assert plan.corners["hi"].params().vin == 260.0  # as given
 
 
 def test_toml_errors_carry_their_line_and_other_bad_plans(tmp_path):

@@ -69,6 +69,7 @@ def param_file_text(params: EpisodeParams, nn_file: str | Path | None, gym: str,
     """
     lines = [f".param {k}={v!r}" for k, v in (params.spice_params() | dict(settings or {})).items()]
     lines.append(f".param maxstep={max_step if max_step is not None else 1 / (20 * params.fsw)!r}")
+    lines += deployment_lines(params, gym)
     if nn_file is not None and nn_in_circuit:
         lines += [f'.include "{Path(nn_file).resolve()}"', IO.instance(SUBCKT, clocked)]
     lines.append(".save " + " ".join(saved_traces(gym, nn_in_circuit, injects)))
@@ -83,6 +84,21 @@ def is_recurrent(actor) -> bool:
         return has_state(lower(actor, IO.n_inputs)[0])
     except Exception:  # an actor the exporter rejects: export_model says why, later
         return False
+
+
+def deployment_lines(params: EpisodeParams, gym: str) -> list[str]:
+    """The NN's deployment in the circuit: buckbi_adc(), the ADC nninputs.inc applies to the sensed Vout and vin
+    (the identity for an ideal one), and the node nncmd gym 2 and deploy take the duty command from: NNout1 itself,
+    or NNout1 through delay_periods holds on ctrlclk (each shifts it by one control period)."""
+    levels = params.adc_levels
+    lines = [f".func buckbi_adc(x) {{floor(x*{levels}+0.5)/{levels}}}" if levels else ".func buckbi_adc(x) {x}"]
+    if get_gym(gym).command == "teacher":
+        return lines
+    if not params.delay_periods:
+        return lines + [f"Enncmd nncmd 0 {IO.output} 0 1"]
+    nodes = [IO.output] + [f"nndel{k}" for k in range(1, params.delay_periods + 1)]
+    lines += [f"XDEL{k} {a} {b} {IO.clock} BUCKBI_SH" for k, (a, b) in enumerate(zip(nodes, nodes[1:]), 1)]
+    return lines + [f"Enncmd nncmd 0 {nodes[-1]} 0 1"]
 
 
 def choose_nn_element(actor, backend: Backend | None, nn_in_circuit: bool = True, choice: str | None = None) -> str:

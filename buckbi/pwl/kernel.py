@@ -280,7 +280,7 @@ def _plant_mode(on, il):
 @njit(cache=True)
 def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, corners, timing, vmax, Rc, steps,
                cmd, weights, biases, shapes, acts, act_p, check, clamp_hi, clamp_lo, x0, pmode0, tmode0, rows,
-               inj_amp, sub, wave, ext):
+               inj_amp, sub, wave, ext, adc_levels, delay):
     """One episode: rows[k] = the state at the k-th sampling instant (k+1) T, k = 0..steps.
 
     With the injection oscillator in the state (9 states), what the controller reads is V(out) + inj_amp * x[8].
@@ -292,6 +292,9 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
     sig_t/sig_v/sig_n: the piecewise-linear inputs (rows REF, ILOAD, VIN; see ``_inputs``).
     timing: per, t_ctrl, edge, master_vt, slave_vt, pwm_delay, saw td, tr, pw, tf, switch threshold
     (the duty minus this is where the comparator turns the switch).
+    Deployment: ``adc_levels`` > 0 quantises the NN's sensed Vout and vin (/ vmax) to that many steps (an ADC of
+    log2(levels + 1) bits; the error is the quantised Vout less the reference); ``delay`` > 0 applies the NN's
+    output that many control periods later (as the SPICE circuit's chain of holds on ctrlclk).
     """
     per, t_ctrl, edge, m_vt, s_vt, pwm_delay = timing[0], timing[1], timing[2], timing[3], timing[4], timing[5]
     td, tr, pw, tf, thr = timing[6], timing[7], timing[8], timing[9], timing[10]
@@ -315,6 +318,7 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
     duty = 0.0
     dcmd = 0.0
     nn_out = mlp(held, weights, biases, shapes, acts, act_p) if cmd != CMD_TEACHER else np.nan
+    fifo = np.zeros(max(delay, 1))  # the delay holds, all at 0 V at t = 0
     tog_t = np.empty(8)
     tog_s = np.empty(8)
     nt, ti = 0, 0
@@ -371,10 +375,15 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
                     wave[i, 1] = vout
                     wave[i, 2] = sensed
             elif e == 0:  # ctrlclk masters open: sample
-                sampled[0] = sensed / vmax
-                sampled[5] = (sensed - ref) / vmax
+                vo = sensed / vmax
+                vi = vin / vmax
+                if adc_levels > 0.0:
+                    vo = np.floor(vo * adc_levels + 0.5) / adc_levels
+                    vi = np.floor(vi * adc_levels + 0.5) / adc_levels
+                sampled[0] = vo
+                sampled[5] = (vo * vmax - ref) / vmax
                 sampled[10] = duty
-                sampled[15] = vin / vmax
+                sampled[15] = vi
                 sampled[16] = ref / vmax
                 sampled[18] = held[18] + sampled[5]
                 # slaves copy: the delay lines shift by one
@@ -387,14 +396,17 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
                 held[18] = sampled[18]
                 held[17] = held[10] - held[11]
                 if cmd != CMD_TEACHER:
+                    if delay > 0:  # the delay holds shift: the first takes the output of the period ending now
+                        for j in range(delay - 1, 0, -1):
+                            fifo[j] = fifo[j - 1]
+                        fifo[0] = nn_out
                     nn_out = mlp(held, weights, biases, shapes, acts, act_p)
             elif e == 1:  # pwmclk master samples the duty command
                 if cmd == CMD_TEACHER:
                     dcmd = min(max(x[OI], 0.0), 1.0)
-                elif cmd == CMD_NN:
-                    dcmd = nn_out
                 else:
-                    dcmd = min(max(nn_out, 0.0), 1.0)
+                    applied = fifo[delay - 1] if delay > 0 else nn_out
+                    dcmd = applied if cmd == CMD_NN else min(max(applied, 0.0), 1.0)
             elif e == 2:  # the duty changes; the switch follows [saw < duty - threshold] until the next change
                 duty = dcmd
                 on, nt = switch_toggles(duty - thr, t, t + per, td, tr, pw, tf, per, tog_t, tog_s)

@@ -105,7 +105,8 @@ def simulate(gym: str, actor: nn.Module | None, params, scenario: str | Scenario
     run_kernel(m.lam, m.V, m.Vi, m.ViB, m.ev_z, m.ev_u, *signal_arrays(sig), sig.current_load, sig.corners, timing,
                float(params.vmax), c.Rc, int(params.steps), _CMD[g.command], *net,
                check if check is not None else c.period / 20, op.clamp_hi, op.clamp_lo, x0, op.plant, op.teacher,
-               rows, sig.inject[0] if sig.inject else 0.0, sub, wave, ext)
+               rows, sig.inject[0] if sig.inject else 0.0, sub, wave, ext, float(params.adc_levels),
+               int(params.delay_periods) if g.command != "teacher" else 0)
     return rows, wave, ext
 
 

@@ -61,7 +61,7 @@ def run_cell(actor: Actor | None, test: Test, corner: Corner, controller: str, s
                 if max_step is None and not is_fast(simulator):
                     max_step = 1 / corner.params().fsw / SPICE_STEPS_PER_PERIOD
                 ep = run_episode(GYM[controller], actor if controller == "nn" else None,
-                                 cell_params(test, corner, parts),
+                                 cell_params(test, corner, parts, controller),
                                  tmp, simulator, timeout=timeout, keep_waveforms=True, scenario=test.scenario,
                                  max_step=max_step, settings=test.settings)
                 out["figures"] = {k: _finite(v) for k, v in episode_figures(ep, test.band_pct).items()}
@@ -93,7 +93,7 @@ def _fra(actor, test: Test, corner: Corner, controller: str, simulator, tmp: Pat
          max_step: float | None, parts: dict | None) -> tuple[dict, dict]:
     from ..loopgain import frequencies, margins_table, measure
     st = FRA_KEYS | test.settings
-    point = cell_params(test, corner, parts)
+    point = cell_params(test, corner, parts, controller)
     freqs = frequencies(st["f_start_Hz"], st["f_end_Hz"], int(st["per_octave"]), point.fsw)
     res = measure(actor if controller == "nn" else None, [point], freqs, tmp, simulator,
                   amplitude=st["amplitude_V"], jobs=1, controllers=(controller,), timeout=timeout, max_step=max_step)

@@ -28,7 +28,7 @@ from ..figures import BAND_PCT, FIGURES, figures_of
 DEFAULT = "default"  # PLAN may be this word: the plan shipped with buckbi
 CORNER_KEYS = ("vin", "vref", "ro", "Lo")
 TEST_KEYS = ("name", "scenario", "corners", "limits", "band_pct", "description", "montecarlo", "worstcase",
-             "min_yield_pct", "weights")
+             "min_yield_pct", "weights", "adc_bits", "delay_periods")
 FRA_KEYS = {"f_start_Hz": 10.0, "f_end_Hz": 25e3, "per_octave": 3.0, "amplitude_V": 0.05}  # the fra test's settings
 LOWER_ONLY = ("phase_margin_deg", "gain_margin_dB")  # figures that only take a smallest allowed value
 CONTROLLERS = ("nn", "teacher")
@@ -141,6 +141,8 @@ class Test:
     variation: Variation | None = None
     min_yield_pct: float = 100.0  # with a variation: the share of draws that must pass every limit
     weights: str = ""  # the NN's weights quantised as deployed: "float16" or "int8" ("" as trained)
+    adc_bits: int = 0  # the NN's ADC on its sensed Vout and vin (0: ideal)
+    delay_periods: int = 0  # the NN's output applied this many control periods later
 
 
 @dataclass(frozen=True)
@@ -222,9 +224,6 @@ def _corners(raw, source: str) -> dict[str, Corner]:
             corner.params()
         except EpisodeError as err:
             raise PlanError(f"{where}: {err}") from None
-        if corner.vin > EpisodeParams.__dataclass_fields__["vmax"].default:
-            raise PlanError(f"{where}: vin {corner.vin:g} V is above vmax (250 V), the top of the controller's "
-                            "sensed range")
         out[name] = corner
     return out
 
@@ -269,8 +268,16 @@ def _test(raw, k: int, corners: dict[str, Corner], source: str) -> Test:
     from ..nn.quantize import WEIGHT_FORMATS
     if weights not in ("", *WEIGHT_FORMATS):
         raise PlanError(f"{where}: weights must be one of {', '.join(WEIGHT_FORMATS)}, got {weights!r}")
+    deploy = {}
+    for key in ("adc_bits", "delay_periods"):
+        value = raw.get(key, 0)
+        try:
+            EpisodeParams(vin=200, ro=20, Lo=5e-5, vref=100, **{key: value})
+        except (EpisodeError, TypeError, ValueError) as err:
+            raise PlanError(f"{where}: {key}: {str(err).split(': ', 1)[-1]}") from None
+        deploy[key] = int(value)
     test = Test(raw["name"], scenario.name, tuple(dict.fromkeys(chosen)), limits, settings, band,
-                str(raw.get("description", "")), variation, min_yield, weights)
+                str(raw.get("description", "")), variation, min_yield, weights, **deploy)
     if scenario.name == "fra":
         _check_fra(settings, where)
     else:
@@ -361,9 +368,11 @@ def _check_fra(st: dict, where: str) -> None:
         raise PlanError(f"{where}: per_octave must be a whole number >= 1 and amplitude_V > 0")
 
 
-def cell_params(test: Test, corner: Corner, parts: dict | None = None) -> EpisodeParams:
-    """The corner's operating point (with a draw's part values) run for the test's scenario length."""
-    p = dataclasses.replace(corner.params(), **(parts or {}))
+def cell_params(test: Test, corner: Corner, parts: dict | None = None, controller: str = "nn") -> EpisodeParams:
+    """The corner's operating point (with a draw's part values, and for the NN its ADC and delay) run for the test's
+    scenario length."""
+    deploy = {"adc_bits": test.adc_bits, "delay_periods": test.delay_periods} if controller == "nn" else {}
+    p = dataclasses.replace(corner.params(), **(parts or {}), **deploy)
     if test.scenario == "fra":
         return p
     return scenario_params(p, test.scenario, test.settings)
@@ -383,6 +392,7 @@ def cell_definition(test: Test, corner: Corner, controller: str, actor_id: str, 
     from .. import __version__
     return json.dumps({"buckbi": __version__, "scenario": test.scenario, "settings": test.settings,
                        "weights": test.weights if controller == "nn" else "",
+                       "deploy": [test.adc_bits, test.delay_periods] if controller == "nn" else [],
                        "band_pct": test.band_pct, "corner": [corner.vin, corner.vref, corner.ro, corner.Lo],
                        "parts": parts or {}, "controller": controller,
                        "actor": actor_id if controller == "nn" else "", "simulator": simulator}, sort_keys=True)

@@ -71,6 +71,10 @@ class EpisodeParams:
     L1: float = COMPONENTS["L1"][1]
     C1: float = COMPONENTS["C1"][1]
     ESR: float = COMPONENTS["ESR"][1]
+    # Deployment of the NN (the analog teacher has neither): an ADC of adc_bits on its sensed Vout and vin (0: ideal),
+    # and its output applied delay_periods control periods later.
+    adc_bits: int = 0
+    delay_periods: int = 0
 
     def __post_init__(self) -> None:
         for name in ("vin", "ro", "Lo", "vref", "fsw", "vmax", *COMPONENTS):
@@ -83,6 +87,15 @@ class EpisodeParams:
         if isinstance(self.steps, bool) or not isinstance(self.steps, numbers.Integral) or self.steps < 8:
             raise EpisodeError(f"steps must be an integer >= 8 control periods, got {self.steps!r}")
         object.__setattr__(self, "steps", int(self.steps))
+        for name, low in (("adc_bits", 2), ("delay_periods", 0)):
+            value = getattr(self, name)
+            if isinstance(value, numbers.Real) and not isinstance(value, bool) and value == int(value):
+                value = int(value)
+            if not isinstance(value, int) or (value != 0 and value < low) or value < 0:
+                what = ("an ADC needs at least 2 bits (0: ideal)" if name == "adc_bits"
+                        else "a delay is a whole number of control periods >= 0")
+                raise EpisodeError(f"EpisodeParams.{name} = {getattr(self, name)!r}: {what}")
+            object.__setattr__(self, name, value)
 
     @classmethod
     def random(cls, rng: np.random.Generator, **fixed) -> "EpisodeParams":
@@ -110,7 +123,13 @@ class EpisodeParams:
         d["STEPS"] = int(d.pop("steps"))
         for field, (param, _, _) in COMPONENTS.items():
             d[param] = d.pop(field)
+        d["adc_levels"] = self.adc_levels
         return d
+
+    @property
+    def adc_levels(self) -> int:
+        """Quantisation steps over 0..vmax (2^bits - 1), 0 for an ideal ADC."""
+        return 2 ** self.adc_bits - 1 if self.adc_bits else 0
 
     @property
     def nominal_parts(self) -> bool:
