@@ -54,12 +54,15 @@ def test_param_file_has_params_nn_instance_and_save(tmp_path):
     p = EpisodeParams(vin=200.0, ro=10.0, Lo=5e-05, vref=100.0, steps=64)
     text = param_file_text(p, tmp_path / "actor.sp", "gym1")
     lines = text.splitlines()
-    assert lines[:8] == [".param vin=200.0", ".param ro=10.0", ".param Lo=5e-05", ".param vref=100.0",
-                         ".param fsw=50000.0", ".param vmax=250.0", ".param STEPS=64", ".param maxstep=1e-06"]
-    assert lines[8] == f'.include "{tmp_path / "actor.sp"}"'
-    assert lines[9] == INSTANCE and INSTANCE.startswith("X99 NNin1 NNin2") and INSTANCE.endswith("NNout1 ActorSubckt")
-    assert lines[10] == ".save " + " ".join(saved_traces("gym1"))
-    assert "V(nnpwm)" in lines[10] and "V(NNout1)" in lines[10] and "V(NNin19)" in lines[10]
+    assert lines[:7] == [".param vin=200.0", ".param ro=10.0", ".param Lo=5e-05", ".param vref=100.0",
+                         ".param fsw=50000.0", ".param vmax=250.0", ".param STEPS=64"]  # the seed's, in its order
+    assert lines[7:12] == [".param Lbuck=0.00025", ".param Cbuck=0.00022", ".param Resr=0.2449",
+                           ".param adc_levels=0", ".param delay_periods=0"]  # nominal parts, ideal deployment
+    assert lines[12] == ".param maxstep=1e-06" and lines[13] == ".func buckbi_adc(x) {x}"
+    assert lines[14] == f'.include "{tmp_path / "actor.sp"}"'
+    assert lines[15] == INSTANCE and INSTANCE.startswith("X99 NNin1 NNin2") and INSTANCE.endswith("NNout1 ActorSubckt")
+    assert lines[16] == ".save " + " ".join(saved_traces("gym1"))
+    assert "V(nnpwm)" in lines[16] and "V(NNout1)" in lines[16] and "V(NNin19)" in lines[16]
     assert ".param maxstep=5e-08" in param_file_text(p, None, "teacher", max_step=5e-08)
 
 

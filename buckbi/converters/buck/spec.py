@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -119,12 +119,10 @@ class EpisodeParams:
         return self.vref / self.ro / icrit
 
     def spice_params(self) -> dict[str, float | int]:
-        d = asdict(self)
-        d["STEPS"] = int(d.pop("steps"))
-        for field, (param, _, _) in COMPONENTS.items():
-            d[param] = d.pop(field)
-        d["adc_levels"] = self.adc_levels
-        return d
+        """The .param values of an episode: the seed's (vin ro Lo vref fsw vmax STEPS), the parts, the deployment."""
+        d = {k: getattr(self, k) for k in ("vin", "ro", "Lo", "vref", "fsw", "vmax")} | {"STEPS": int(self.steps)}
+        d |= {param: getattr(self, field) for field, (param, _, _) in COMPONENTS.items()}
+        return d | {"adc_levels": self.adc_levels, "delay_periods": self.delay_periods}
 
     @property
     def adc_levels(self) -> int:
