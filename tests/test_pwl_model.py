@@ -33,8 +33,10 @@ def test_values_come_from_the_parts(tmp_path):
     parts = tmp_path / "parts"
     shutil.copytree(PARTS, parts)
     buck = parts / "buck.inc"
-    buck.write_text(buck.read_text().replace("L1 sw l1r 250u", "L1 sw l1r 180u"))
+    buck.write_text(buck.read_text().replace("L1 sw l1r {Lbuck}", "L1 sw l1r 180u"))
     assert read_circuit(parts=parts).L == pytest.approx(180e-6)
+    # (the nominal L1, C1 and ESR are the component table's, which buck.inc reads as .params)
+    assert "L1 sw l1r {Lbuck}" in (PARTS / "buck.inc").read_text()
     buck.write_text(buck.read_text().replace("VSAW saw 0 PULSE(", "VSAW saw 0 SIN("))
     with pytest.raises(CircuitParseError, match="saw PULSE"):
         read_circuit(parts=parts)
