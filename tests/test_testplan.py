@@ -245,8 +245,9 @@ CELL_TOL = {"dc_error_pct": 0.02, "overshoot_pct": 0.3, "settle_ms": 0.25, "satu
 
 
 @pytest.mark.ltspice
-@pytest.mark.parametrize("scenario, settings", [("startup", {"soft_start_ms": 20.0}), ("refstep", {})],
-                         ids=["startup-20ms-soft-start", "refstep"])
+@pytest.mark.parametrize("scenario, settings", [("startup", {"soft_start_ms": 20.0}), ("refstep", {}),
+                                                ("longrun", {"duration_ms": 30.0, "judge_from_ms": 10.0})],
+                         ids=["startup-20ms-soft-start", "refstep", "longrun-30ms"])
 @pytest.mark.parametrize("who", ["teacher", "nn"])
 def test_a_cell_in_ngspice_gives_the_fast_simulators_figures(simulator, scenario, settings, who):
     # The same test at the same corner on both engines: every figure within its named tolerance. The ripple
@@ -266,3 +267,7 @@ def test_a_cell_in_ngspice_gives_the_fast_simulators_figures(simulator, scenario
     if scenario == "startup":  # the 20 ms soft start is what the run did: Vout reaches vref only then
         assert 19.0 < f["settle_ms"] < 24.0 and 19.0 < s["settle_ms"] < 24.0
     assert math.isfinite(f["sse_pct"]) and abs(f["sse_pct"] - s["sse_pct"]) < 0.05
+    if scenario == "longrun":
+        assert abs(f["max_dev_pct"] - s["max_dev_pct"]) <= CELL_TOL["dc_error_pct"]
+        if who == "nn":
+            assert abs(f["max_abs_input"] - s["max_abs_input"]) < 0.05
