@@ -14,7 +14,8 @@ BASE = dict(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, steps=256)
 
 
 @pytest.mark.parametrize("bad, message", [({"adc_bits": 1}, "at least 2 bits"), ({"adc_bits": -3}, "at least 2"),
-                                          ({"delay_periods": 0.5}, "whole number"), ({"delay_periods": -1}, "whole")])
+                                          ({"delay_periods": 0.5}, "whole number"), ({"delay_periods": -1}, "whole"),
+                                          ({"noise_mV": -1.0}, "rms voltage >= 0"), ({"noise_seed": 0.5}, "whole")])
 def test_bad_deployment_values_are_refused(bad, message):
     with pytest.raises(EpisodeError, match=message):
         EpisodeParams(**BASE, **bad)
@@ -75,3 +76,24 @@ def test_the_nn_behind_an_adc_gives_the_same_figures_in_both_engines(simulator):
         assert abs(f[fig] - s[fig]) <= tol, (fig, f[fig], s[fig])
     ideal = run_cell(actor, Test("t", "startup", ("c",), ()), corner, "nn", "pwl")["figures"]
     assert abs(f["ripple_pct"] - ideal["ripple_pct"]) > 0.1  # the ADC changes what the loop does
+
+
+@pytest.mark.parametrize("engine", ["pwl", pytest.param("spice", marks=pytest.mark.ltspice)])
+@pytest.mark.parametrize("gym", ["deploy", "teacher"])
+def test_sensor_noise_is_the_same_seeded_staircase_in_both_engines(request, engine, gym, tmp_path):
+    # V(vsense) - V(out) at every sampling instant is the draw's value for that period, for the NN and the teacher
+    from buckbi.pwl.simulate import circuit
+    sim = "pwl" if engine == "pwl" else request.getfixturevalue("simulator")
+    p = EpisodeParams(**BASE, noise_mV=50.0, noise_seed=3)
+    ep = run_episode(gym, resolve_actor("pretrained") if gym == "deploy" else None, p, tmp_path, sim,
+                     keep_waveforms=True)
+    c = circuit(p.fsw)
+    ts = np.arange(p.steps + 1) / p.fsw + c.t_ctrl + c.master_vt * c.edge
+    w = ep.waveforms
+    seen = np.interp(ts, w["time"], w["V(vsense)"]) - np.interp(ts, w["time"], w["V(out)"])
+    noise = p.noise_volts()[:p.steps + 1]
+    assert np.abs(seen - noise).max() < 1e-8
+    assert noise.std() == pytest.approx(0.05, rel=0.15) and np.array_equal(noise, p.noise_volts()[:p.steps + 1])
+    clean = run_episode(gym, resolve_actor("pretrained") if gym == "deploy" else None, EpisodeParams(**BASE),
+                        tmp_path / "clean", sim)
+    assert np.abs(ep.rows["V(duty)"] - clean.rows["V(duty)"]).max() > 1e-3  # the loop responds to it

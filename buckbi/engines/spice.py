@@ -72,8 +72,25 @@ def param_file_text(params: EpisodeParams, nn_file: str | Path | None, gym: str,
     lines += deployment_lines(params, gym)
     if nn_file is not None and nn_in_circuit:
         lines += [f'.include "{Path(nn_file).resolve()}"', IO.instance(SUBCKT, clocked)]
-    lines.append(".save " + " ".join(saved_traces(gym, nn_in_circuit, injects)))
+    lines.append(".save " + " ".join(saved_traces(gym, nn_in_circuit, injects or bool(params.noise_mV))))
     return "\n".join(lines) + "\n"
+
+
+def noise_sense_text(params: EpisodeParams) -> str:
+    """The sense part with the sensor's noise: a staircase in series with V(out), value noise[k] from T/2 before the
+    k-th sampling instant to T/2 after it (10 ns steps, mid-way between two samples: as the fast kernel holds it)."""
+    from ..pwl.simulate import circuit
+    per = 1 / params.fsw
+    step = circuit(float(params.fsw)).t_ctrl + per / 2  # where period k's noise gives way to period k+1's
+    n = params.noise_volts()
+    n = [float(v) for v in n]
+    pts = [f"0 {n[0]!r}"]
+    for k in range(len(n) - 1):
+        t = k * per + step
+        pts += [f"{t!r} {n[k]!r}", f"{t + 10e-9!r} {n[k + 1]!r}"]
+    lines = [" ".join(pts[i:i + 8]) for i in range(0, len(pts), 8)]
+    return ("* buckbi sense with sensor noise (noise_mV, noise_seed): V(vsense) = V(out) + noise, one value per period\n"
+            f"Vsense vsense out PWL({lines[0]}\n" + "".join(f"+ {ln}\n" for ln in lines[1:]) + "+ )\n")
 
 
 def is_recurrent(actor) -> bool:
@@ -180,8 +197,16 @@ def prepare_episode(gym: str, actor, params: EpisodeParams, workdir: str | Path,
     check_length(params, s, settings)
     files = write_episode_files(gym, actor, params, workdir, backend, name, max_step, nn_in_circuit, element,
                                 s.resolve_settings(settings), s.injects)
-    return SimJob(circuit_file(gym), includes=[files["params"], *(part_file(p) for p in s.parts)],
-                  traces=saved_traces(gym, nn_in_circuit, s.injects), name=f"{name}_{gym}", resample=True)
+    parts = [part_file(p) for p in s.parts]
+    if params.noise_mV:
+        if s.injects:
+            raise EpisodeError("sensor noise and the loop-gain injection share the sense source: measure the loop gain "
+                               "without noise_mV")
+        parts[-1] = Path(workdir) / f"{name}_sense.inc"
+        atomic_write_text(parts[-1], noise_sense_text(params))
+    return SimJob(circuit_file(gym), includes=[files["params"], *parts],
+                  traces=saved_traces(gym, nn_in_circuit, s.injects or bool(params.noise_mV)), name=f"{name}_{gym}",
+                  resample=True)
 
 
 def collect_episode(gym: str, params: EpisodeParams, result: SimResult, keep_waveforms: bool = False,

@@ -5,7 +5,7 @@ import numpy as np
 from numba import njit
 
 from ..nn.activations import ACTIVATIONS
-from .model import EV_DRIVE, EV_IL, EV_OI, IL, ILO, N_INPUTS, N_STATES, OI, REF, ILOAD, TEACHER_MODES, VIN
+from .model import EV_DRIVE, EV_IL, EV_OI, IL, ILO, N_INPUTS, NOISE, N_STATES, OI, REF, ILOAD, TEACHER_MODES, VIN
 
 N_T = len(TEACHER_MODES)
 # Teacher modes: 0 linear, 1 output at 1, 2 output at 0, 3 oi diode-clamped high, 4 low.
@@ -110,7 +110,7 @@ def _exit(pmode, tmode, ev, clamp_hi, clamp_lo):
 
 @njit(cache=True)
 def advance(x, t0, t1, pmode, tmode, lam, V, Vi, ViB, ev_z, ev_u, step_e, step_p1, step_p2, check, sig_t, sig_v,
-            sig_n, current_load, corners, clamp_hi, clamp_lo, work, rwork):
+            sig_n, current_load, corners, clamp_hi, clamp_lo, work, rwork, noise):
     """Move state ``x`` from t0 to t1 in place; returns the (plant, teacher) modes at t1.
 
     Splits at input corners; watches iL (diode -> dcm) and the teacher's clamp conditions every ``check``
@@ -128,6 +128,7 @@ def advance(x, t0, t1, pmode, tmode, lam, V, Vi, ViB, ev_z, ev_u, step_e, step_p
                 t_end = c
         m = pmode * N_T + tmode
         _inputs(t, sig_t, sig_v, sig_n, u0, u1)
+        u0[NOISE], u1[NOISE] = noise, 0.0  # the sensor's noise: constant between the kernel's noise events
         for i in range(n):
             acc = 0j
             for j in range(n):
@@ -280,7 +281,7 @@ def _plant_mode(on, il):
 @njit(cache=True)
 def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, corners, timing, vmax, Rc, steps,
                cmd, weights, biases, shapes, acts, act_p, check, clamp_hi, clamp_lo, x0, pmode0, tmode0, rows,
-               inj_amp, sub, wave, ext, adc_levels, delay):
+               inj_amp, sub, wave, ext, adc_levels, delay, noise):
     """One episode: rows[k] = the state at the k-th sampling instant (k+1) T, k = 0..steps.
 
     With the injection oscillator in the state (9 states), what the controller reads is V(out) + inj_amp * x[8].
@@ -294,7 +295,9 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
     (the duty minus this is where the comparator turns the switch).
     Deployment: ``adc_levels`` > 0 quantises the NN's sensed Vout and vin (/ vmax) to that many steps (an ADC of
     log2(levels + 1) bits; the error is the quantised Vout less the reference); ``delay`` > 0 applies the NN's
-    output that many control periods later (as the SPICE circuit's chain of holds on ctrlclk).
+    output that many control periods later (as the SPICE circuit's chain of holds on ctrlclk); ``noise[k]`` is
+    added to the sensed Vout (the NN's samples and the teacher's feedback) from T/2 before the k-th sampling instant
+    to T/2 after it (the SPICE circuit's staircase in series with the sense).
     """
     per, t_ctrl, edge, m_vt, s_vt, pwm_delay = timing[0], timing[1], timing[2], timing[3], timing[4], timing[5]
     td, tr, pw, tf, thr = timing[6], timing[7], timing[8], timing[9], timing[10]
@@ -318,6 +321,7 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
     duty = 0.0
     dcmd = 0.0
     nn_out = mlp(held, weights, biases, shapes, acts, act_p) if cmd != CMD_TEACHER else np.nan
+    noise_now = noise[0]
     fifo = np.zeros(max(delay, 1))  # the delay holds, all at 0 V at t = 0
     tog_t = np.empty(8)
     tog_s = np.empty(8)
@@ -326,15 +330,17 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
     # Events of a period, in time order (the same every period): ctrlclk's masters sample at m_vt on the rising
     # edge, slaves copy at s_vt; nothing reads the holds in between, so both happen at the sampling instant.
     # pwmclk: the same, but the duty's change is kept at the slave's instant, where the comparator sees it.
-    # Kinds 0..3: those and the row at the period's end; 4 + j: the j-th waveform point.
-    n_ev = 4 + sub
+    # Kinds 0..3: those and the row at the period's end; 4: the noise takes the next period's value (T/2 after
+    # the sampling instant); 5 + j: the j-th waveform point.
+    n_ev = 5 + sub
     offs = np.empty(n_ev)
     offs[0] = t_ctrl + m_vt * edge
     offs[1] = t_ctrl + pwm_delay + m_vt * edge
     offs[2] = t_ctrl + pwm_delay + s_vt * edge
     offs[3] = per
+    offs[4] = min(t_ctrl + per / 2, per * (1 - 1e-9))
     for j in range(sub):
-        offs[4 + j] = j * per / sub
+        offs[5 + j] = j * per / sub
     order = np.argsort(offs, kind="mergesort")
     for k in range(steps + 1):
         base = k * per
@@ -346,7 +352,7 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
             while ti < nt and tog_t[ti] <= te:
                 pmode, tmode = advance(x, t, tog_t[ti], pmode, tmode, lam, V, Vi, ViB, ev_z, ev_u, step_e, step_p1,
                                        step_p2, check, sig_t, sig_v, sig_n, current_load, corners, clamp_hi, clamp_lo,
-                                       work, rwork)
+                                       work, rwork, noise_now)
                 t = tog_t[ti]
                 if sub > 0:
                     iload, _ = _pwl(sig_t[ILOAD, :sig_n[ILOAD]], sig_v[ILOAD, :sig_n[ILOAD]], t)
@@ -358,18 +364,22 @@ def run_kernel(lam, V, Vi, ViB, ev_z, ev_u, sig_t, sig_v, sig_n, current_load, c
                     x[IL] = 0.0
                 ti += 1
             pmode, tmode = advance(x, t, te, pmode, tmode, lam, V, Vi, ViB, ev_z, ev_u, step_e, step_p1, step_p2,
-                                   check, sig_t, sig_v, sig_n, current_load, corners, clamp_hi, clamp_lo, work, rwork)
+                                   check, sig_t, sig_v, sig_n, current_load, corners, clamp_hi, clamp_lo, work, rwork,
+                                   noise_now)
             t = te
             ref, _ = _pwl(sig_t[REF, :sig_n[REF]], sig_v[REF, :sig_n[REF]], t)
             iload, _ = _pwl(sig_t[ILOAD, :sig_n[ILOAD]], sig_v[ILOAD, :sig_n[ILOAD]], t)
             vin, _ = _pwl(sig_t[VIN, :sig_n[VIN]], sig_v[VIN, :sig_n[VIN]], t)
             vout = x[1] + Rc * (x[IL] - x[ILO] - iload)
-            sensed = vout + inj_amp * x[N_STATES + 1] if injecting else vout
+            sensed = (vout + inj_amp * x[N_STATES + 1] if injecting else vout) + noise_now
             if sub > 0:
                 ext[k, 0] = min(ext[k, 0], vout)
                 ext[k, 1] = max(ext[k, 1], vout)
-            if e >= 4:  # a waveform point
-                i = k * sub + (e - 4)
+            if e == 4:  # the noise steps to the next period's value, half a period before its sampling instant
+                if k + 1 < noise.shape[0]:
+                    noise_now = noise[k + 1]
+            elif e >= 5:  # a waveform point
+                i = k * sub + (e - 5)
                 if i < wave.shape[0]:
                     wave[i, 0] = t
                     wave[i, 1] = vout

@@ -2,7 +2,8 @@
 
 State x = [iL, vC, iLo, q1, q2, q3, oi]: filter inductor current, capacitor voltage (its ESR is algebraic),
 load inductor current, the voltages across CT1, CT2, CT3 (t1-inv, nnpwm-inv, t3-inv) and the op-amp's
-internal node. Inputs u = [1, ref(t), iload(t), vin(t)], piecewise linear in time (the scenario's parts), so the
+internal node. Inputs u = [1, ref(t), iload(t), vin(t), noise(t)], piecewise linear in time (the noise piecewise
+constant, set by the kernel) (the scenario's parts), so the
 matrices depend on the load only: vin enters through B. Per mode dx/dt = A x + B u.
 Left out, and measured to be below ngspice's own step error at the sampled rows: the capacitor's 12.9 nH ESL,
 the 1 pF across Lo, the off switch's 1 MOhm; the diode is its exponential law linearised around IDIODE.
@@ -16,11 +17,11 @@ import numpy as np
 
 from .circuit import GymCircuit
 
-N_STATES, N_INPUTS = 7, 4
+N_STATES, N_INPUTS = 7, 5
 OC, OS = 7, 8  # with a loop-gain injection the state also holds its oscillator: v_inj = amp * sin(w t) = amp * x[OS]
 N_INJECT = N_STATES + 2
 IL, VC, ILO, Q1, Q2, Q3, OI = range(N_STATES)
-ONE, REF, ILOAD, VIN = range(N_INPUTS)
+ONE, REF, ILOAD, VIN, NOISE = range(N_INPUTS)  # NOISE: added to the sensed Vout (held per period by the kernel)
 PLANT_MODES = ("on", "diode", "dcm")
 TEACHER_MODES = ("linear", "sat_hi", "sat_lo", "clamp_hi", "clamp_lo")
 N_MODES = len(PLANT_MODES) * len(TEACHER_MODES)
@@ -88,7 +89,8 @@ def mode_equations(c: GymCircuit, ro: float, Lo: float, vmax: float, load_step: 
         nnpwm[n + ONE] = 1.0
     inv = nnpwm.copy()
     inv[Q2] -= 1.0
-    sensed = vout.copy()  # what the teacher reads: V(vsense) = V(out) + v_inj
+    sensed = vout.copy()  # what the teacher reads: V(vsense) = V(out) + v_inj + the sensor's noise
+    sensed[n + NOISE] = 1.0
     if inject is not None:
         amp, freq = inject
         w0 = 2 * math.pi * freq

@@ -106,7 +106,7 @@ def simulate(gym: str, actor: nn.Module | None, params, scenario: str | Scenario
                float(params.vmax), c.Rc, int(params.steps), _CMD[g.command], *net,
                check if check is not None else c.period / 20, op.clamp_hi, op.clamp_lo, x0, op.plant, op.teacher,
                rows, sig.inject[0] if sig.inject else 0.0, sub, wave, ext, float(params.adc_levels),
-               int(params.delay_periods) if g.command != "teacher" else 0)
+               int(params.delay_periods) if g.command != "teacher" else 0, params.noise_volts())
     return rows, wave, ext
 
 

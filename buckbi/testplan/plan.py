@@ -28,7 +28,7 @@ from ..figures import BAND_PCT, FIGURES, figures_of
 DEFAULT = "default"  # PLAN may be this word: the plan shipped with buckbi
 CORNER_KEYS = ("vin", "vref", "ro", "Lo")
 TEST_KEYS = ("name", "scenario", "corners", "limits", "band_pct", "description", "montecarlo", "worstcase",
-             "min_yield_pct", "weights", "adc_bits", "delay_periods")
+             "min_yield_pct", "weights", "adc_bits", "delay_periods", "noise_mV", "noise_seed")
 FRA_KEYS = {"f_start_Hz": 10.0, "f_end_Hz": 25e3, "per_octave": 3.0, "amplitude_V": 0.05}  # the fra test's settings
 LOWER_ONLY = ("phase_margin_deg", "gain_margin_dB")  # figures that only take a smallest allowed value
 CONTROLLERS = ("nn", "teacher")
@@ -143,6 +143,8 @@ class Test:
     weights: str = ""  # the NN's weights quantised as deployed: "float16" or "int8" ("" as trained)
     adc_bits: int = 0  # the NN's ADC on its sensed Vout and vin (0: ideal)
     delay_periods: int = 0  # the NN's output applied this many control periods later
+    noise_mV: float = 0.0  # seeded Gaussian noise on the sensed Vout (the NN's and the teacher's), rms
+    noise_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,15 @@ def _test(raw, k: int, corners: dict[str, Corner], source: str) -> Test:
         except (EpisodeError, TypeError, ValueError) as err:
             raise PlanError(f"{where}: {key}: {str(err).split(': ', 1)[-1]}") from None
         deploy[key] = int(value)
+    for key in ("noise_mV", "noise_seed"):
+        value = raw.get(key, 0)
+        try:
+            EpisodeParams(vin=200, ro=20, Lo=5e-5, vref=100, **{key: value})
+        except (EpisodeError, TypeError, ValueError) as err:
+            raise PlanError(f"{where}: {key}: {str(err).split(': ', 1)[-1]}") from None
+        deploy[key] = value
+    if deploy["noise_mV"] and scenario.name == "fra":
+        raise PlanError(f"{where}: noise_mV: the loop gain is measured without sensor noise (they share the sense)")
     test = Test(raw["name"], scenario.name, tuple(dict.fromkeys(chosen)), limits, settings, band,
                 str(raw.get("description", "")), variation, min_yield, weights, **deploy)
     if scenario.name == "fra":
@@ -372,6 +383,7 @@ def cell_params(test: Test, corner: Corner, parts: dict | None = None, controlle
     """The corner's operating point (with a draw's part values, and for the NN its ADC and delay) run for the test's
     scenario length."""
     deploy = {"adc_bits": test.adc_bits, "delay_periods": test.delay_periods} if controller == "nn" else {}
+    deploy |= {"noise_mV": test.noise_mV, "noise_seed": test.noise_seed}  # the teacher's sense is noisy too
     p = dataclasses.replace(corner.params(), **(parts or {}), **deploy)
     if test.scenario == "fra":
         return p
@@ -393,6 +405,7 @@ def cell_definition(test: Test, corner: Corner, controller: str, actor_id: str, 
     return json.dumps({"buckbi": __version__, "scenario": test.scenario, "settings": test.settings,
                        "weights": test.weights if controller == "nn" else "",
                        "deploy": [test.adc_bits, test.delay_periods] if controller == "nn" else [],
+                       "noise": [test.noise_mV, test.noise_seed],
                        "band_pct": test.band_pct, "corner": [corner.vin, corner.vref, corner.ro, corner.Lo],
                        "parts": parts or {}, "controller": controller,
                        "actor": actor_id if controller == "nn" else "", "simulator": simulator}, sort_keys=True)

@@ -75,6 +75,8 @@ class EpisodeParams:
     # and its output applied delay_periods control periods later.
     adc_bits: int = 0
     delay_periods: int = 0
+    noise_mV: float = 0.0  # seeded Gaussian noise (rms) on the sensed Vout, one value per control period
+    noise_seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("vin", "ro", "Lo", "vref", "fsw", "vmax", *COMPONENTS):
@@ -87,6 +89,12 @@ class EpisodeParams:
         if isinstance(self.steps, bool) or not isinstance(self.steps, numbers.Integral) or self.steps < 8:
             raise EpisodeError(f"steps must be an integer >= 8 control periods, got {self.steps!r}")
         object.__setattr__(self, "steps", int(self.steps))
+        if isinstance(self.noise_mV, bool) or not isinstance(self.noise_mV, numbers.Real) \
+                or not math.isfinite(self.noise_mV) or self.noise_mV < 0:
+            raise EpisodeError(f"EpisodeParams.noise_mV = {self.noise_mV!r}: noise is an rms voltage >= 0 mV")
+        object.__setattr__(self, "noise_mV", float(self.noise_mV))
+        if isinstance(self.noise_seed, bool) or not isinstance(self.noise_seed, numbers.Integral):
+            raise EpisodeError(f"EpisodeParams.noise_seed must be a whole number, got {self.noise_seed!r}")
         for name, low in (("adc_bits", 2), ("delay_periods", 0)):
             value = getattr(self, name)
             if isinstance(value, numbers.Real) and not isinstance(value, bool) and value == int(value):
@@ -123,6 +131,14 @@ class EpisodeParams:
         d = {k: getattr(self, k) for k in ("vin", "ro", "Lo", "vref", "fsw", "vmax")} | {"STEPS": int(self.steps)}
         d |= {param: getattr(self, field) for field, (param, _, _) in COMPONENTS.items()}
         return d | {"adc_levels": self.adc_levels, "delay_periods": self.delay_periods}
+
+    def noise_volts(self) -> np.ndarray:
+        """The sensed Vout's noise in each control period k = 0..STEPS+1 (V): N(0, noise_mV) from rng([seed, k]),
+        so a longer episode starts with the same values."""
+        if not self.noise_mV:
+            return np.zeros(self.steps + 2)
+        return np.array([np.random.default_rng([self.noise_seed, 0x4E015E, k]).normal(0.0, self.noise_mV * 1e-3)
+                         for k in range(self.steps + 2)])
 
     @property
     def adc_levels(self) -> int:
