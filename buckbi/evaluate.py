@@ -19,6 +19,7 @@ from .contract import Episode
 from .converters.buck.scenarios import get_scenario, scenario_params
 from .converters.buck.spec import EpisodeParams
 from .episode import Actor, run_episodes
+from .figures import last_outside
 from .fsutil import atomic_write_text
 from .train.plots import write_html
 
@@ -46,12 +47,7 @@ class StepResponse:
 
 def _last_outside(t: np.ndarray, v: np.ndarray, vref: float, t0: float) -> float:
     """Time (s) after ``t0`` from which Vout stays inside the band; inf when it ends outside."""
-    outside = np.flatnonzero(np.abs(v - vref) > SETTLE_BAND * vref)
-    if len(outside) == 0:
-        return 0.0
-    if outside[-1] == len(v) - 1:
-        return math.inf
-    return float(t[outside[-1] + 1] - t0)
+    return last_outside(t, v - vref, SETTLE_BAND * vref, t0)
 
 
 def response(rows: pd.DataFrame, vref: float, until: float | None = None) -> Response:

@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader, or a crash mid-write, never leaves half a file behind."""
+"""Atomic file writes and line-by-line result files: a crash mid-write never leaves half a file (or line) behind."""
 from __future__ import annotations
 
 import os
@@ -27,3 +27,26 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically."""
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def whole_lines(path: Path) -> tuple[list[str], int]:
+    """The file's lines that end with their newline, and the byte length they take (a torn tail is left out)."""
+    data = path.read_bytes() if path.exists() else b""
+    end = data.rfind(b"\n") + 1
+    return data[:end].decode("utf-8", errors="replace").splitlines(), end
+
+
+def cut_torn_tail(path: Path) -> None:
+    """Cut a last line a kill left without its newline, so that appends start a new line."""
+    _, end = whole_lines(path)
+    if path.exists() and path.stat().st_size > end:
+        with open(path, "r+b") as fh:
+            fh.truncate(end)
+
+
+def append_synced(path: Path, text: str) -> None:
+    """Append ``text`` (whole lines) and fsync it: a kill -9 loses only what was not appended yet."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())

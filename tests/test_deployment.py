@@ -15,7 +15,9 @@ BASE = dict(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, steps=256)
 
 @pytest.mark.parametrize("bad, message", [({"adc_bits": 1}, "at least 2 bits"), ({"adc_bits": -3}, "at least 2"),
                                           ({"delay_periods": 0.5}, "whole number"), ({"delay_periods": -1}, "whole"),
-                                          ({"noise_mV": -1.0}, "rms voltage >= 0"), ({"noise_seed": 0.5}, "whole")])
+                                          ({"noise_mV": -1.0}, "rms voltage >= 0"), ({"noise_seed": 0.5}, "whole"),
+                                          ({"adc_bits": float("inf")}, "at least 2"),
+                                          ({"delay_periods": float("nan")}, "whole number")])
 def test_bad_deployment_values_are_refused(bad, message):
     with pytest.raises(EpisodeError, match=message):
         EpisodeParams(**BASE, **bad)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
 
 from buckbi.figures import figures_of
 from buckbi.pytestplugin.extras import attach, plan_cell_png

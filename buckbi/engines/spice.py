@@ -93,14 +93,20 @@ def noise_sense_text(params: EpisodeParams) -> str:
             f"Vsense vsense out PWL({lines[0]}\n" + "".join(f"+ {ln}\n" for ln in lines[1:]) + "+ )\n")
 
 
-def is_recurrent(actor) -> bool:
-    """True for a PyTorch actor with a recurrent cell (its subcircuit takes the clock; it runs in the circuit)."""
+def _holds_state(actor) -> bool | None:
+    """Whether a PyTorch actor has a recurrent cell; None when it is not one or the exporter rejects it (export_model
+    says why, later)."""
     if not isinstance(actor, nn.Module):
-        return False
+        return None
     try:
         return has_state(lower(actor, IO.n_inputs)[0])
-    except Exception:  # an actor the exporter rejects: export_model says why, later
-        return False
+    except Exception:
+        return None
+
+
+def is_recurrent(actor) -> bool:
+    """True for a PyTorch actor with a recurrent cell (its subcircuit takes the clock; it runs in the circuit)."""
+    return _holds_state(actor) is True
 
 
 def deployment_lines(params: EpisodeParams, gym: str) -> list[str]:
@@ -131,12 +137,7 @@ def choose_nn_element(actor, backend: Backend | None, nn_in_circuit: bool = True
     if choice is not None and choice not in NN_ELEMENTS:
         raise EpisodeError(f"nn_element must be one of {NN_ELEMENTS} (or unset for automatic), got {choice!r}")
     eligible = (isinstance(actor, nn.Module) and nn_in_circuit and isinstance(backend, NgspiceBackend)
-                and backend.netlist_dialect == "ngspice")
-    if eligible:
-        try:
-            eligible = not has_state(lower(actor, IO.n_inputs)[0])
-        except Exception:  # an actor the exporter rejects: export_model says why, later
-            eligible = False
+                and backend.netlist_dialect == "ngspice" and _holds_state(actor) is False)
     if choice == "subckt" or not eligible:
         return "subckt"
     from ..xspice import codemodel_path, require_codemodel, warn_unavailable

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..converters.buck.spec import EpisodeParams
 from ..episode import Actor
+from ..fsutil import append_synced, cut_torn_tail, whole_lines
 from .grid import point_key
 
 log = logging.getLogger("buckbi.sweep")
@@ -53,13 +54,6 @@ class SweepResult:
     wall_s: float
 
 
-def whole_lines(path: Path) -> tuple[list[str], int]:
-    """The file's lines that end with their newline, and the byte length they take (a torn tail is left out)."""
-    data = path.read_bytes() if path.exists() else b""
-    end = data.rfind(b"\n") + 1
-    return data[:end].decode("utf-8", errors="replace").splitlines(), end
-
-
 def read_results(path: Path) -> pd.DataFrame:
     """Rows written so far. A line counts only when it is whole: it ends with its newline and has every field of
     the header; anything else (a line cut short by a kill) is dropped, and its point runs again."""
@@ -82,10 +76,7 @@ class ResultWriter:
     def __init__(self, path: Path, columns: list[str] | None):
         self.path = path
         self.columns = columns
-        _, end = whole_lines(path)
-        if path.exists() and path.stat().st_size > end:  # a torn last line: cut it, so appends start a new line
-            with open(path, "r+b") as fh:
-                fh.truncate(end)
+        cut_torn_tail(path)
 
     def append(self, row: dict) -> None:
         if self.columns is None:
@@ -93,11 +84,8 @@ class ResultWriter:
         extra = [c for c in row if c not in self.columns]
         if extra:
             log.warning("sweep: dropping unexpected result columns %s", extra)
-        line = pd.DataFrame([row], columns=self.columns).to_csv(index=False, header=not self._has_header())
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_synced(self.path, pd.DataFrame([row], columns=self.columns).to_csv(index=False,
+                                                                             header=not self._has_header()))
 
     def _has_header(self) -> bool:
         return self.path.exists() and self.path.stat().st_size > 0

@@ -64,17 +64,13 @@ def run_cell(actor: Actor | None, test: Test, corner: Corner, controller: str, s
                                  cell_params(test, corner, parts, controller),
                                  tmp, simulator, timeout=timeout, keep_waveforms=True, scenario=test.scenario,
                                  max_step=max_step, settings=test.settings)
-                out["figures"] = {k: _finite(v) for k, v in episode_figures(ep, test.band_pct).items()}
+                out["figures"] = {k: float(v) for k, v in episode_figures(ep, test.band_pct).items()}
                 out["trace"] = _trace(ep)
     except Exception as err:  # this cell only: the plan goes on
         out["error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
         out["figures"] = {f: math.nan for f in figures_of(test.scenario)}
     out["elapsed_s"] = round(time.perf_counter() - start, 3)
     return out
-
-
-def _finite(v) -> float:
-    return float(v)
 
 
 def _trace(ep) -> dict:

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..fsutil import atomic_write_text
-from ..sweep.run import whole_lines
+from ..fsutil import append_synced, atomic_write_text, cut_torn_tail, whole_lines
 from .cells import actor_id, run_cell
 from .plan import CONTROLLERS, Corner, Plan, PlanError, Test, cell_definition, cell_hash, draw_parts
 
@@ -82,10 +80,7 @@ class CellWriter:
         self.path = out / CELLS
         self.traces = out / "traces"
         self.traces.mkdir(parents=True, exist_ok=True)
-        _, end = whole_lines(self.path)
-        if self.path.exists() and self.path.stat().st_size > end:
-            with open(self.path, "r+b") as fh:
-                fh.truncate(end)
+        cut_torn_tail(self.path)
 
     def append(self, cell: PlanCell, result: dict) -> dict:
         trace = result.pop("trace", {})
@@ -93,11 +88,7 @@ class CellWriter:
         rec = {"hash": cell.hash, "test": cell.test.name, "corner": cell.corner.name, "controller": cell.controller,
                "figures": result.get("figures") or {}, "error": result.get("error") or "",
                "elapsed_s": result.get("elapsed_s"), "draw": cell.draw, "parts": cell.parts or {}}
-        line = json.dumps(rec, allow_nan=True) + "\n"
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_synced(self.path, json.dumps(rec, allow_nan=True) + "\n")
         return rec
 
 

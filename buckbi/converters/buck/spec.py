@@ -97,7 +97,8 @@ class EpisodeParams:
             raise EpisodeError(f"EpisodeParams.noise_seed must be a whole number, got {self.noise_seed!r}")
         for name, low in (("adc_bits", 2), ("delay_periods", 0)):
             value = getattr(self, name)
-            if isinstance(value, numbers.Real) and not isinstance(value, bool) and value == int(value):
+            if (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+                    and value == int(value)):
                 value = int(value)
             if not isinstance(value, int) or (value != 0 and value < low) or value < 0:
                 what = ("an ADC needs at least 2 bits (0: ideal)" if name == "adc_bits"
@@ -133,12 +134,11 @@ class EpisodeParams:
         return d | {"adc_levels": self.adc_levels, "delay_periods": self.delay_periods}
 
     def noise_volts(self) -> np.ndarray:
-        """The sensed Vout's noise in each control period k = 0..STEPS+1 (V): N(0, noise_mV) from rng([seed, k]),
-        so a longer episode starts with the same values."""
+        """The sensed Vout's noise in each control period k = 0..STEPS+1 (V): N(0, noise_mV), one stream from
+        rng([seed]) drawn in period order, so a longer episode starts with the same values."""
         if not self.noise_mV:
             return np.zeros(self.steps + 2)
-        return np.array([np.random.default_rng([self.noise_seed, 0x4E015E, k]).normal(0.0, self.noise_mV * 1e-3)
-                         for k in range(self.steps + 2)])
+        return np.random.default_rng([self.noise_seed, 0x4E015E]).normal(0.0, self.noise_mV * 1e-3, self.steps + 2)
 
     @property
     def adc_levels(self) -> int:
