@@ -1,6 +1,8 @@
 """Episode set-up without a simulator: parameter validation, random draws, the parameter file."""
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import numpy as np
@@ -59,10 +61,14 @@ def test_param_file_has_params_nn_instance_and_save(tmp_path):
     assert lines[7:12] == [".param Lbuck=0.00025", ".param Cbuck=0.00022", ".param Resr=0.2449",
                            ".param adc_levels=0", ".param delay_periods=0"]  # nominal parts, ideal deployment
     assert lines[12] == ".param maxstep=1e-06" and lines[13] == ".func buckbi_adc(x) {x}"
-    assert lines[14] == f'.include "{tmp_path / "actor.sp"}"'
-    assert lines[15] == INSTANCE and INSTANCE.startswith("X99 NNin1 NNin2") and INSTANCE.endswith("NNout1 ActorSubckt")
-    assert lines[16] == ".save " + " ".join(saved_traces("gym1"))
-    assert "V(nnpwm)" in lines[16] and "V(NNout1)" in lines[16] and "V(NNin19)" in lines[16]
+    assert lines[14] == "Btfb tfb 0 V=V(vsense)/{vmax}"  # the teacher's feedback, no ADC
+    assert lines[15] == f'.include "{tmp_path / "actor.sp"}"'
+    assert lines[16] == INSTANCE and INSTANCE.startswith("X99 NNin1 NNin2") and INSTANCE.endswith("NNout1 ActorSubckt")
+    assert lines[17] == ".save " + " ".join(saved_traces("gym1"))
+    assert "V(nnpwm)" in lines[17] and "V(NNout1)" in lines[17] and "V(NNin19)" in lines[17]
+    behind = param_file_text(dataclasses.replace(p, adc_bits=10), tmp_path / "actor.sp", "gym1").splitlines()
+    assert behind[14:16] == ["Btadc tadc 0 V=buckbi_adc(V(vsense)/{vmax})", "XTADC tadc tfb ctrlclk BUCKBI_SH"]
+    assert not any("tfb" in ln for ln in param_file_text(p, None, "deploy").splitlines())  # no teacher there
     assert ".param maxstep=5e-08" in param_file_text(p, None, "teacher", max_step=5e-08)
 
 

@@ -121,3 +121,90 @@ def test_a_damaged_file_gives_a_clear_error_or_a_finite_network(tmp_path, data):
         return
     for p in net.parameters():
         assert torch.isfinite(p).all(), "a network with non-finite weights must be refused"
+
+
+# --- the reference exporter's recurrent cells (.machine) -----------------------------------------------------------
+# Files written by the reference's own exporter (pytorch2ltspice 0.1.4, a test dependency) from seeded PyTorch models.
+RECURRENT = {
+    "rnn_tanh": lambda: torch.nn.Sequential(torch.nn.RNNCell(5, 4), torch.nn.Linear(4, 1), torch.nn.Tanh()),
+    "rnn_relu": lambda: torch.nn.Sequential(torch.nn.Linear(5, 6), torch.nn.ReLU(),
+                                            torch.nn.RNNCell(6, 4, nonlinearity="relu"), torch.nn.Linear(4, 1)),
+    # the reference's GRU example's shape: Linear -> ReLU -> GRUCell -> Linear -> Tanh
+    "gru": lambda: torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.GRUCell(16, 8),
+                                       torch.nn.Linear(8, 1), torch.nn.Tanh()),
+    "lstm_x2": lambda: torch.nn.Sequential(torch.nn.Linear(7, 8), torch.nn.ReLU(), torch.nn.LSTMCell(8, 5),
+                                           torch.nn.LSTMCell(5, 3), torch.nn.Linear(3, 1), torch.nn.Tanh()),
+}
+# 6 printed decimals: each weight within 5e-7 of the model's; through these sizes the outputs stay within 1e-5.
+STEPPED = 1e-5
+
+
+def _reference_file(kind: str, tmp_path):
+    p2l = pytest.importorskip("pytorch2ltspice", reason="the reference's exporter: ./buckbi.sh test installs it")
+    torch.manual_seed(3)
+    model = RECURRENT[kind]().double().eval()
+    path = tmp_path / f"{kind}.sp"
+    p2l.export_model_to_ltspice(model, filename=str(path), subckt_name="ActorSubckt", verbose=False)
+    return model, path
+
+
+def _printed(t) -> np.ndarray:
+    """The values as the file prints them (6 decimals)."""
+    a = t.detach().numpy()
+    return np.array([float(f"{v:.6f}") for v in a.ravel()]).reshape(a.shape)
+
+
+def _cells(net):
+    return [m for m in net.modules() if isinstance(m, (torch.nn.RNNCell, torch.nn.GRUCell, torch.nn.LSTMCell))]
+
+
+@pytest.mark.parametrize("kind", sorted(RECURRENT))
+def test_the_reference_exporters_recurrent_cells_import_with_their_printed_weights(kind, tmp_path):
+    from buckbi import step_reference
+    model, path = _reference_file(kind, tmp_path)
+    text = path.read_text()
+    assert ".machine" in text and " CLK NNOUT1" in text.splitlines()[0]  # the reference's port order
+    net = import_network(path)
+    assert [type(m).__name__ for m in net] == [type(m).__name__ for m in model]
+    for got, want in zip(_cells(net), _cells(model)):
+        g = got.weight_ih.shape[0] // got.hidden_size  # gates: 1 RNN, 3 GRU, 4 LSTM
+        summed = 2 * got.hidden_size if g == 3 else g * got.hidden_size  # biases the file prints as b_ih + b_hh
+        np.testing.assert_array_equal(got.weight_ih.detach(), _printed(want.weight_ih))
+        np.testing.assert_array_equal(got.weight_hh.detach(), _printed(want.weight_hh))
+        np.testing.assert_allclose((got.bias_ih + got.bias_hh).detach()[:summed],
+                                   _printed(want.bias_ih + want.bias_hh)[:summed], atol=1e-12)
+        if g == 3:  # the GRU's n gate keeps b_in and b_hn apart (r multiplies the hidden part)
+            np.testing.assert_array_equal(got.bias_ih.detach()[summed:], _printed(want.bias_ih)[summed:])
+            np.testing.assert_array_equal(got.bias_hh.detach()[summed:], _printed(want.bias_hh)[summed:])
+    n_in = model[0].in_features if isinstance(model[0], torch.nn.Linear) else model[0].input_size
+    xs = np.random.default_rng(4).normal(size=(40, n_in))
+    want, got = step_reference(model, xs), step_reference(net, xs)
+    assert np.ptp(want) > 1e-2  # the state moves: a cell read as feed-forward could not pass
+    assert np.abs(got - want).max() <= STEPPED
+
+
+@pytest.mark.ltspice
+def test_an_imported_gru_runs_in_ngspice_as_the_reference_file_steps(simulator, tmp_path):
+    """The .machine file runs in LTspice only; imported, the network runs in ngspice (buckbi's cells, the reference's
+    port order and timing) and steps as the model the file was written from."""
+    from buckbi import step_reference
+    from buckbi.export.verify import spice_step
+    model, path = _reference_file("gru", tmp_path)
+    net = import_network(path)
+    xs = np.random.default_rng(6).normal(size=(12, 8))
+    got = spice_step(net, xs, dialect="ngspice")
+    assert np.abs(got - step_reference(model, xs)).max() <= STEPPED
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda t: t.replace(".rule LATCH HI V(CLK)>.9", ".rule LATCH HI V(CLK)>.7"), "states and rules"),
+    (lambda t: t.replace(".endmachine", ""), "without .endmachine"),
+    (lambda t: t.replace("V(GRU1_Z1) * V(LH1_1)", "V(GRU1_Z1) * V(LH1_2)"), "not the GRU's update"),
+    (lambda t: t.replace("V(L_ACT1_3)*", "V(NOWHERE)*", 1), "neither an input of the cell nor its latch"),
+    (lambda t: t.replace("IF((state==1), V(HOUT1_2)", "IF((state==1), V(HOUT1_3)"), "copies HOUT1_3"),
+])
+def test_a_recurrent_file_it_cannot_read_names_the_cell_and_the_reason(tmp_path, edit, message):
+    _, path = _reference_file("gru", tmp_path)
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(ImportError_, match=message):
+        import_network(path)

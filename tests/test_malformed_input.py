@@ -98,3 +98,59 @@ def test_damaged_checkpoints_fail_as_checkpoint_errors(tmp_path, checkpoint_byte
         assert str(path) in str(err) or path.name in str(err)
     else:  # a flip inside a float's bytes can leave a loadable file: it must still be a usable model
         assert model(torch.zeros(1, 19, dtype=next(model.parameters()).dtype)).shape == (1, 1)
+
+
+def _reference_gru_text() -> str:
+    """A recurrent file as the reference's exporter writes it (pytorch2ltspice, a test dependency)."""
+    p2l = pytest.importorskip("pytorch2ltspice", reason="the reference's exporter: ./buckbi.sh test installs it")
+    import tempfile
+    from pathlib import Path
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.GRUCell(3, 2),
+                                torch.nn.Linear(2, 1), torch.nn.Tanh()).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "gru.sp"
+        p2l.export_model_to_ltspice(model, filename=str(path), subckt_name="ActorSubckt", verbose=False)
+        return path.read_text()
+
+
+NUMBERS = ["nan", "inf", "-inf", "1e999", "1e308", "0", "--1", "1e", "(", ")", ",", "V(", "state==3"]
+
+
+@MANY
+@given(data=st.data())
+def test_damaged_recurrent_netlists_fail_as_import_errors(tmp_path, data):
+    from buckbi.importer import ImportError_, import_network
+    text = _reference_gru_text()
+    how = data.draw(st.sampled_from(["cut", "junk", "number", "line", "bytes"]))
+    if how == "cut":  # a file cut anywhere (a torn copy)
+        text = text[:data.draw(st.integers(0, len(text)))]
+    elif how == "junk":
+        at = data.draw(st.integers(0, len(text)))
+        text = text[:at] + data.draw(st.text(max_size=12)) + text[at:]
+    elif how == "number":  # a weight replaced by NaN, inf, a huge or a broken number
+        import re
+        spans = [m.span() for m in re.finditer(r"-?\d+\.\d+", text)]
+        a, b = data.draw(st.sampled_from(spans))
+        text = text[:a] + data.draw(st.sampled_from(NUMBERS)) + text[b:]
+    elif how == "line":  # a line dropped or repeated
+        lines = text.splitlines()
+        k = data.draw(st.integers(0, len(lines) - 1))
+        lines[k:k + 1] = [] if data.draw(st.booleans()) else [lines[k], lines[k]]
+        text = "\n".join(lines)
+    path = tmp_path / "damaged.sp"
+    if how == "bytes":  # not UTF-8
+        at = data.draw(st.integers(0, len(text)))
+        path.write_bytes(text[:at].encode() + b"\xff\xfe" + text[at:].encode())
+    else:
+        path.write_text(text)
+    before = path.read_bytes()
+    try:
+        net = import_network(path)
+    except ImportError_ as err:
+        assert str(path) in str(err)
+    else:
+        assert len(net) >= 1
+        for p in net.parameters():
+            assert torch.isfinite(p).all()
+    assert path.read_bytes() == before

@@ -113,3 +113,74 @@ def test_actors_the_kernel_cannot_compile_say_so():
 def test_seed_actor_compiles():
     shapes = compile_actor(seed_actor())[2]
     assert shapes.tolist() == [[32, 19], [16, 32], [1, 16]]
+
+
+def test_the_kernels_inline_actor_equals_the_allocating_one():
+    from buckbi.pwl.kernel import mlp_into
+    torch.manual_seed(1)
+    net = compile_actor(seed_actor())
+    buf = np.empty((2, 32))
+    for x in np.random.default_rng(3).normal(size=(32, 19)):
+        assert mlp_into(x, *net, buf) == mlp(x, *net)
+
+
+# Episodes for the kernel's own checks: start-up with the teacher clamping, a light load in DCM, a load step.
+KERNEL_CASES = [("teacher", dict(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0), "startup"),
+                ("teacher", dict(vin=240.0, ro=400.0, Lo=50e-6, vref=60.0), "startup"),
+                ("gym1", dict(vin=150.0, ro=10.0, Lo=100e-6, vref=120.0), "loadstep")]  # (the teacher drives)
+
+
+@pytest.mark.parametrize("gym,point,scenario", KERNEL_CASES, ids=["startup", "dcm", "loadstep"])
+def test_the_event_bound_only_skips_checks_never_an_event(gym, point, scenario):
+    """Where the kernel's bound says no mode boundary is reached it steps at once; with the bound switched off it
+    checks every T/20 instead: the episodes must agree (to rounding), so the bound never skipped an event."""
+    import sys
+
+    from buckbi.converters.buck import EpisodeParams
+    from buckbi.converters.buck.scenarios import scenario_params
+    from buckbi.pwl.kernel import episode
+    S = sys.modules["buckbi.pwl.simulate"]
+    torch.manual_seed(0)
+    params = scenario_params(EpisodeParams(**point, steps=400), scenario)
+    runs = []
+    for bounded in (True, False):
+        a = S.episode_arguments(gym, params, scenario, sub=20)
+        a["bounded"] = a["bounded"] & bounded
+        episode(*(a[k] for k in S._EPISODE_ARGS), *S._network(gym, seed_actor().double()),
+                *(a[k] for k in S._EPISODE_ARGS_2), 20, *(a[k] for k in S._EPISODE_ARGS_3), S._teacher_runs(gym))
+        runs.append(a)
+    assert runs[0]["bounded"].all() and not runs[1]["bounded"].any()
+    vout = runs[1]["rows"][:, 1]
+    np.testing.assert_allclose(runs[0]["rows"][:, 1], vout, rtol=0, atol=1e-9 * np.abs(vout).max())
+    np.testing.assert_allclose(runs[0]["wave"][:, 1], runs[1]["wave"][:, 1], rtol=0, atol=1e-9 * np.abs(vout).max())
+    np.testing.assert_allclose(runs[0]["rows"][:, 22], runs[1]["rows"][:, 22], rtol=0, atol=1e-9)  # the teacher
+
+
+def test_a_batch_of_episodes_equals_each_episode_alone():
+    from dataclasses import replace
+
+    from buckbi.actors import pretrained_actor
+    from buckbi.converters.buck import EpisodeParams
+    from buckbi.pwl.simulate import simulate, simulate_batch
+    actor = pretrained_actor()
+    base = EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, steps=300)
+    draws = [base, replace(base, vin=150.0, ro=60.0), replace(base, L1=base.L1 * 1.2, C1=base.C1 * 0.8, ESR=0.5),
+             replace(base, steps=200, adc_bits=10, noise_mV=20.0, noise_seed=2)]  # shorter: padded in the batch
+    batch = simulate_batch("deploy", actor, draws, sub=20)
+    for p, (rows, wave, ext) in zip(draws, batch):
+        alone = simulate("deploy", actor, p, sub=20)
+        np.testing.assert_array_equal(rows, alone[0])
+        np.testing.assert_array_equal(wave, alone[1])
+        np.testing.assert_array_equal(ext, alone[2])
+    assert len(batch[3][0]) == 201
+
+
+def test_the_compiled_kernels_are_cached_per_version_of_their_sources(tmp_path, monkeypatch):
+    """numba keys its cache by one file; a kernel calling into another file would run stale code after an upgrade.
+    The cache folder is named after all the kernel's sources."""
+    from buckbi.pwl import jit
+    before = jit.cache_dir()
+    assert before is not None and before.parent.name == "numba"
+    monkeypatch.setattr(jit, "SOURCES", jit.SOURCES + (tmp_path / "extra.py",))
+    (tmp_path / "extra.py").write_text("x = 1\n")
+    assert jit.cache_dir() != before

@@ -110,12 +110,17 @@ def is_recurrent(actor) -> bool:
 
 
 def deployment_lines(params: EpisodeParams, gym: str) -> list[str]:
-    """The NN's deployment in the circuit: buckbi_adc(), the ADC nninputs.inc applies to the sensed Vout and vin
-    (the identity for an ideal one), and the node nncmd gym 2 and deploy take the duty command from: NNout1 itself,
-    or NNout1 through delay_periods holds on ctrlclk (each shifts it by one control period)."""
+    """The deployment in the circuit: buckbi_adc(), the ADC nninputs.inc applies to the sensed Vout and vin (the
+    identity for an ideal one); the teacher's feedback tfb, V(vsense)/vmax or behind the ADC its quantised sample held
+    on ctrlclk (as the NN's); and the node nncmd gym 2 and deploy take the duty command from: NNout1 itself, or
+    NNout1 through delay_periods holds on ctrlclk (each shifts it by one control period)."""
     levels = params.adc_levels
     lines = [f".func buckbi_adc(x) {{floor(x*{levels}+0.5)/{levels}}}" if levels else ".func buckbi_adc(x) {x}"]
-    if get_gym(gym).command == "teacher":
+    g = get_gym(gym)
+    if g.command == "teacher" or g.labelled:  # the teacher's feedback tfb (teacher.inc): behind the same ADC
+        lines += ([f"Btadc tadc 0 V=buckbi_adc(V(vsense)/{{vmax}})", f"XTADC tadc tfb {IO.clock} BUCKBI_SH"] if levels
+                  else ["Btfb tfb 0 V=V(vsense)/{vmax}"])
+    if g.command == "teacher":
         return lines
     if not params.delay_periods:
         return lines + [f"Enncmd nncmd 0 {IO.output} 0 1"]

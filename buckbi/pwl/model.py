@@ -2,8 +2,8 @@
 
 State x = [iL, vC, iLo, q1, q2, q3, oi]: filter inductor current, capacitor voltage (its ESR is algebraic),
 load inductor current, the voltages across CT1, CT2, CT3 (t1-inv, nnpwm-inv, t3-inv) and the op-amp's
-internal node. Inputs u = [1, ref(t), iload(t), vin(t), noise(t)], piecewise linear in time (the noise piecewise
-constant, set by the kernel) (the scenario's parts), so the
+internal node. Inputs u = [1, ref(t), iload(t), vin(t), noise(t), held_fb], piecewise linear in time (the
+scenario's parts; the noise and the teacher's held ADC sample piecewise constant, set by the kernel), so the
 matrices depend on the load only: vin enters through B. Per mode dx/dt = A x + B u.
 Left out, and measured to be below ngspice's own step error at the sampled rows: the capacitor's 12.9 nH ESL,
 the 1 pF across Lo, the off switch's 1 MOhm; the diode is its exponential law linearised around IDIODE.
@@ -17,11 +17,13 @@ import numpy as np
 
 from .circuit import GymCircuit
 
-N_STATES, N_INPUTS = 7, 5
+N_STATES, N_INPUTS = 7, 6
 OC, OS = 7, 8  # with a loop-gain injection the state also holds its oscillator: v_inj = amp * sin(w t) = amp * x[OS]
 N_INJECT = N_STATES + 2
 IL, VC, ILO, Q1, Q2, Q3, OI = range(N_STATES)
-ONE, REF, ILOAD, VIN, NOISE = range(N_INPUTS)  # NOISE: added to the sensed Vout (held per period by the kernel)
+# NOISE: added to the sensed Vout (held per period by the kernel); HELD_FB: the teacher's feedback when it reads
+# the ADC (its quantised, held sample of the sensed Vout / vmax, set by the kernel at each ctrlclk edge).
+ONE, REF, ILOAD, VIN, NOISE, HELD_FB = range(N_INPUTS)
 PLANT_MODES = ("on", "diode", "dcm")
 TEACHER_MODES = ("linear", "sat_hi", "sat_lo", "clamp_hi", "clamp_lo")
 N_MODES = len(PLANT_MODES) * len(TEACHER_MODES)
@@ -48,6 +50,13 @@ class ModalModel:
     A: np.ndarray  # (modes, n, n) real, for the reference integrator and tests
     B: np.ndarray  # (modes, n, inputs)
     ev_x: np.ndarray  # (modes, 3, n) real
+    ev_abs: np.ndarray  # (modes, 3, n): |ev_z|, for the kernel's bound on how far an event function can move
+    cap: np.ndarray  # (modes, n): 2 / |lam| (inf for lam = 0): |e^(lam s) - 1| <= min(|lam| s, 2)
+    bounded: np.ndarray  # (modes,) bool: every Re(lam) <= 0, where that bound holds
+
+    def kernel_arrays(self) -> tuple:
+        """What the kernel's ``advance`` takes as its model."""
+        return self.lam, self.V, self.Vi, self.ViB, self.ev_z, self.ev_u, self.ev_abs, self.cap, self.bounded
 
 
 def diode_line(c: GymCircuit, i0: float = IDIODE) -> tuple[float, float]:
@@ -59,10 +68,11 @@ def diode_line(c: GymCircuit, i0: float = IDIODE) -> tuple[float, float]:
 
 
 def mode_equations(c: GymCircuit, ro: float, Lo: float, vmax: float, load_step: bool,
-                   plant: int, teacher: int, inject: tuple[float, float] | None = None
+                   plant: int, teacher: int, inject: tuple[float, float] | None = None, teacher_adc: bool = False
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A, B and the event rows (over x and u) of one mode; ``inject`` = (amplitude V, frequency Hz) adds the
-    injection oscillator to the state (exact: a sine between events is the solution of a linear system)."""
+    injection oscillator to the state (exact: a sine between events is the solution of a linear system);
+    ``teacher_adc``: the teacher reads the held ADC sample (input HELD_FB) instead of the sensed Vout."""
     n = N_STATES if inject is None else N_INJECT
     w = n + N_INPUTS  # a linear form over [x, u]
     vout = np.zeros(w)
@@ -97,6 +107,8 @@ def mode_equations(c: GymCircuit, ro: float, Lo: float, vmax: float, load_step: 
         rows[OC, OS], rows[OS, OC] = -w0, w0  # c' = -w s, s' = w c: s(t) = sin(w t) from (c, s) = (1, 0)
         sensed[OS] = amp
     fb = sensed / vmax
+    if teacher_adc:
+        fb = np.eye(w)[n + HELD_FB]
     rows[Q1, [Q1, Q2]] = [-1 / (c.R1 * c.C1), 1 / (c.R1 * c.C1)]
     rows[Q3] = (fb - inv - np.eye(w)[Q3]) / (c.R3 * c.C3)
     rows[Q2] = -((fb - inv) / c.R2 + c.C3 * rows[Q3] + c.C1 * rows[Q1]) / c.C2
@@ -116,9 +128,9 @@ def mode_equations(c: GymCircuit, ro: float, Lo: float, vmax: float, load_step: 
 
 
 def modal_model(c: GymCircuit, ro: float, Lo: float, vmax: float, load_step: bool,
-                inject: tuple[float, float] | None = None) -> ModalModel:
+                inject: tuple[float, float] | None = None, teacher_adc: bool = False) -> ModalModel:
     """Every mode's matrices and eigen decomposition for one load (computed once per operating point)."""
-    mats = [mode_equations(c, ro, Lo, vmax, load_step, plant, teacher, inject)
+    mats = [mode_equations(c, ro, Lo, vmax, load_step, plant, teacher, inject, teacher_adc)
             for plant in range(len(PLANT_MODES)) for teacher in range(len(TEACHER_MODES))]
     A, B, ev_x, ev_u = (np.array(v) for v in zip(*mats))
     lam, V = np.linalg.eig(A)  # all modes at once
@@ -129,7 +141,13 @@ def modal_model(c: GymCircuit, ro: float, Lo: float, vmax: float, load_step: boo
         raise ArithmeticError(f"mode {PLANT_MODES[k // len(TEACHER_MODES)]}/{TEACHER_MODES[k % len(TEACHER_MODES)]} "
                               f"is not diagonalisable (cond {cond[k]:.1e}) at ro={ro}, Lo={Lo}")
     Vi = np.linalg.inv(V)
-    return ModalModel(lam=lam.astype(complex), V=V, Vi=Vi, ViB=Vi @ B, ev_z=ev_x @ V, ev_u=ev_u, A=A, B=B, ev_x=ev_x)
+    ev_z = ev_x @ V
+    mag = np.abs(lam)
+    with np.errstate(divide="ignore"):
+        cap = np.where(mag > 0, 2.0 / mag, np.inf)
+    bounded = np.all(lam.real <= 1e-12 * np.maximum(mag, 1.0), axis=1)
+    return ModalModel(lam=lam.astype(complex), V=V, Vi=Vi, ViB=Vi @ B, ev_z=ev_z, ev_u=ev_u, A=A, B=B, ev_x=ev_x,
+                      ev_abs=np.abs(ev_z), cap=cap, bounded=bounded)
 
 
 @dataclass

@@ -16,7 +16,8 @@ from ..converters.buck.spec import get_gym
 from .circuit import GymCircuit, ScenarioSignals, read_circuit, scenario_signals
 from .model import ILOAD, N_INPUTS, REF, VIN
 from ..nn.activations import ACTIVATIONS
-from .kernel import ACT_NONE, CMD_NN, CMD_NN_LIMITED, CMD_TEACHER, ROW_COLS, mlp_rows, run_kernel
+from .kernel import CMD_NN, CMD_NN_LIMITED, CMD_TEACHER, ROW_COLS, episode, run_batch
+from .network import ACT_NONE, mlp_rows
 from .model import modal_model, operating_point
 
 _CMD = {"teacher": CMD_TEACHER, "nn": CMD_NN, "nn_limited": CMD_NN_LIMITED}  # by Gym.command
@@ -81,33 +82,91 @@ def signal_arrays(sig: ScenarioSignals) -> tuple[np.ndarray, np.ndarray, np.ndar
     return sig_t, sig_v, sig_n
 
 
+# The kernel's per-episode arguments, in ``kernel.episode``'s order (the network's come after ``cmd``).
+_EPISODE_ARGS = ("lam", "V", "Vi", "ViB", "ev_z", "ev_u", "ev_abs", "cap", "bounded", "sig_t", "sig_v", "sig_n",
+                 "current_load", "corners", "timing", "vmax", "Rc", "steps")
+_EPISODE_ARGS_2 = ("check", "clamp_hi", "clamp_lo", "x0", "pmode0", "tmode0", "rows", "inj_amp")
+_EPISODE_ARGS_3 = ("wave", "ext", "adc_levels", "delay", "noise", "teacher_adc")
+
+
+def episode_arguments(gym: str, params, scenario: str | Scenario = "startup", check: float | None = None,
+                      settings: dict | None = None, sub: int = 0) -> dict:
+    """Everything the kernel needs for one episode but the network, by argument name (outputs allocated)."""
+    c = circuit(float(params.fsw))
+    if not params.nominal_parts:  # a tolerance draw: the parts the parameter file gives SPICE too
+        c = dataclasses.replace(c, L=params.L1, C=params.C1, Rc=params.ESR)
+    g = get_gym(gym)
+    sig = scenario_signals(get_scenario(scenario), params, settings=settings)
+    teacher_adc = params.adc_levels > 0  # the teacher reads the same ADC (held at ctrlclk, as the NN's inputs)
+    m = modal_model(c, params.ro, params.Lo, params.vmax, sig.current_load, sig.inject, teacher_adc)
+    op = operating_point(c, float(sig.vin_v[0]), params.ro, params.vmax, sig.current_load,
+                         float(sig.ld_v[0]) if sig.current_load else 0.0)
+    sig_t, sig_v, sig_n = signal_arrays(sig)
+    arrays = dict(zip(_EPISODE_ARGS[:9], m.kernel_arrays()))
+    arrays.update(
+        sig_t=sig_t, sig_v=sig_v, sig_n=sig_n, current_load=bool(sig.current_load),
+        corners=np.asarray(sig.corners, dtype=float),
+        timing=np.array([c.period, c.t_ctrl, c.edge, c.master_vt, c.slave_vt, c.pwm_delay, c.saw_td, c.saw_tr,
+                         c.saw_pw, c.saw_tf, c.switch_vt / c.comparator_gain]),
+        vmax=float(params.vmax), Rc=float(c.Rc), steps=int(params.steps),
+        check=float(check if check is not None else c.period / 20), clamp_hi=op.clamp_hi, clamp_lo=op.clamp_lo,
+        # the injection's oscillator starts at (cos, sin) = (1, 0): sin(w t)
+        x0=op.x if sig.inject is None else np.r_[op.x, 1.0, 0.0], pmode0=int(op.plant), tmode0=int(op.teacher),
+        rows=np.empty((params.steps + 1, ROW_COLS)), inj_amp=float(sig.inject[0]) if sig.inject else 0.0,
+        wave=np.empty(((params.steps + 1) * sub, 3)), ext=np.empty((params.steps + 1 if sub else 0, 2)),
+        adc_levels=float(params.adc_levels), delay=int(params.delay_periods) if g.command != "teacher" else 0,
+        noise=params.noise_volts(), teacher_adc=teacher_adc)
+    return arrays
+
+
+def _network(gym: str, actor: nn.Module | None) -> tuple:
+    g = get_gym(gym)
+    return (_CMD[g.command],) + compile_actor(actor if g.command != "teacher" else None)
+
+
+def _teacher_runs(gym: str) -> bool:
+    """The teacher is in the gym's circuit (it controls or labels); in deploy nothing reads its states."""
+    g = get_gym(gym)
+    return g.command == "teacher" or g.labelled
+
+
+
 def simulate(gym: str, actor: nn.Module | None, params, scenario: str | Scenario = "startup",
              check: float | None = None, settings: dict | None = None,
              sub: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The kernel's rows (time, Vout, duty, NNin1..19, nnpwm, NNout1) at the episode's STEPS + 1 sampling instants,
     and with ``sub`` > 0 the waveform (time, V(out), V(vsense)) at ``sub`` points per period and each period's
     exact (min, max) of V(out) (else empty)."""
-    c = circuit(float(params.fsw))
-    if not params.nominal_parts:  # a tolerance draw: the parts the parameter file gives SPICE too
-        c = dataclasses.replace(c, L=params.L1, C=params.C1, Rc=params.ESR)
-    g = get_gym(gym)
-    sig = scenario_signals(get_scenario(scenario), params, settings=settings)
-    m = modal_model(c, params.ro, params.Lo, params.vmax, sig.current_load, sig.inject)
-    timing = np.array([c.period, c.t_ctrl, c.edge, c.master_vt, c.slave_vt, c.pwm_delay, c.saw_td, c.saw_tr,
-                       c.saw_pw, c.saw_tf, c.switch_vt / c.comparator_gain])
-    net = compile_actor(actor if g.command != "teacher" else None)
-    op = operating_point(c, float(sig.vin_v[0]), params.ro, params.vmax, sig.current_load,
-                         float(sig.ld_v[0]) if sig.current_load else 0.0)
-    rows = np.empty((params.steps + 1, ROW_COLS))
-    x0 = op.x if sig.inject is None else np.r_[op.x, 1.0, 0.0]  # the oscillator at (cos, sin) = (1, 0): sin(w t)
-    wave = np.empty(((params.steps + 1) * sub, 3))
-    ext = np.empty((params.steps + 1 if sub else 0, 2))
-    run_kernel(m.lam, m.V, m.Vi, m.ViB, m.ev_z, m.ev_u, *signal_arrays(sig), sig.current_load, sig.corners, timing,
-               float(params.vmax), c.Rc, int(params.steps), _CMD[g.command], *net,
-               check if check is not None else c.period / 20, op.clamp_hi, op.clamp_lo, x0, op.plant, op.teacher,
-               rows, sig.inject[0] if sig.inject else 0.0, sub, wave, ext, float(params.adc_levels),
-               int(params.delay_periods) if g.command != "teacher" else 0, params.noise_volts())
-    return rows, wave, ext
+    a = episode_arguments(gym, params, scenario, check, settings, sub)
+    episode(*(a[k] for k in _EPISODE_ARGS), *_network(gym, actor), *(a[k] for k in _EPISODE_ARGS_2), sub,
+            *(a[k] for k in _EPISODE_ARGS_3), _teacher_runs(gym))
+    return a["rows"], a["wave"], a["ext"]
+
+
+def _stack(values: list, fill: float = 0.0) -> np.ndarray:
+    """Arrays of one argument over a batch, padded to the largest shape (the kernel reads only its own part)."""
+    arrs = [np.asarray(v) for v in values]
+    shape = tuple(max(a.shape[i] for a in arrs) for i in range(arrs[0].ndim))
+    out = np.full((len(arrs),) + shape, fill, dtype=np.result_type(*arrs))
+    for b, a in enumerate(arrs):
+        out[(b,) + tuple(slice(0, s) for s in a.shape)] = a
+    return out
+
+
+def simulate_batch(gym: str, actor: nn.Module | None, params_list, scenario: str | Scenario = "startup",
+                   check: float | None = None, settings: dict | None = None,
+                   sub: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``simulate`` for many operating points or tolerance draws of one network and scenario, in one kernel call
+    (numba threads over the batch); each result equals its ``simulate``'s."""
+    args = [episode_arguments(gym, p, scenario, check, settings, sub) for p in params_list]
+    if len({a["lam"].shape for a in args}) != 1:
+        raise PwlUnsupportedError("a batch runs one scenario: every episode needs the same state size")
+    batch = {k: _stack([a[k] for a in args], np.inf if k == "corners" else 0.0)
+             for k in _EPISODE_ARGS + _EPISODE_ARGS_2 + _EPISODE_ARGS_3}
+    run_batch(*(batch[k] for k in _EPISODE_ARGS), *_network(gym, actor), *(batch[k] for k in _EPISODE_ARGS_2), sub,
+              *(batch[k] for k in _EPISODE_ARGS_3), _teacher_runs(gym))
+    return [(batch["rows"][b, :len(a["rows"])], batch["wave"][b, :len(a["wave"])], batch["ext"][b, :len(a["ext"])])
+            for b, a in enumerate(args)]
 
 
 def rows_frame(gym: str, rows: np.ndarray) -> pd.DataFrame:

@@ -380,10 +380,12 @@ def _check_fra(st: dict, where: str) -> None:
 
 
 def cell_params(test: Test, corner: Corner, parts: dict | None = None, controller: str = "nn") -> EpisodeParams:
-    """The corner's operating point (with a draw's part values, and for the NN its ADC and delay) run for the test's
-    scenario length."""
-    deploy = {"adc_bits": test.adc_bits, "delay_periods": test.delay_periods} if controller == "nn" else {}
-    deploy |= {"noise_mV": test.noise_mV, "noise_seed": test.noise_seed}  # the teacher's sense is noisy too
+    """The corner's operating point (with a draw's part values, the sensor's ADC and noise, and for the NN its delay)
+    run for the test's scenario length."""
+    # The teacher reads the same ADC and noise on its sensed Vout; a computation delay is the NN's alone.
+    deploy = {"adc_bits": test.adc_bits, "noise_mV": test.noise_mV, "noise_seed": test.noise_seed}
+    if controller == "nn":
+        deploy["delay_periods"] = test.delay_periods
     p = dataclasses.replace(corner.params(), **(parts or {}), **deploy)
     if test.scenario == "fra":
         return p
@@ -404,7 +406,8 @@ def cell_definition(test: Test, corner: Corner, controller: str, actor_id: str, 
     from .. import __version__
     return json.dumps({"buckbi": __version__, "scenario": test.scenario, "settings": test.settings,
                        "weights": test.weights if controller == "nn" else "",
-                       "deploy": [test.adc_bits, test.delay_periods] if controller == "nn" else [],
+                       "deploy": [test.adc_bits, test.delay_periods] if controller == "nn" else
+                       ([test.adc_bits] if test.adc_bits else []),
                        "noise": [test.noise_mV, test.noise_seed],
                        "band_pct": test.band_pct, "corner": [corner.vin, corner.vref, corner.ro, corner.Lo],
                        "parts": parts or {}, "controller": controller,
