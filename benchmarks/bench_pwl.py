@@ -3,6 +3,8 @@
 Run: ``.venv/bin/python benchmarks/bench_pwl.py [--repeat 3] [--steps 2048] [--batch 16] [--no-spice]``.
 Per gym: median wall time of one episode on each simulator and the ratio; then a batch of episodes on pwl
 (one process) for the per-episode figure of a training run. Times include episode set-up and sampling.
+Then the kernel alone (``buckbi.pwl.simulate``: set-up, kernel, no frames or files): one 2048-period deploy episode
+(median), and a batch of tolerance draws in one ``simulate_batch`` call (numba threads over the batch), per episode.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2048)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--no-spice", action="store_true", help="pwl figures only")
+    ap.add_argument("--draws", type=int, default=64, help="tolerance draws in the kernel's batch figure")
     args = ap.parse_args()
     torch.manual_seed(0)
     actor = seed_actor().eval()
@@ -60,6 +63,33 @@ def main() -> None:
             failed = sum(isinstance(e, Exception) for e in eps)
             print(f"batch of {args.batch} random points, {gym}: {wall / args.batch * 1e3:.1f} ms per episode"
                   f" ({failed} failed)")
+    kernel_figures(args)
+
+
+def kernel_figures(args) -> None:
+    from dataclasses import replace
+
+    from buckbi.actors import pretrained_actor
+    from buckbi.pwl.simulate import simulate, simulate_batch
+    p = EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, steps=args.steps)
+    torch.manual_seed(0)
+    for name, actor in (("untrained", seed_actor().eval()), ("pretrained", pretrained_actor())):
+        simulate("deploy", actor, p)
+        one = median_time(lambda: simulate("deploy", actor, p), max(15, args.repeat))
+        wave = median_time(lambda: simulate("deploy", actor, p, sub=20), max(15, args.repeat))
+        print(f"kernel, deploy, {name} actor: {one * 1e3:.2f} ms per episode ({wave * 1e3:.2f} ms with the T/20 "
+              "waveform and exact extremes)")
+    rng = np.random.default_rng(1)
+    draws = [replace(p, L1=p.L1 * rng.uniform(0.8, 1.2), C1=p.C1 * rng.uniform(0.8, 1.2),
+                     ESR=p.ESR * np.exp(rng.uniform(np.log(0.5), np.log(2)))) for _ in range(args.draws)]
+    simulate_batch("deploy", actor, draws[:2])
+    times = []
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        simulate_batch("deploy", actor, draws)
+        times.append((time.perf_counter() - t) / len(draws))
+    print(f"kernel, deploy, pretrained, batch of {len(draws)} tolerance draws in one call: "
+          f"{statistics.median(times) * 1e3:.2f} ms per episode (median of {args.repeat} batches)")
 
 
 if __name__ == "__main__":

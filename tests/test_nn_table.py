@@ -13,7 +13,7 @@ from torch import nn
 from buckbi.checkpoint import load_checkpoint, save_checkpoint
 from buckbi.export.graph import SUPPORTED, lower
 from buckbi.nn.activations import ACTIVATIONS, MODULES
-from buckbi.pwl import kernel
+from buckbi.pwl import network as kernel  # the compiled actor of the fast kernel
 from buckbi.pwl.simulate import compile_actor
 
 CFUNC = Path(__file__).resolve().parents[1] / "buckbi" / "xspice" / "buckbi_mlp" / "cfunc.mod"

@@ -141,3 +141,28 @@ def test_a_tolerance_plan_reports_yield_worst_values_and_rows_per_draw_and_rerun
     one = pd.read_csv(out / "results.csv", keep_default_na=False)
     assert set(one[one.draw.isin(["5"])].test) == {"startup-mc"}
     assert load_plan(path).tests[0].variation.draws == 12
+
+
+def test_a_batch_of_draws_gives_each_draws_own_cell_on_the_fast_simulator():
+    """On the fast simulator a tolerance test's draws run BATCH at a time in one kernel call (testplan.run): each
+    result equals that draw's cell run alone, for the NN and the teacher."""
+    from buckbi.actors import resolve_actor
+    from buckbi.testplan.cells import run_cells
+    from buckbi.testplan.run import task_groups
+    import tomllib
+    plan = parse_plan(tomllib.loads(PLAN.replace("draws = 12", "draws = 4")))
+    test, corner = plan.tests[0], plan.corners["nominal"]
+    parts = draw_parts(test, corner)
+    actor = resolve_actor("pretrained")
+    for controller in ("nn", "teacher"):
+        batch = run_cells(actor if controller == "nn" else None, test, corner, controller, "pwl", parts_list=parts)
+        assert len(batch) == len(parts) and not any(r["error"] for r in batch)
+        for p, got in zip(parts, batch):
+            alone = run_cell(actor if controller == "nn" else None, test, corner, controller, "pwl", parts=p)
+            assert got["figures"] == alone["figures"], (controller, p)
+    from buckbi.testplan.run import plan_cells
+    cells = plan_cells(plan, actor, "pwl")
+    groups = task_groups(cells, fast=True)
+    assert sum(len(g) for g in groups) == len(cells)
+    assert all(len({(c.test.name, c.corner.name, c.controller) for c in g}) == 1 for g in groups)
+    assert len(task_groups(cells, fast=False)) == len(cells)  # SPICE: one task per cell

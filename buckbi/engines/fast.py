@@ -12,7 +12,7 @@ from ..contract import Episode, EpisodeError
 from ..converters.buck.scenarios import check_length, get_scenario
 from ..converters.buck.spec import IO, get_gym
 from ..sampling import EXTREMES
-from ..pwl.simulate import actor_on_rows, require_pytorch_actor, rows_frame, simulate
+from ..pwl.simulate import actor_on_rows, require_pytorch_actor, rows_frame, simulate, simulate_batch
 from .base import Engine
 from .spice import per_episode, write_episode_files
 
@@ -66,17 +66,39 @@ class FastEngine(Engine):
                 artefacts: dict | None = None, settings: dict | None = None,
                 keep_waveforms: bool = False) -> Episode:
         """One episode; in gym 1 (network outside the loop) NNout1 is the actor on the held inputs."""
-        g = get_gym(gym)
         start = time.perf_counter()
-        kernel_rows, wave, ext = simulate(gym, actor, params, scenario, check, settings,
-                                          WAVE_POINTS if keep_waveforms else 0)
-        rows = rows_frame(gym, kernel_rows)
-        waveforms = None
-        if keep_waveforms:
-            waveforms = pd.DataFrame(wave, columns=["time", IO.column(IO.vout), IO.column(IO.sense)])
-            rows[list(EXTREMES)] = ext  # exact: at every switching instant (buckbi.pwl.kernel)
-        if g.network and g.command == "teacher":
-            rows[IO.column(IO.output)] = actor_on_rows(actor, rows[IO.input_columns].to_numpy())
-        return Episode.from_rows(IO, gym, params, rows, time.perf_counter() - start, network=g.network,
-                                 labelled=g.labelled, scenario=scenario, artefacts=artefacts, waveforms=waveforms,
-                                 settings=get_scenario(scenario).resolve_settings(settings))
+        result = simulate(gym, actor, params, scenario, check, settings, WAVE_POINTS if keep_waveforms else 0)
+        return _episode(gym, actor, params, scenario, settings, keep_waveforms, result, time.perf_counter() - start,
+                        artefacts)
+
+    @staticmethod
+    def episode_batch(gym: str, actor, params: list, scenario: str = "startup", settings: dict | None = None,
+                      keep_waveforms: bool = False) -> list[Episode]:
+        """Episodes of one network and scenario at many points or tolerance draws, in one kernel call (numba
+        threads over the batch) and without SPICE files; each equals its ``episode``."""
+        s = get_scenario(scenario)
+        s.check_gym(gym)
+        st = s.resolve_settings(settings)
+        for p in params:
+            check_length(p, s, st)
+        start = time.perf_counter()
+        results = simulate_batch(gym, actor, params, scenario, None, st, WAVE_POINTS if keep_waveforms else 0)
+        each = (time.perf_counter() - start) / max(1, len(params))
+        return [_episode(gym, actor, p, scenario, st, keep_waveforms, r, each) for p, r in zip(params, results)]
+
+
+def _episode(gym: str, actor, params, scenario: str, settings: dict | None, keep_waveforms: bool, result: tuple,
+             elapsed: float, artefacts: dict | None = None) -> Episode:
+    """The kernel's rows, waveform and extremes as the Episode SPICE would give."""
+    g = get_gym(gym)
+    kernel_rows, wave, ext = result
+    rows = rows_frame(gym, kernel_rows)
+    waveforms = None
+    if keep_waveforms:
+        waveforms = pd.DataFrame(wave, columns=["time", IO.column(IO.vout), IO.column(IO.sense)])
+        rows[list(EXTREMES)] = ext  # exact: at every switching instant (buckbi.pwl.kernel)
+    if g.network and g.command == "teacher":
+        rows[IO.column(IO.output)] = actor_on_rows(actor, rows[IO.input_columns].to_numpy())
+    return Episode.from_rows(IO, gym, params, rows, elapsed, network=g.network, labelled=g.labelled,
+                             scenario=scenario, artefacts=artefacts, waveforms=waveforms,
+                             settings=get_scenario(scenario).resolve_settings(settings))

@@ -118,7 +118,7 @@ def deployment_lines(params: EpisodeParams, gym: str) -> list[str]:
     lines = [f".func buckbi_adc(x) {{floor(x*{levels}+0.5)/{levels}}}" if levels else ".func buckbi_adc(x) {x}"]
     g = get_gym(gym)
     if g.command == "teacher" or g.labelled:  # the teacher's feedback tfb (teacher.inc): behind the same ADC
-        lines += ([f"Btadc tadc 0 V=buckbi_adc(V(vsense)/{{vmax}})", f"XTADC tadc tfb {IO.clock} BUCKBI_SH"] if levels
+        lines += (["Btadc tadc 0 V=buckbi_adc(V(vsense)/{vmax})", f"XTADC tadc tfb {IO.clock} BUCKBI_SH"] if levels
                   else ["Btfb tfb 0 V=V(vsense)/{vmax}"])
     if g.command == "teacher":
         return lines

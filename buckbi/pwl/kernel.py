@@ -13,7 +13,8 @@ from .jit import kernel as njit_kernel
 
 from .model import EV_DRIVE, EV_IL, EV_OI, HELD_FB, IL, ILO, ILOAD, N_INPUTS, N_STATES, NOISE, OI, REF, VIN
 from .network import mlp, mlp_into  # noqa: F401 (mlp: the tests' compiled actor)
-from .propagate import N_T, can_stay, leaves, modal_factors, modal_step, mode_at, pwl_at, teacher_exit
+from .propagate import (N_T, can_stay, inside_margin, leaves, modal_factors, modal_step, mode_at, pwl_at,
+                        teacher_exit)
 
 # Duty-command sources: the teacher (teacher, gym1), the NN as it is (gym2), the NN limited to 0..1 (deploy).
 CMD_TEACHER, CMD_NN, CMD_NN_LIMITED = 0, 1, 2
@@ -230,6 +231,9 @@ def episode(lam, V, Vi, ViB, ev_z, ev_u, ev_abs, cap, bounded, sig_t, sig_v, sig
                                     reach[EV_DRIVE], clamp_hi, clamp_lo):
                             phase = 0
                     s_lo, lo, hi = 0.0, 0.0, 0.0
+                    g_last, g_lo, g_hi, side = np.nan, np.nan, np.nan, 0  # how far inside the mode (> 0 inside)
+                    if bounded[m]:
+                        g_last = inside_margin(pmode, tw, ev[EV_IL], ev[EV_OI], ev[EV_DRIVE], clamp_hi, clamp_lo)
                     hit = False
                     halvings = 0
                     while True:
@@ -237,12 +241,16 @@ def episode(lam, V, Vi, ViB, ev_z, ev_u, ev_abs, cap, bounded, sig_t, sig_v, sig
                             s = span
                         elif phase == 1:
                             s = min(s_lo + check, span)
-                        else:
+                        else:  # locate the crossing in (lo, hi): regula falsi (Illinois) on the margin, else halving
                             halvings += 1
                             if hi - lo <= 1e-14 or halvings > 60:
                                 s = hi  # the crossing, within 1e-14 s: take the state just outside the mode
                             else:
                                 s = 0.5 * (lo + hi)
+                                if g_lo > 0.0 and g_hi < 0.0 and halvings % 4 != 0:  # every 4th: a plain halving
+                                    sf = hi - g_hi * (hi - lo) / (g_hi - g_lo)
+                                    if lo < sf < hi:
+                                        s = sf
                         if phase == 1 and s < span:  # a whole check step from z(s_lo), no exp needed
                             for i in range(n):
                                 z[i] = step[0, m, i] * z[i] + (b0[i] + b1[i] * s_lo) * step[1, m, i] \
@@ -264,20 +272,27 @@ def episode(lam, V, Vi, ViB, ev_z, ev_u, ev_abs, cap, bounded, sig_t, sig_v, sig
                                 v += ev_u[m, q, j] * (u0[j] + u1[j] * s)
                             ev[q] = v
                         out = leaves(pmode, tw, ev[EV_IL], ev[EV_OI], ev[EV_DRIVE], clamp_hi, clamp_lo)
+                        g = inside_margin(pmode, tw, ev[EV_IL], ev[EV_OI], ev[EV_DRIVE], clamp_hi, clamp_lo)
                         if phase == 2:
                             if s == hi and (hi - lo <= 1e-14 or halvings > 60):
                                 hit = True
                                 break
                             if out:
-                                hi = s
+                                hi, g_hi = s, g
+                                if side > 0:
+                                    g_lo *= 0.5  # Illinois: the end kept twice counts half, so both ends move
+                                side = 1
                             else:
-                                lo = s
+                                lo, g_lo = s, g
+                                if side < 0:
+                                    g_hi *= 0.5
+                                side = -1
                         elif out:  # inside the mode at s_lo, outside at s
-                            phase, lo, hi = 2, s_lo, s
+                            phase, lo, hi, g_lo, g_hi = 2, s_lo, s, g_last, g
                         elif s >= span:
                             break
                         else:
-                            s_lo = s
+                            s_lo, g_last = s, g
                     s_lo = hi if hit else span
                     for i in range(n):
                         acc = 0.0

@@ -116,6 +116,14 @@ def leaves(pmode, tmode, ev_il, ev_oi, ev_drive, clamp_hi, clamp_lo):
 
 
 @njit_kernel(inline="always")
+def inside_margin(pmode, tmode, ev_il, ev_oi, ev_drive, clamp_hi, clamp_lo):
+    """How far inside its plant and teacher modes the state is (> 0 inside; continuous in the state): the margin
+    the crossing's root finder works on."""
+    margin, _ = _teacher_margin(tmode, ev_oi, ev_drive, clamp_hi, clamp_lo)
+    return min(ev_il, margin) if pmode == 1 else margin
+
+
+@njit_kernel(inline="always")
 def can_stay(pmode, tmode, ev_il, ev_oi, ev_drive, reach_il, reach_oi, reach_drive, clamp_hi, clamp_lo):
     """True when no event function can reach its threshold: each is further from it than it can move (``reach``).
 

@@ -47,11 +47,7 @@ def run_cell(actor: Actor | None, test: Test, corner: Corner, controller: str, s
     out = {"test": test.name, "corner": corner.name, "controller": controller, "figures": {}, "error": "",
            "trace": {}}
     try:
-        if test.weights and controller == "nn":
-            from ..nn.quantize import quantize_weights
-            if not isinstance(actor, torch.nn.Module):
-                raise ValueError("weights quantisation needs a PyTorch actor (--actor), not a netlist")
-            actor = quantize_weights(actor, test.weights)
+        actor = _deployed(actor, test, controller)
         with tempfile.TemporaryDirectory(prefix="buckbi-plan-") as tmp:
             if test.scenario == "fra":
                 out["figures"], out["trace"] = _fra(actor, test, corner, controller, simulator, Path(tmp), timeout,
@@ -64,13 +60,51 @@ def run_cell(actor: Actor | None, test: Test, corner: Corner, controller: str, s
                                  cell_params(test, corner, parts, controller),
                                  tmp, simulator, timeout=timeout, keep_waveforms=True, scenario=test.scenario,
                                  max_step=max_step, settings=test.settings)
-                out["figures"] = {k: float(v) for k, v in episode_figures(ep, test.band_pct).items()}
-                out["trace"] = _trace(ep)
+                out["figures"], out["trace"] = _transient(ep, test)
     except Exception as err:  # this cell only: the plan goes on
         out["error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
         out["figures"] = {f: math.nan for f in figures_of(test.scenario)}
     out["elapsed_s"] = round(time.perf_counter() - start, 3)
     return out
+
+
+def run_cells(actor: Actor | None, test: Test, corner: Corner, controller: str, simulator=None,
+              timeout: float = 900.0, max_step: float | None = None, parts_list: list | None = None) -> list[dict]:
+    """``run_cell`` for cells that differ only in their parts (a tolerance test's draws at one corner). On the fast
+    simulator a transient test's draws run as one batch: one kernel call, no SPICE files; elsewhere one by one."""
+    from ..engines import is_fast
+    from ..engines.fast import FastEngine
+    parts_list = list(parts_list or [None])
+    if len(parts_list) == 1 or test.scenario == "fra" or not is_fast(simulator):
+        return [run_cell(actor, test, corner, controller, simulator, timeout, max_step, p) for p in parts_list]
+    start = time.perf_counter()
+    try:
+        eps = FastEngine.episode_batch(GYM[controller], _deployed(actor, test, controller) if controller == "nn"
+                                       else None, [cell_params(test, corner, p, controller) for p in parts_list],
+                                       test.scenario, test.settings, keep_waveforms=True)
+    except Exception:  # one by one, each cell with its own error
+        return [run_cell(actor, test, corner, controller, simulator, timeout, max_step, p) for p in parts_list]
+    each = round((time.perf_counter() - start) / len(parts_list), 3)
+    outs = []
+    for ep in eps:
+        out = {"test": test.name, "corner": corner.name, "controller": controller, "error": "", "elapsed_s": each}
+        out["figures"], out["trace"] = _transient(ep, test)
+        outs.append(out)
+    return outs
+
+
+def _deployed(actor: Actor | None, test: Test, controller: str) -> Actor | None:
+    """The network as the test deploys it: with its weights quantised when the test says so."""
+    if test.weights and controller == "nn":
+        from ..nn.quantize import quantize_weights
+        if not isinstance(actor, torch.nn.Module):
+            raise ValueError("weights quantisation needs a PyTorch actor (--actor), not a netlist")
+        return quantize_weights(actor, test.weights)
+    return actor
+
+
+def _transient(ep, test: Test) -> tuple[dict, dict]:
+    return {k: float(v) for k, v in episode_figures(ep, test.band_pct).items()}, _trace(ep)
 
 
 def _trace(ep) -> dict:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..fsutil import append_synced, atomic_write_text, cut_torn_tail, whole_lines
-from .cells import actor_id, run_cell
+from ..engines import is_fast
+from .cells import actor_id, run_cells
 from .plan import CONTROLLERS, Corner, Plan, PlanError, Test, cell_definition, cell_hash, draw_parts
 
 log = logging.getLogger("buckbi.testplan")
@@ -92,6 +93,23 @@ class CellWriter:
         return rec
 
 
+BATCH = 50  # tolerance draws per task on the fast simulator (one kernel call each)
+
+
+def task_groups(cells: list[PlanCell], fast: bool) -> list[list[PlanCell]]:
+    """One task per cell; on the fast simulator a transient tolerance test's draws at a corner go BATCH at a time."""
+    groups: dict[tuple, list[PlanCell]] = {}
+    out = []
+    for c in cells:
+        if fast and c.draw and c.test.scenario != "fra":
+            groups.setdefault((c.test.name, c.corner.name, c.controller), []).append(c)
+        else:
+            out.append([c])
+    for g in groups.values():
+        out += [g[i:i + BATCH] for i in range(0, len(g), BATCH)]
+    return out
+
+
 @dataclass
 class PlanRun:
     records: dict[str, dict]  # by cell hash, this plan's cells only
@@ -117,18 +135,20 @@ def run_plan(plan: Plan, actor, out: str | Path, client, *, simulator=None, simu
     start = time.perf_counter()
     bar = tqdm(total=len(todo), unit="cell", disable=not progress, dynamic_ncols=True, desc="testplan")
     remote = client.scatter(actor, broadcast=True, hash=False) if todo and actor is not None else actor
-    futures = {client.submit(run_cell, remote if c.controller == "nn" else None, c.test, c.corner, c.controller,
-                             simulator, timeout, max_step, c.parts, pure=False): c for c in todo}
+    futures = {client.submit(run_cells, remote if g[0].controller == "nn" else None, g[0].test, g[0].corner,
+                             g[0].controller, simulator, timeout, max_step, [c.parts for c in g], pure=False): g
+               for g in task_groups(todo, is_fast(simulator))}
     records = dict(before)
     try:
         for fut in as_completed(list(futures)):
-            cell = futures.pop(fut)
+            group = futures.pop(fut)
             if fut.status == "finished":
-                result = fut.result()
+                results = fut.result()
             else:
-                result = {"figures": {}, "error": f"Dask: task {fut.status}", "elapsed_s": 0.0}
-            records[cell.hash] = writer.append(cell, result)
-            bar.update(1)
+                results = [{"figures": {}, "error": f"Dask: task {fut.status}", "elapsed_s": 0.0}] * len(group)
+            for cell, result in zip(group, results):
+                records[cell.hash] = writer.append(cell, dict(result))
+            bar.update(len(group))
     finally:
         bar.close()
         for fut in futures:
