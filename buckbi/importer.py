@@ -1,10 +1,9 @@
-"""Import another exporter's network (the reference's ``B``-source subcircuits, recurrent cells as LTspice
-``.machine`` blocks: ``buckbi.import_cells``) as a PyTorch model.
+"""Import another exporter's network as a PyTorch model: the reference's ``B``-source subcircuits (recurrent cells
+as LTspice ``.machine`` blocks: ``buckbi.import_cells``) and buckbi's own feed-forward exports (``fast``: each linear
+unit a 1 Ohm resistor fed by G and I sources; ``plain``: B sources); the unit forms are in ``buckbi.import_exprs``.
 
-The reference exporter (kosokno/pytorch2ltspice) writes each linear layer as one ``B`` source per unit,
-``V=(V(in1)*(w1)+...+(bias))``, and each activation as one ``B`` source per unit: ReLU ``IF(V(x)>0,V(x),0)``,
-sigmoid ``1/(1+EXP(-V(x)))``, ``TANH(V(x))``. The PyTorch model rebuilt from it computes what the file computes
-(its weights as printed, in float64); then it runs on the fast simulator and as buckbi's XSPICE element.
+The PyTorch model rebuilt from a file computes what the file computes (its weights as printed, in float64); a
+feed-forward one then runs on the fast simulator and as buckbi's XSPICE element.
 """
 from __future__ import annotations
 
@@ -16,29 +15,21 @@ import torch
 from torch import nn
 
 from .import_cells import CellImportError, parse_machine
+from .import_exprs import NUM, ExprError, Unit, parse_unit
 from .netlist_actor import SUBCKT, NetlistActor, NetlistActorError, _logical_lines
 
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _B = re.compile(r"^B\S*\s+(\S+)\s+0\s+V\s*=\s*(.+)$", re.IGNORECASE)
-_TERM = re.compile(rf"V\((\w+)\)\*\(({_NUM})\)", re.IGNORECASE)
-_BIAS = re.compile(rf"^\(?\s*(?:\+?\(({_NUM})\))?\s*\)?$")
-_ACTS = [(re.compile(r"^\(?IF\(V\((\w+)\)>0,V\(\1\),0\)\)?$", re.IGNORECASE), nn.ReLU),
-         (re.compile(r"^\(?1/\(1\+EXP\(-V\((\w+)\)\)\)\)?$", re.IGNORECASE), nn.Sigmoid),
-         (re.compile(r"^\(?TANH\(V\((\w+)\)\)\)?$", re.IGNORECASE), nn.Tanh)]
-_COPY = re.compile(r"^\(?V\((\w+)\)\)?$", re.IGNORECASE)
+_G = re.compile(rf"^G\S*\s+0\s+(\S+)\s+(\S+)\s+0\s+({NUM})$", re.IGNORECASE)  # buckbi fast: w * V(in) into node
+_I = re.compile(rf"^I\S*\s+0\s+(\S+)\s+({NUM})$", re.IGNORECASE)  # buckbi fast: the bias into node
+_R1 = re.compile(r"^R\S*\s+(\S+)\s+0\s+1$", re.IGNORECASE)  # buckbi fast: the unit's 1 Ohm
+_E = re.compile(r"^E\S*\s+(\S+)\s+0\s+(\S+)\s+0\s+1$", re.IGNORECASE)  # buckbi: the output's buffer
 _MACHINE = re.compile(r"^\s*\.machine\b", re.IGNORECASE | re.MULTILINE)
-_LOAD = re.compile(r"^R\S*\s+\S+\s+0\s+1k$", re.IGNORECASE)
+_LOAD = re.compile(r"^R\S*\s+\S+\s+0\s+1k$", re.IGNORECASE)  # the reference's 1k on each node a .machine drives
+_CELLS = (nn.RNNCell, nn.GRUCell, nn.LSTMCell)
 
 
 class ImportError_(NetlistActorError):
     """A subcircuit file buckbi cannot turn into a PyTorch model (the line and the reason)."""
-
-
-def _node_expr(line: str, path) -> tuple[str, str]:
-    m = _B.match(line)
-    if not m:
-        raise ImportError_(f"{path}: not a behavioural voltage source 'Bname node 0 V=...': {line[:120]!r}")
-    return m.group(1), re.sub(r"\s+", "", m.group(2))
 
 
 def _read(path: Path) -> str:
@@ -63,7 +54,7 @@ def _subckt(lines: list[str], path: Path) -> int:
 
 def import_network(path: str | Path) -> nn.Sequential:
     """The network of ``.subckt ActorSubckt`` (or the file's only subcircuit) in ``path`` as an ``nn.Sequential``
-    (eval, float64): feed-forward B sources, and the reference exporter's recurrent ``.machine`` cells."""
+    (eval, float64)."""
     path = Path(path)
     text = _read(path)
     if not _MACHINE.search(text):
@@ -83,39 +74,72 @@ def import_network(path: str | Path) -> nn.Sequential:
     if len(outputs) != 1 or not inputs:
         raise ImportError_(f"{path}: ports {' '.join(ports)}: expected inputs, {'CLK, ' if recurrent else ''}and one "
                            "output")
-    output = outputs[0]
     end = next((i for i in range(start + 1, len(lines)) if lines[i].lower().startswith(".ends")), None)
     if end is None:
         raise ImportError_(f"{path}: .subckt {lines[start].split()[1]} has no .ends (a cut file?)")
-    items: list[tuple] = []  # in file order: ("b", node, parsed) and ("cell", lines)
-    body = lines[start + 1:end]
+    items = _units(lines[start + 1:end], path)
+    return _layers(items, [n.lower() for n in inputs], outputs[0].lower(), path)
+
+
+def _units(body: list[str], path: Path) -> list[tuple]:
+    """The file's units in order: ("unit", node, Unit) and ("cell", .machine lines)."""
+    items: list[tuple] = []
+    fast: dict[str, dict] = {}  # buckbi's fast structure: a node's G terms and I bias, gathered from several lines
     i = 0
     while i < len(body):
         ln = body[i]
-        if ln.lower().startswith(".machine"):
-            stop = next((j for j in range(i + 1, len(body)) if body[j].lower().startswith(".endmachine")), None)
+        i += 1
+        low = ln.lower()
+        if low.startswith(".machine"):
+            stop = next((j for j in range(i, len(body)) if body[j].lower().startswith(".endmachine")), None)
             if stop is None:
                 raise ImportError_(f"{path}: a .machine without .endmachine (a cut file?)")
-            items.append(("cell", body[i + 1:stop]))
+            items.append(("cell", body[i:stop]))
             i = stop + 1
+        elif _LOAD.match(ln):
             continue
-        if _LOAD.match(ln):  # the exporter's 1k load on each node a .machine drives
-            i += 1
-            continue
-        if ln.startswith("."):
-            raise ImportError_(f"{path}: {ln[:80]!r}: only B sources and the exporter's .machine cells are imported")
-        node, expr = _node_expr(ln, path)
-        items.append(("b", node.lower(), _parse(expr, ln, path)))
-        i += 1
-    return _layers(items, [n.lower() for n in inputs], output.lower(), path)
+        elif m := _R1.match(ln):
+            node = m.group(1).lower()
+            fast[node] = {"terms": [], "bias": 0.0}
+            items.append(("unit", node, None))
+        elif (m := _G.match(ln)) or (m2 := _I.match(ln)):
+            node = (m or m2).group(1).lower()
+            if node not in fast:
+                raise ImportError_(f"{path}: {ln[:80]!r}: a source into {node}, which has no 1 Ohm to ground before it")
+            if m:
+                fast[node]["terms"].append((m.group(2).lower(), _finite(m.group(3), ln, path)))
+            else:
+                fast[node]["bias"] += _finite(m2.group(2), ln, path)
+        elif m := _E.match(ln):
+            items.append(("unit", m.group(1).lower(), Unit("copy", source=m.group(2).lower())))
+        elif m := _B.match(ln):
+            try:
+                unit = parse_unit(m.group(2))
+            except ExprError as err:
+                raise ImportError_(f"{path}: cannot read {ln[:120]!r}: {err}") from None
+            if unit.kind == "linear" and not all(np.isfinite([b for _, b in unit.terms] + [unit.bias])):
+                raise ImportError_(f"{path}: cannot read {ln[:120]!r}: a weight or bias is not finite")
+            items.append(("unit", m.group(1).lower(), unit))
+        else:
+            raise ImportError_(f"{path}: {ln[:80]!r}: only B sources, buckbi's G/I/R linear units, an E buffer and "
+                               "the reference's .machine cells are imported")
+    return [("unit", it[1], Unit("linear", terms=tuple(fast[it[1]]["terms"]), bias=fast[it[1]]["bias"]))
+            if it[0] == "unit" and it[2] is None else it for it in items]
+
+
+def _finite(text: str, line: str, path: Path) -> float:
+    v = float(text)
+    if not np.isfinite(v):
+        raise ImportError_(f"{path}: cannot read {line[:120]!r}: a weight or bias is not finite")
+    return v
 
 
 def _layers(items: list[tuple], current: list[str], output: str, path: Path) -> nn.Sequential:
-    """Group consecutive B sources into layers (a Linear, or one activation per unit), a .machine into its cell."""
+    """Group consecutive units into layers (a Linear, or one activation per unit), a .machine into its cell."""
     layers: list[nn.Module] = []
     width = len(current)
-    pending = {it[1]: it[2] for it in items if it[0] == "b"}
-    if output not in pending:
+    units = {it[1]: it[2] for it in items if it[0] == "unit"}
+    if output not in units:
         raise ImportError_(f"{path}: the output {output} is never driven (a cut or incomplete file?)")
     i, cells = 0, 0
     while i < len(items):
@@ -129,65 +153,47 @@ def _layers(items: list[tuple], current: list[str], output: str, path: Path) -> 
             current, width = [n.lower() for n in outs], len(outs)
             i += 1
             continue
-        kind = items[i][2][0]
+        kind = items[i][2].kind
         group = [items[i][1]]
-        while (i + len(group) < len(items) and items[i + len(group)][0] == "b"
-               and items[i + len(group)][2][0] == kind and kind != "copy"):
+        while (i + len(group) < len(items) and items[i + len(group)][0] == "unit"
+               and items[i + len(group)][2].kind == kind and kind != "copy"):
             group.append(items[i + len(group)][1])
         if kind == "linear":
-            w = np.zeros((len(group), width))
-            b = np.zeros(len(group))
-            pos = {n: k for k, n in enumerate(current)}
-            for r, n in enumerate(group):
-                _, terms, bias = pending[n]
-                for src, val in terms:
-                    if src not in pos:
-                        raise ImportError_(f"{path}: node {n} reads {src}, which is not an output of the layer before")
-                    w[r, pos[src]] += val
-                b[r] = bias
-            lin = nn.Linear(width, len(group)).double()
-            with torch.no_grad():
-                lin.weight.copy_(torch.from_numpy(w))
-                lin.bias.copy_(torch.from_numpy(b))
-            layers.append(lin)
+            layers.append(_linear([units[n] for n in group], current, group, path))
             width, current = len(group), group
         elif kind == "act":
-            cls = pending[group[0]][1]
-            srcs = [pending[n][2] for n in group]
-            if any(pending[n][1] is not cls for n in group) or srcs != current:
+            first = units[group[0]]
+            if any((units[n].act, units[n].params) != (first.act, first.params) for n in group) or \
+                    [units[n].source for n in group] != current:
                 raise ImportError_(f"{path}: the activation nodes {group[0]}.. do not map the previous layer one to one")
-            layers.append(cls())
+            layers.append(first.module())
             current = group
         else:  # copy: the output
-            src = pending[group[0]][1]
-            if group[0] != output.lower() or src != current[0] or len(current) != 1:
+            src = units[group[0]].source
+            if group[0] != output or src != current[0] or len(current) != 1:
                 raise ImportError_(f"{path}: node {group[0]} copies {src}: only the last node may be copied to "
                                    f"the output {output}")
+            current = [output]
         i += len(group)
-    if not layers or not isinstance(layers[0], (nn.Linear, nn.RNNCell, nn.GRUCell, nn.LSTMCell)):
+    if not layers or not isinstance(layers[0], (nn.Linear, *_CELLS)):
         raise ImportError_(f"{path}: no linear layer or recurrent cell found before the first activation")
-    if current != [output.lower()] and width != 1:
+    if current != [output] and width != 1:
         raise ImportError_(f"{path}: the last layer has {width} units; the output {output} takes one")
     return nn.Sequential(*layers).double().eval()
 
 
-def _parse(expr: str, line: str, path) -> tuple:
-    for pattern, cls in _ACTS:
-        m = pattern.match(expr)
-        if m:
-            return ("act", cls, m.group(1).lower())
-    m = _COPY.match(expr)
-    if m:
-        return ("copy", m.group(1).lower())
-    terms = [(s.lower(), float(v)) for s, v in _TERM.findall(expr)]
-    rest = _TERM.sub("", expr).replace("+", " ").replace("(", " ").replace(")", " ").split()
-    if terms:
-        try:
-            consts = [float(r) for r in rest]
-        except ValueError:
-            raise ImportError_(f"{path}: cannot read {line[:120]!r}: a linear unit is V(node)*(weight) terms plus "
-                               "one (bias)") from None
-        if len(consts) > 1 or not all(np.isfinite(consts)) or not all(np.isfinite([v for _, v in terms])):
-            raise ImportError_(f"{path}: cannot read {line[:120]!r}: more than one constant, or not finite")
-        return ("linear", terms, consts[0] if consts else 0.0)
-    raise ImportError_(f"{path}: cannot read {line[:120]!r}: not a linear unit, a ReLU/sigmoid/tanh of one node, or a copy")
+def _linear(units: list[Unit], current: list[str], group: list[str], path: Path) -> nn.Linear:
+    pos = {n: k for k, n in enumerate(current)}
+    w = np.zeros((len(group), len(current)))
+    b = np.zeros(len(group))
+    for r, (node, u) in enumerate(zip(group, units)):
+        for src, val in u.terms:
+            if src not in pos:
+                raise ImportError_(f"{path}: node {node} reads {src}, which is not an output of the layer before")
+            w[r, pos[src]] += val
+        b[r] = u.bias
+    lin = nn.Linear(len(current), len(group)).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.from_numpy(w))
+        lin.bias.copy_(torch.from_numpy(b))
+    return lin

@@ -208,3 +208,51 @@ def test_a_recurrent_file_it_cannot_read_names_the_cell_and_the_reason(tmp_path,
     path.write_text(edit(path.read_text()))
     with pytest.raises(ImportError_, match=message):
         import_network(path)
+
+
+# --- buckbi's own feed-forward exports -----------------------------------------------------------------------------
+OWN = {
+    "seed": lambda: torch.nn.Sequential(torch.nn.Linear(19, 32), torch.nn.ReLU(), torch.nn.Linear(32, 16),
+                                        torch.nn.ReLU(), torch.nn.Linear(16, 1), torch.nn.Sigmoid()),
+    "every_activation": lambda: torch.nn.Sequential(
+        torch.nn.Linear(19, 6), torch.nn.Tanh(), torch.nn.Linear(6, 6), torch.nn.LeakyReLU(0.07),
+        torch.nn.Linear(6, 6), torch.nn.ELU(0.6), torch.nn.Linear(6, 6), torch.nn.SiLU(), torch.nn.Linear(6, 6),
+        torch.nn.Softplus(beta=1.5, threshold=4.0), torch.nn.Linear(6, 6), torch.nn.Hardtanh(-0.4, 0.9),
+        torch.nn.Linear(6, 6), torch.nn.Hardsigmoid(), torch.nn.Linear(6, 1)),
+}
+
+
+@pytest.mark.parametrize("structure", ["fast", "plain"])
+@pytest.mark.parametrize("dialect", ["ltspice", "ngspice"])
+@pytest.mark.parametrize("kind", sorted(OWN))
+def test_buckbis_own_exports_import_as_the_model(kind, dialect, structure, tmp_path):
+    from buckbi import export_model
+    torch.manual_seed(2)
+    model = OWN[kind]().double().eval()
+    path = tmp_path / "own.sp"
+    export_model(model, path, dialect=dialect, structure=structure)
+    net = import_network(path)
+    assert [type(m).__name__ for m in net] == [type(m).__name__ for m in model]
+    for got, want in zip(net, model):
+        for name, p in want.named_parameters():
+            assert torch.equal(dict(got.named_parameters())[name], p)  # printed as repr: exact
+        for attr in ("negative_slope", "alpha", "beta", "threshold", "min_val", "max_val"):
+            assert getattr(got, attr, None) == getattr(want, attr, None)
+    xs = torch.from_numpy(np.random.default_rng(3).normal(size=(64, 19)) * 2)
+    with torch.no_grad():
+        assert torch.equal(net(xs), model(xs))
+
+
+@pytest.mark.ltspice
+def test_buckbis_ltspice_export_imported_equals_the_file_in_ngspice(simulator, tmp_path):
+    from buckbi import export_model
+    torch.manual_seed(4)
+    model = OWN["every_activation"]().double().eval()
+    text = export_model(model, dialect="ltspice", structure="plain")
+    (tmp_path / "own.sp").write_text(text)
+    net = import_network(tmp_path / "own.sp")
+    xs = np.random.default_rng(5).uniform(-1.0, 1.0, size=(16, 19))
+    got = file_in_ngspice(text, xs, tmp_path)
+    with torch.no_grad():
+        want = net(torch.from_numpy(xs)).numpy().ravel()
+    assert np.abs(got - want).max() <= 1e-9
