@@ -110,3 +110,35 @@ def test_numpy_scalars_are_written_as_plain_numbers(tmp_path):
     text = param_file_text(p, None, "teacher")
     assert ".param vin=200.5\n" in text and ".param STEPS=64\n" in text and "np." not in text
     assert type(p.vin) is float and type(p.steps) is int
+
+
+def test_the_exported_actor_is_reused_until_its_weights_change():
+    import torch
+
+    from buckbi.checkpoint import seed_actor
+    from buckbi.engines.spice import exported_text
+    torch.manual_seed(0)
+    actor = seed_actor()
+    first = exported_text(actor, "ngspice", "fast")
+    assert exported_text(actor, "ngspice", "fast") is first  # the same state: not exported again
+    opt = torch.optim.Adam(actor.parameters(), lr=1e-2)
+    actor(torch.randn(4, 19)).sum().backward()
+    opt.step()  # in place: the version counters move
+    stepped = exported_text(actor, "ngspice", "fast")
+    assert stepped != first and stepped == exported_text(seed_actor_like(actor), "ngspice", "fast")
+    actor.load_state_dict(seed_actor_like(actor, fresh=True).state_dict())
+    assert exported_text(actor, "ngspice", "fast") != stepped
+    assert exported_text(actor, "ltspice", "fast") != exported_text(actor, "ngspice", "fast")
+
+
+def seed_actor_like(actor, fresh: bool = False):
+    """A second module with ``actor``'s weights (or new random ones)."""
+    import copy
+
+    import torch
+    other = copy.deepcopy(actor)
+    if fresh:
+        with torch.no_grad():
+            for p in other.parameters():
+                p.add_(1.0)
+    return other

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
 from pathlib import Path
 
 from torch import nn
@@ -154,6 +155,25 @@ def choose_nn_element(actor, backend: Backend | None, nn_in_circuit: bool = True
     return "xspice"
 
 
+_EXPORTED: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
+
+
+def exported_text(actor: nn.Module, dialect: str, structure: str, codemodel=None) -> str:
+    """The actor's subcircuit text, exported once per state of its weights: episodes of an unchanged actor (a
+    batch, an evaluation, a plan) reuse it. The key is each parameter's and buffer's identity and PyTorch's version
+    counter, which every in-place change (an optimiser step, load_state_dict) moves, and the module's repr (its
+    layers' settings)."""
+    tensors = [*actor.parameters(), *actor.buffers()]
+    key = (tuple((id(t), t._version) for t in tensors), repr(actor), dialect, structure, str(codemodel))
+    hit = _EXPORTED.get(actor)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    text = export_model(actor, None, subckt_name=SUBCKT, dialect=dialect, structure=structure,
+                        input_names=list(IO.inputs), output_names=[IO.output], codemodel=codemodel)
+    _EXPORTED[actor] = (key, text)
+    return text
+
+
 def write_episode_files(gym: str, actor, params: EpisodeParams, workdir: str | Path, backend: Backend | None = None,
                         name: str = "episode", max_step: float | None = None, nn_in_circuit: bool = True,
                         element: str = "subckt", settings: dict[str, float] | None = None,
@@ -179,9 +199,8 @@ def write_episode_files(gym: str, actor, params: EpisodeParams, workdir: str | P
             from ..xspice import require_codemodel
             codemodel = require_codemodel(getattr(backend, "executable", None))
         try:
-            export_model(actor, nn_file, subckt_name=SUBCKT, dialect=dialect,
-                         structure="xspice" if element == "xspice" else "fast", input_names=list(IO.inputs),
-                         output_names=[IO.output], codemodel=codemodel)
+            atomic_write_text(nn_file, exported_text(actor, dialect, "xspice" if element == "xspice" else "fast",
+                                                     codemodel))
         except WidthMismatchError as err:
             raise EpisodeError(f"{gym} feeds the actor {IO.n_inputs} inputs (NNin1..NNin19) and reads one output "
                                f"(NNout1), which this actor does not fit: {err}") from err

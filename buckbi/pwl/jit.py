@@ -24,12 +24,12 @@ def cache_dir() -> Path | None:
     h = hashlib.sha256(numba.__version__.encode())
     for p in SOURCES:
         h.update(p.read_bytes())
-    base = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "buckbi" \
-        / "numba"
-    path = Path(base) / h.hexdigest()[:16]
     try:
+        base = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") \
+            / "buckbi" / "numba"
+        path = Path(base) / h.hexdigest()[:16]
         path.mkdir(parents=True, exist_ok=True)
-    except OSError:
+    except (OSError, RuntimeError):  # no home, or not writable: compile without a cache
         return None
     return path if os.access(path, os.W_OK) else None
 
