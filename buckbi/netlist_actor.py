@@ -63,12 +63,14 @@ class NetlistActor:
             have = ", ".join(found) or "none"
             raise NetlistActorError(f"netlist {path} has no '.subckt {SUBCKT}' (subcircuits found: {have}); the gyms "
                                     f"instantiate 'X99 NNin1 ... NNin19 NNout1 {SUBCKT}': export or rename it so")
+        if _LTSPICE_ONLY.search(text):
+            raise NetlistActorError(f"netlist {path} holds recurrent cells as LTspice .machine blocks (the reference "
+                                    "exporter's), which ngspice cannot run and the gyms do not clock as a netlist: "
+                                    f"import it (python -m buckbi import {path} --out actor.pth) and run --actor "
+                                    "actor.pth (buckbi's cells, same timing)")
         if len(match) != PORTS:
             raise NetlistActorError(f"netlist {path}: .subckt {SUBCKT} has {len(match)} ports, the gyms connect "
                                     f"{PORTS} (NNin1..NNin19 inputs, then NNout1)")
-        if _LTSPICE_ONLY.search(text):
-            raise NetlistActorError(f"netlist {path} uses LTspice's .machine (state machines), which ngspice cannot "
-                                    "run; export a feed-forward network or recurrent cells with buckbi's exporter")
         dialect = "ltspice" if _LTSPICE_IF.search(text) else ("ngspice" if "?" in text else "portable")
         return cls(path.resolve(), text, dialect)
 
