@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -153,6 +154,9 @@ def _stack(values: list, fill: float = 0.0) -> np.ndarray:
     return out
 
 
+_BATCH_LOCK = threading.Lock()
+
+
 def simulate_batch(gym: str, actor: nn.Module | None, params_list, scenario: str | Scenario = "startup",
                    check: float | None = None, settings: dict | None = None,
                    sub: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -163,8 +167,9 @@ def simulate_batch(gym: str, actor: nn.Module | None, params_list, scenario: str
         raise PwlUnsupportedError("a batch runs one scenario: every episode needs the same state size")
     batch = {k: _stack([a[k] for a in args], np.inf if k == "corners" else 0.0)
              for k in _EPISODE_ARGS + _EPISODE_ARGS_2 + _EPISODE_ARGS_3}
-    run_batch(*(batch[k] for k in _EPISODE_ARGS), *_network(gym, actor), *(batch[k] for k in _EPISODE_ARGS_2), sub,
-              *(batch[k] for k in _EPISODE_ARGS_3), _teacher_runs(gym))
+    with _BATCH_LOCK:  # numba's workqueue threading layer (where no OpenMP or TBB) takes one parallel call at a time
+        run_batch(*(batch[k] for k in _EPISODE_ARGS), *_network(gym, actor), *(batch[k] for k in _EPISODE_ARGS_2),
+                  sub, *(batch[k] for k in _EPISODE_ARGS_3), _teacher_runs(gym))
     return [(batch["rows"][b, :len(a["rows"])], batch["wave"][b, :len(a["wave"])], batch["ext"][b, :len(a["ext"])])
             for b, a in enumerate(args)]
 
