@@ -10,7 +10,6 @@ import numpy as np
 from numba import prange
 
 from .jit import kernel as njit_kernel
-
 from .model import EV_DRIVE, EV_IL, EV_OI, HELD_FB, IL, ILO, ILOAD, N_INPUTS, N_STATES, NOISE, OI, REF, VIN
 from .network import mlp, mlp_into  # noqa: F401 (mlp: the tests' compiled actor)
 from .propagate import (N_T, can_stay, inside_margin, leaves, modal_factors, modal_step, mode_at, pwl_at,
@@ -166,7 +165,7 @@ def episode(lam, V, Vi, ViB, ev_z, ev_u, ev_abs, cap, bounded, sig_t, sig_v, sig
                 t1 = tog_t[ti] if toggling else te
                 o_fix = o if whole and not toggling else -1
                 # Advance x from t to t1. Written out here, helpers taking scalars only: numba reference-counts
-                # every array a call takes (atomically), which took half the kernel's time.
+                # every array a call takes (atomically), which took about half the kernel's time.
                 t0 = t
                 while t < t1:
                     t_end = t1
