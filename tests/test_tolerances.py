@@ -166,3 +166,23 @@ def test_a_batch_of_draws_gives_each_draws_own_cell_on_the_fast_simulator():
     assert sum(len(g) for g in groups) == len(cells)
     assert all(len({(c.test.name, c.corner.name, c.controller) for c in g}) == 1 for g in groups)
     assert len(task_groups(cells, fast=False)) == len(cells)  # SPICE: one task per cell
+
+
+def test_a_tolerance_item_in_pytest_gives_the_reports_yield(pytester, tmp_path):
+    """As pytest items (--buckbi-plan) a tolerance line judges each draw as the report does: the same yield."""
+    import xml.etree.ElementTree as ET
+    pytester.makefile(".toml", plan=PLAN)
+    xml = pytester.path / "junit.xml"
+    res = pytester.runpytest_subprocess("--pyargs", "buckbi.checks.test_plan", "--buckbi-plan", "plan.toml",
+                                        "--buckbi-actor", "pretrained", "--buckbi-simulator", "pwl",
+                                        "-p", "no:cacheprovider", f"--junitxml={xml}", "-k", "startup-mc")
+    assert res.ret in (0, 1)
+    props = {p.get("name"): float(p.get("value")) for p in ET.parse(xml).iter("property")}
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, "-m", "buckbi", "testplan", str(pytester.path / "plan.toml"), "--actor",
+                    "pretrained", "--simulator", "pwl", "--jobs", "1", "--quiet", "--out", str(out),
+                    "--only", "startup-mc"], capture_output=True, text=True, timeout=600)
+    t = pd.read_csv(out / "results.csv", keep_default_na=False)
+    for who in ("nn", "teacher"):
+        report = float(t[(t.controller == who) & (t.figure == "yield_pct")].iloc[0].value)
+        assert props[f"{who}.yield_pct"] == pytest.approx(report)

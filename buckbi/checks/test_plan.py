@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 
-
 from buckbi.figures import figures_of
 from buckbi.pytestplugin.extras import attach, plan_cell_png
 from buckbi.testplan import run_cell
+from buckbi.testplan.cells import run_cells
 from buckbi.testplan.plan import draw_parts
+from buckbi.testplan.report import missed_limits
 
 
 def test_plan_cell(plan_line, controller, episode_simulator, record_property, extras):
@@ -40,24 +41,19 @@ def test_plan_cell(plan_line, controller, episode_simulator, record_property, ex
 
 
 def _tolerance_line(test, corner, controller, simulator, record_property) -> None:
-    """A tolerance test at one corner: every draw for NN and teacher; fails when the NN's yield is below the test's
-    min_yield_pct, naming the draws that fail and how."""
-    passed = {"nn": 0, "teacher": 0}
-    misses = []
+    """A tolerance test at one corner: every draw for NN and teacher (on the fast simulator in one batch); fails
+    when the NN's yield is below the test's min_yield_pct, naming the draws that fail and how."""
     draws = draw_parts(test, corner)
-    for k, parts in enumerate(draws, 1):
-        for who in ("nn", "teacher"):
-            res = run_cell(controller if who == "nn" else None, test, corner, who, simulator, parts=parts)
-            bad = [f"{lim.figure} = {res['figures'].get(lim.figure, math.nan):.4g} (limit {lim.text()})"
-                   for lim in test.limits if not lim.passes(res["figures"].get(lim.figure, math.nan))]
-            if res["error"]:
-                bad.insert(0, res["error"])
-            passed[who] += not bad
-            if who == "nn" and bad:
-                misses.append(f"#{k} ({', '.join(f'{n} {v:.4g}' for n, v in parts.items())}): {'; '.join(bad)}")
-    yields = {who: 100.0 * n / len(draws) for who, n in passed.items()}
-    for who, y in yields.items():
-        record_property(f"{who}.yield_pct", y)
+    results = {who: run_cells(controller if who == "nn" else None, test, corner, who, simulator, parts_list=draws)
+               for who in ("nn", "teacher")}
+    yields, misses = {}, []
+    for who, res in results.items():
+        bad = [missed_limits(test, who, r["figures"], r["error"]) for r in res]
+        yields[who] = 100.0 * sum(not b for b in bad) / len(draws)
+        record_property(f"{who}.yield_pct", yields[who])
+        if who == "nn":
+            misses = [f"#{k} ({', '.join(f'{n} {v:.4g}' for n, v in parts.items())}): {'; '.join(b)}"
+                      for k, (parts, b) in enumerate(zip(draws, bad), 1) if b]
     assert yields["nn"] >= test.min_yield_pct, (
         f"{test.name}[{corner.name}]: NN yield {yields['nn']:.1f} % < {test.min_yield_pct:g} % over {len(draws)} draws "
         f"(teacher {yields['teacher']:.1f} %); failing draws: " + " | ".join(misses[:5]))

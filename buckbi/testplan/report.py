@@ -79,6 +79,18 @@ def _lim(lim) -> str:
     return lim.text() if lim else ""
 
 
+def missed_limits(test, who: str, figures: dict, error: str = "") -> list[str]:
+    """What fails a cell, as the report judges it: its error, then each limit it misses ('figure = value (limit)');
+    a figure that does not apply to the controller (n/a) never fails it."""
+    out = [error] if error else []
+    for lim in test.limits:
+        value = figures.get(lim.figure, math.nan)
+        value = math.nan if value is None else float(value)
+        if _verdict(who, lim.figure, lim, value, "") == "fail":
+            out.append(f"{lim.figure} = {value:.4g} (limit {lim.text()})")
+    return out
+
+
 def _verdict(who: str, fig: str, lim, value: float, error: str) -> str:
     if who == "teacher" and fig == "max_abs_input":
         return "n/a"
@@ -131,11 +143,11 @@ def write_plan_report(plan: Plan, run: PlanRun, out: str | Path) -> dict[str, Pa
 
 
 def _by_line(run: PlanRun) -> dict:
+    """The run's finished cells by (test, corner), both controllers."""
     lines: dict = {}
-    for c in run.cells:
-        if c.hash in run.records:
-            lines.setdefault((c.test.name, c.corner.name), []).append(c)
-    return lines
+    for (test, corner, _), cells in _lines(run).items():
+        lines.setdefault((test, corner), []).extend(c for c in cells if c.hash in run.records)
+    return {k: v for k, v in lines.items() if v}
 
 
 def _trace(out: Path, cell: PlanCell) -> dict:
