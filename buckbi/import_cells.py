@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+from .import_exprs import NUM as _NUM
+
 _OUTPUT = re.compile(r"^\.output\((\w+)\)IF\(\(state==(\d)\),(.+),V\(\1\)\)$", re.IGNORECASE)  # no whitespace
 _TERM = re.compile(rf"V\((\w+)\)\*\(({_NUM})\)|\(({_NUM})\)\*V\((\w+)\)", re.IGNORECASE)
 _SUM = rf"(?:(?:V\(\w+\)\*\({_NUM}\)|\({_NUM}\)\*V\(\w+\))\+)*\({_NUM}\)"

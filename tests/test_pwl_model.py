@@ -14,7 +14,9 @@ from torch import nn
 from buckbi.checkpoint import seed_actor
 from buckbi.pwl import PwlUnsupportedError, compile_actor, read_circuit
 from buckbi.pwl.circuit import LEFT_OUT, MODELLED, PARTS, CircuitParseError, part_elements
-from buckbi.pwl.kernel import _modal_step, _saw, mlp, switch_toggles
+from buckbi.pwl.kernel import _saw, switch_toggles
+from buckbi.pwl.network import mlp
+from buckbi.pwl.propagate import modal_step
 from buckbi.pwl.model import N_INPUTS, N_MODES, N_STATES, modal_model
 
 PROPAGATION_TOL = 1e-9  # relative, modal form vs expm of the augmented matrix
@@ -60,7 +62,7 @@ def test_modal_propagation_equals_expm_in_every_mode(load_step):
             w = expm(aug * tau) @ np.concatenate([x0, u0, u1])
             z0 = m.Vi[mode] @ x0
             z = np.empty(n, complex)
-            _modal_step(m.lam[mode], z0, m.ViB[mode] @ u0, m.ViB[mode] @ u1, tau, z)
+            modal_step(m.lam[mode], z0, m.ViB[mode] @ u0, m.ViB[mode] @ u1, tau, z)
             x = (m.V[mode] @ z).real
             frozen = np.all(m.A[mode] == 0, axis=1)  # held states: the kernel keeps them; expm does too
             scale = np.abs(w[:n]).max()
@@ -116,7 +118,7 @@ def test_seed_actor_compiles():
 
 
 def test_the_kernels_inline_actor_equals_the_allocating_one():
-    from buckbi.pwl.kernel import mlp_into
+    from buckbi.pwl.network import mlp_into
     torch.manual_seed(1)
     net = compile_actor(seed_actor())
     buf = np.empty((2, 32))

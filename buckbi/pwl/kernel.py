@@ -11,15 +11,13 @@ from numba import prange
 
 from .jit import kernel as njit_kernel
 from .model import EV_DRIVE, EV_IL, EV_OI, HELD_FB, IL, ILO, ILOAD, N_INPUTS, N_STATES, NOISE, OI, REF, VIN
-from .network import mlp, mlp_into  # noqa: F401 (mlp: the tests' compiled actor)
-from .propagate import (N_T, can_stay, inside_margin, leaves, modal_factors, modal_step, mode_at, pwl_at,
-                        teacher_exit)
+from .network import mlp_into
+from .propagate import N_T, can_stay, inside_margin, leaves, modal_factors, mode_at, pwl_at, teacher_exit
 
 # Duty-command sources: the teacher (teacher, gym1), the NN as it is (gym2), the NN limited to 0..1 (deploy).
 CMD_TEACHER, CMD_NN, CMD_NN_LIMITED = 0, 1, 2
 # Row columns: time, Vout, duty, NNin1..19, nnpwm, NNout1.
 ROW_COLS = 2 + 1 + 19 + 2
-_modal_step = modal_step  # the name the reference tests import
 # Event kinds of a period: ctrlclk's masters sample (0), pwmclk's master samples the duty command (1), its slave
 # copies it and the switch schedule changes (2), the row (3), the noise's next value (4), waveform point j (5 + j).
 EV_SAMPLE, EV_PWM_MASTER, EV_PWM_SLAVE, EV_ROW, EV_NOISE, EV_WAVE = range(6)
@@ -205,8 +203,9 @@ def episode(lam, V, Vi, ViB, ev_z, ev_u, ev_abs, cap, bounded, sig_t, sig_v, sig
                             c1 += ViB[m, i, j] * u1[j]
                         b0[i] = c0
                         b1[i] = c1
-                    # One loop of trial points s in (0, span]: z(s), then the event functions there. Modes:
-                    # 0 the bound showed no boundary is reached (one step to span), 1 check steps, 2 bisection.
+                    # One loop of trial points s in (0, span]: z(s), then the event functions there. Phases:
+                    # 0 the bound showed no boundary is reached (one step to span), 1 check steps, 2 locating the
+                    # crossing.
                     phase = 1
                     if bounded[m]:
                         for q in range(3):
@@ -216,7 +215,11 @@ def episode(lam, V, Vi, ViB, ev_z, ev_u, ev_abs, cap, bounded, sig_t, sig_v, sig
                             for j in range(N_INPUTS):
                                 v += ev_u[m, q, j] * u0[j]
                             ev[q] = v
-                            # how far event q can move within span (propagate.moves_at_most)
+                            if not ((q == EV_IL and pmode == 1) or (q == EV_OI and 0 <= tw <= 2)
+                                    or (q == EV_DRIVE and tw >= 3)):
+                                reach[q] = np.inf  # not watched in this mode
+                                continue
+                            # how far event q can move within span (the bound of propagate.can_stay)
                             bound = 0.0
                             for i in range(n):
                                 d = lam[m, i] * z0[i] + b0[i]

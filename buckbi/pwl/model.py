@@ -55,7 +55,7 @@ class ModalModel:
     bounded: np.ndarray  # (modes,) bool: every Re(lam) <= 0, where that bound holds
 
     def kernel_arrays(self) -> tuple:
-        """What the kernel's ``advance`` takes as its model."""
+        """The model's arrays in the order ``kernel.episode`` takes them."""
         return self.lam, self.V, self.Vi, self.ViB, self.ev_z, self.ev_u, self.ev_abs, self.cap, self.bounded
 
 

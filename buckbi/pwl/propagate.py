@@ -11,8 +11,8 @@ N_T = len(TEACHER_MODES)
 # Teacher modes: 0 linear, 1 output at 1, 2 output at 0, 3 oi diode-clamped high, 4 low.
 
 
-# Hot code reads arrays by index and passes whole arrays with an index (lam and m, not lam[m]): every view or
-# argument array costs numba an atomic reference count, which took most of the kernel's time.
+# The kernel's event loop calls only helpers that take scalars (or reads whole arrays by index): numba
+# reference-counts, atomically, every array a call takes and every view, which took about half the kernel's time.
 
 
 @njit_kernel(inline="always")
@@ -31,17 +31,12 @@ def pwl_at(times, values, k, n, t):
 
 @njit_kernel
 def modal_factors(lam, tau, e, p1, p2):
-    """e^(lam tau), phi1 = (e - 1) / lam and phi2 = (e - 1 - lam tau) / lam^2 per mode (series near lam tau = 0)."""
+    """e^(lam tau), phi1 = (e - 1) / lam and phi2 = (e - 1 - lam tau) / lam^2 per mode: z(tau) = e z0 + phi1 b0 +
+    phi2 b1, so each is ``mode_at`` with one of z0, b0, b1 set to 1."""
     for i in range(len(lam)):
-        x = lam[i] * tau
-        ex = np.exp(x)
-        e[i] = ex
-        if abs(x) < 1e-4:
-            p1[i] = tau * (1.0 + x / 2.0 + x * x / 6.0)
-            p2[i] = tau * tau * (0.5 + x / 6.0 + x * x / 24.0)
-        else:
-            p1[i] = (ex - 1.0) / lam[i]
-            p2[i] = (ex - 1.0 - x) / (lam[i] * lam[i])
+        e[i] = mode_at(lam[i], 1.0 + 0j, 0j, 0j, tau)
+        p1[i] = mode_at(lam[i], 0j, 1.0 + 0j, 0j, tau)
+        p2[i] = mode_at(lam[i], 0j, 0j, 1.0 + 0j, tau)
 
 
 @njit_kernel

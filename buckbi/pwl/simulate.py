@@ -131,7 +131,6 @@ def _teacher_runs(gym: str) -> bool:
     return g.command == "teacher" or g.labelled
 
 
-
 def simulate(gym: str, actor: nn.Module | None, params, scenario: str | Scenario = "startup",
              check: float | None = None, settings: dict | None = None,
              sub: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
