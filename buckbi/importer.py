@@ -102,14 +102,10 @@ def _units(body: list[str], path: Path) -> list[tuple]:
             node = m.group(1).lower()
             fast[node] = {"terms": [], "bias": 0.0}
             items.append(("unit", node, None))
-        elif (m := _G.match(ln)) or (m2 := _I.match(ln)):
-            node = (m or m2).group(1).lower()
-            if node not in fast:
-                raise ImportError_(f"{path}: {ln[:80]!r}: a source into {node}, which has no 1 Ohm to ground before it")
-            if m:
-                fast[node]["terms"].append((m.group(2).lower(), _finite(m.group(3), ln, path)))
-            else:
-                fast[node]["bias"] += _finite(m2.group(2), ln, path)
+        elif m := _G.match(ln):
+            _fast_unit(fast, m.group(1), ln, path)["terms"].append((m.group(2).lower(), _finite(m.group(3), ln, path)))
+        elif m := _I.match(ln):
+            _fast_unit(fast, m.group(1), ln, path)["bias"] += _finite(m.group(2), ln, path)
         elif m := _E.match(ln):
             items.append(("unit", m.group(1).lower(), Unit("copy", source=m.group(2).lower())))
         elif m := _B.match(ln):
@@ -125,6 +121,14 @@ def _units(body: list[str], path: Path) -> list[tuple]:
                                "the reference's .machine cells are imported")
     return [("unit", it[1], Unit("linear", terms=tuple(fast[it[1]]["terms"]), bias=fast[it[1]]["bias"]))
             if it[0] == "unit" and it[2] is None else it for it in items]
+
+
+def _fast_unit(fast: dict, node: str, line: str, path: Path) -> dict:
+    """The unit a G or I source of buckbi's fast structure feeds (declared by its 1 Ohm to ground first)."""
+    unit = fast.get(node.lower())
+    if unit is None:
+        raise ImportError_(f"{path}: {line[:80]!r}: a source into {node}, which has no 1 Ohm to ground before it")
+    return unit
 
 
 def _finite(text: str, line: str, path: Path) -> float:

@@ -114,14 +114,21 @@ def _reference_gru_text() -> str:
         return path.read_text()
 
 
+def _own_export_text() -> str:
+    """A small feed-forward network as buckbi's fast structure writes it (G, I and 1 Ohm R per unit)."""
+    from buckbi.export import export_model
+    torch.manual_seed(1)
+    return export_model(torch.nn.Sequential(torch.nn.Linear(19, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1)))
+
+
 NUMBERS = ["nan", "inf", "-inf", "1e999", "1e308", "0", "--1", "1e", "(", ")", ",", "V(", "state==3"]
 
 
 @MANY
 @given(data=st.data())
-def test_damaged_recurrent_netlists_fail_as_import_errors(tmp_path, data):
+def test_damaged_netlists_fail_as_import_errors(tmp_path, data):
     from buckbi.importer import ImportError_, import_network
-    text = _reference_gru_text()
+    text = data.draw(st.sampled_from([_reference_gru_text(), _own_export_text()]))
     how = data.draw(st.sampled_from(["cut", "junk", "number", "line", "bytes"]))
     if how == "cut":  # a file cut anywhere (a torn copy)
         text = text[:data.draw(st.integers(0, len(text)))]
