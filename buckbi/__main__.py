@@ -190,7 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim_help = (f"auto (default), ngspice, ltspice, or pwl: the fast exact simulator of the gyms (or ${ENV_VAR})")
     step_help = "SPICE's largest time step in seconds (default T/20 = 1e-6 at 50 kHz; pwl ignores it)"
     from .converters.buck.scenarios import SCENARIOS
-    scenario_help = "; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values()) + " (default startup)"
+    # (argparse formats help text with %: the descriptions' percentages are escaped)
+    scenario_help = "; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values()).replace("%", "%%") + \
+        " (default startup)"
 
     t = sub.add_parser("train", help="behaviour-imitation training in SPICE (resumes where it stopped)",
                        description="Behaviour imitation of the Type-III teacher, as the seed notebook: per episode "
