@@ -215,11 +215,8 @@ def episode(lam, V, Vi, ViB, ev_z, ev_u, ev_abs, cap, bounded, sig_t, sig_v, sig
                             for j in range(N_INPUTS):
                                 v += ev_u[m, q, j] * u0[j]
                             ev[q] = v
-                            if not ((q == EV_IL and pmode == 1) or (q == EV_OI and 0 <= tw <= 2)
-                                    or (q == EV_DRIVE and tw >= 3)):
-                                reach[q] = np.inf  # not watched in this mode
-                                continue
-                            # how far event q can move within span (the bound of propagate.can_stay)
+                            # how far event q can move within span (the bound of propagate.can_stay; computed for
+                            # all three, also those the mode does not watch: skipping them measured 25 % slower)
                             bound = 0.0
                             for i in range(n):
                                 d = lam[m, i] * z0[i] + b0[i]
