@@ -39,16 +39,26 @@ fi
 # buckbi's XSPICE network element (the network in the loop ~5x faster in ngspice): built once per ngspice and
 # source change from Debian's ngspice source; it needs a C compiler, bison and flex. Without it (exit 3: this
 # ngspice is not one buckbi builds for; any other failure is printed) the network runs as the portable
-# subcircuit, and its tests skip saying so.
-if [ "${BUCKBI_SIMULATOR:-}" != ltspice ] && ! "$VENV/bin/python" -m buckbi.xspice status >/dev/null 2>&1; then
-  if ! command -v gcc >/dev/null 2>&1 || ! command -v bison >/dev/null 2>&1 || ! command -v flex >/dev/null 2>&1; then
-    echo "buckbi: installing gcc, bison, flex (Debian packages) for the XSPICE network element" >&2
-    ( need_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq ) || true
-    ( need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev \
-      bison flex >/dev/null ) || echo "buckbi: could not install gcc, bison, flex" >&2
+# subcircuit, and its tests skip saying so. A stamp of (ngspice, sources, build attempt) skips all of this,
+# and the Python start it costs, on every later call.
+xstamp="$VENV/.buckbi-xspice"
+xwant=""
+if [ "${BUCKBI_SIMULATOR:-}" != ltspice ] && command -v ngspice >/dev/null 2>&1; then
+  xwant=$( { command -v ngspice; stat -c %Y "$(command -v ngspice)"; cat buckbi/xspice/buckbi_mlp/* buckbi/xspice/*.py; } \
+    | sha256sum | cut -d' ' -f1)
+fi
+if [ -n "$xwant" ] && { [ ! -f "$xstamp" ] || [ "$(cat "$xstamp")" != "$xwant" ]; }; then
+  if ! "$VENV/bin/python" -m buckbi.xspice status >/dev/null 2>&1; then
+    if ! command -v gcc >/dev/null 2>&1 || ! command -v bison >/dev/null 2>&1 || ! command -v flex >/dev/null 2>&1; then
+      echo "buckbi: installing gcc, bison, flex (Debian packages) for the XSPICE network element" >&2
+      ( need_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq ) || true
+      ( need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev \
+        bison flex >/dev/null ) || echo "buckbi: could not install gcc, bison, flex" >&2
+    fi
+    "$VENV/bin/python" -m buckbi.xspice build \
+      || echo "buckbi: no XSPICE network element: the network runs in ngspice as the portable subcircuit (~5x slower with it in the loop)" >&2
   fi
-  "$VENV/bin/python" -m buckbi.xspice build \
-    || echo "buckbi: no XSPICE network element: the network runs in ngspice as the portable subcircuit (~5x slower with it in the loop)" >&2
+  echo "$xwant" > "$xstamp"
 fi
 
 cmd=${1:-train}

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from buckbi import EpisodeParams
-from buckbi.checkpoint import seed_actor
-from buckbi.episode import collect_episode, prepare_episode, run_episode
+from buckbi.nn.checkpoint import seed_actor
+from buckbi.episodes.run import collect_episode, prepare_episode, run_episode
 from buckbi.sim import run_netlist
 
 

@@ -12,7 +12,7 @@ import statistics
 import tempfile
 import time
 
-from buckbi.actors import resolve_actor
+from buckbi.nn.actors import resolve_actor
 from buckbi.converters.buck import EpisodeParams
 from buckbi.loopgain import frequencies, margins_table, measure
 

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from buckbi import EpisodeParams
-from buckbi.checkpoint import seed_actor
-from buckbi.episode import run_episode, run_episodes
+from buckbi.nn.checkpoint import seed_actor
+from buckbi.episodes.run import run_episode, run_episodes
 
 
 def median_time(fn, repeat: int) -> float:
@@ -69,7 +69,7 @@ def main() -> None:
 def kernel_figures(args) -> None:
     from dataclasses import replace
 
-    from buckbi.actors import pretrained_actor
+    from buckbi.nn.actors import pretrained_actor
     from buckbi.pwl.simulate import simulate, simulate_batch
     p = EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, steps=args.steps)
     torch.manual_seed(0)

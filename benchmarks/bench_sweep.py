@@ -10,7 +10,7 @@ import argparse
 import tempfile
 import time
 
-from buckbi.actors import resolve_actor
+from buckbi.nn.actors import resolve_actor
 from buckbi.sweep import dask_client, random_points, run_sweep
 
 

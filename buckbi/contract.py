@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # rows are DataFrames; pandas loads with the engines, not with the command line's help
+    import pandas as pd
 
 
 class EpisodeError(ValueError):

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from buckbi import export_model, step_reference
-from buckbi.__main__ import main
-from buckbi.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, seed_actor
+from buckbi.cli import main
+from buckbi.nn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, seed_actor
 
 
 class SeedActor(nn.Module):

@@ -5,7 +5,7 @@ import argparse
 
 import pytest
 
-from buckbi.__main__ import build_parser
+from buckbi.cli import build_parser
 
 PARSER = build_parser()
 SUBCOMMANDS = PARSER._subparsers._group_actions[0].choices

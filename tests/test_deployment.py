@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from buckbi.actors import resolve_actor
+from buckbi.nn.actors import resolve_actor
 from buckbi.contract import EpisodeError
 from buckbi.converters.buck import EpisodeParams
-from buckbi.episode import run_episode
+from buckbi.episodes.run import run_episode
 
 BASE = dict(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, steps=256)
 

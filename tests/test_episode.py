@@ -10,8 +10,8 @@ import pytest
 from torch import nn
 
 from buckbi import EpisodeError, EpisodeParams, prepare_episode
-from buckbi.checkpoint import seed_actor
-from buckbi.episode import INSTANCE, param_file_text, saved_traces
+from buckbi.nn.checkpoint import seed_actor
+from buckbi.episodes.run import INSTANCE, param_file_text, saved_traces
 
 
 @pytest.mark.parametrize("field,value", [("vin", 0.0), ("ro", -5.0), ("Lo", math.nan), ("vref", math.inf),
@@ -115,7 +115,7 @@ def test_numpy_scalars_are_written_as_plain_numbers(tmp_path):
 def test_the_exported_actor_is_reused_until_its_weights_change():
     import torch
 
-    from buckbi.checkpoint import seed_actor
+    from buckbi.nn.checkpoint import seed_actor
     from buckbi.engines.spice import exported_text
     torch.manual_seed(0)
     actor = seed_actor()

@@ -9,7 +9,7 @@ import pytest
 
 from buckbi.contract import Episode
 from buckbi.converters.buck import EpisodeParams, scenario_params
-from buckbi.evaluate import Thresholds, figure_names, figures, response, step_response
+from buckbi.evaluation.evaluate import Thresholds, figure_names, figures, response, step_response
 
 VREF = 100.0
 T = 20e-6

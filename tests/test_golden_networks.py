@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from buckbi.checkpoint import save_checkpoint, seed_actor
+from buckbi.nn.checkpoint import save_checkpoint, seed_actor
 from buckbi.pytestplugin.golden import GoldenMismatch, GoldenNetwork
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from buckbi.episode import EpisodeParams, loadstep_params, run_episode
-from buckbi.evaluate import Thresholds, evaluate, figures
-from buckbi.netlist_actor import published_actor
+from buckbi.episodes.run import EpisodeParams, loadstep_params, run_episode
+from buckbi.evaluation.evaluate import Thresholds, evaluate, figures
+from buckbi.nn.netlist_actor import published_actor
 
 pytestmark = pytest.mark.ltspice
 
@@ -91,7 +91,7 @@ def test_the_duty_hold_takes_exactly_the_nn_command_with_a_trained_actor_in_the_
     # gear (BDF2) used to extrapolate the NN output's last change into the held duty when that change lay
     # within the last two time points before the pwmclk edge: up to 0.2 of duty at this point from ~4 ms on,
     # and a limit cycle. The breakpoint cluster before each pwmclk edge (buck.inc) restarts the integration.
-    from buckbi.actors import resolve_actor
+    from buckbi.nn.actors import resolve_actor
     params = EpisodeParams(vin=230.428, ro=10.5386, Lo=58.94e-6, vref=117.714, steps=400)
     ep = run_episode("deploy", resolve_actor("pretrained"), params, tmp_path, simulator)
     expected = np.clip(ep.pred, 0.0, 1.0)

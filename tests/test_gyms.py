@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from buckbi import EpisodeError, EpisodeParams, run_episode, run_episodes
-from buckbi.checkpoint import seed_actor
+from buckbi.nn.checkpoint import seed_actor
 
 pytestmark = pytest.mark.ltspice
 

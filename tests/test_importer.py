@@ -1,4 +1,4 @@
-"""Other exporters' files imported as PyTorch models (buckbi.importer): the reference's published actor in ngspice
+"""Other exporters' files imported as PyTorch models (buckbi.importers.subckt): the reference's published actor in ngspice
 equals the imported model within the file's printed precision; unreadable files are refused with the line."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from buckbi.importer import ImportError_, import_network
-from buckbi.netlist_actor import PUBLISHED, published_actor
+from buckbi.importers.subckt import ImportError_, import_network
+from buckbi.nn.netlist_actor import PUBLISHED, published_actor
 from buckbi.sim import NgspiceBackend, SimJob, run_netlist
 
 PRINTED = 1e-6  # the file prints 6 decimals; the model takes them as they are, so file and model agree far closer
@@ -59,10 +59,10 @@ def test_import_cli_writes_a_checkpoint_and_published_runs_on_the_fast_simulator
     import subprocess
     import sys
 
-    from buckbi.actors import resolve_actor
-    from buckbi.checkpoint import load_checkpoint
+    from buckbi.nn.actors import resolve_actor
+    from buckbi.nn.checkpoint import load_checkpoint
     from buckbi.converters.buck import EpisodeParams
-    from buckbi.episode import run_episode
+    from buckbi.episodes.run import run_episode
     res = subprocess.run([sys.executable, "-m", "buckbi", "import", str(PUBLISHED), "--out", str(tmp_path / "a.pth")],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
@@ -111,7 +111,7 @@ def damaged(draw) -> bytes:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=damaged())
 def test_a_damaged_file_gives_a_clear_error_or_a_finite_network(tmp_path, data):
-    from buckbi.netlist_actor import NetlistActorError
+    from buckbi.nn.netlist_actor import NetlistActorError
     path = tmp_path / "damaged.sp"
     path.write_bytes(data)
     try:

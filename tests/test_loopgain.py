@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from buckbi.actors import resolve_actor
+from buckbi.nn.actors import resolve_actor
 from buckbi.converters.buck import EpisodeParams
 from buckbi.loopgain import FraError, fourier, frequencies, margins, measure, parse_point, plan_for
 from buckbi.loopgain.averaged import linear_nn_loop_gain, teacher_loop_gain

@@ -9,7 +9,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buckbi.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from buckbi.nn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from buckbi.sweep.grid import GridError, grid_points, parse_grid
 from buckbi.testplan import PlanError, load_plan, parse_plan
 from buckbi.testplan.plan import default_plan_path
@@ -127,7 +127,7 @@ NUMBERS = ["nan", "inf", "-inf", "1e999", "1e308", "0", "--1", "1e", "(", ")", "
 @MANY
 @given(data=st.data())
 def test_damaged_netlists_fail_as_import_errors(tmp_path, data):
-    from buckbi.importer import ImportError_, import_network
+    from buckbi.importers.subckt import ImportError_, import_network
     text = data.draw(st.sampled_from([_reference_gru_text(), _own_export_text()]))
     how = data.draw(st.sampled_from(["cut", "junk", "number", "line", "bytes"]))
     if how == "cut":  # a file cut anywhere (a torn copy)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from buckbi.actors import resolve_actor
+from buckbi.nn.actors import resolve_actor
 from buckbi.export import export_model
-from buckbi.netlist_actor import NetlistActor, NetlistActorError, published_actor
+from buckbi.nn.netlist_actor import NetlistActor, NetlistActorError, published_actor
 from buckbi.sim import NgspiceBackend
 
 NAMES = dict(subckt_name="ActorSubckt", input_names=[f"NNin{i}" for i in range(1, 20)], output_names=["NNout1"])

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from buckbi.checkpoint import load_checkpoint, save_checkpoint
+from buckbi.nn.checkpoint import load_checkpoint, save_checkpoint
 from buckbi.export.graph import SUPPORTED, lower
 from buckbi.nn.activations import ACTIVATIONS, MODULES
 from buckbi.pwl import network as kernel  # the compiled actor of the fast kernel

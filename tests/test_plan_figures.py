@@ -1,4 +1,4 @@
-"""The sign-off figures (buckbi.figures) on synthetic waveforms with known answers (no simulator)."""
+"""The sign-off figures (buckbi.evaluation.figures) on synthetic waveforms with known answers (no simulator)."""
 from __future__ import annotations
 
 import math
@@ -9,8 +9,8 @@ import pytest
 
 from buckbi.contract import Episode
 from buckbi.converters.buck import EpisodeParams, get_scenario, scenario_params
-from buckbi.figures import FIGURES, SCENARIO_FIGURES, episode_figures, figures_of, period_means
-from buckbi.sampling import EXTREMES, period_extremes
+from buckbi.evaluation.figures import FIGURES, SCENARIO_FIGURES, episode_figures, figures_of, period_means
+from buckbi.episodes.sampling import EXTREMES, period_extremes
 
 VREF = 100.0
 T = 20e-6

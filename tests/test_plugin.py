@@ -67,7 +67,7 @@ def test_nightly_skips_with_message_and_goldens_come_from_golden_dir(pytester):
 
 def test_actor_fixture_loads_the_given_checkpoint(pytester):
     import torch
-    from buckbi.checkpoint import save_checkpoint, seed_actor
+    from buckbi.nn.checkpoint import save_checkpoint, seed_actor
     torch.manual_seed(3)
     model = seed_actor()
     save_checkpoint(pytester.path / "mine.pth", model)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from buckbi.actors import resolve_actor
-from buckbi.checkpoint import seed_actor
-from buckbi.episode import EpisodeParams, run_episode
+from buckbi.nn.actors import resolve_actor
+from buckbi.nn.checkpoint import seed_actor
+from buckbi.episodes.run import EpisodeParams, run_episode
 from buckbi.pwl.agreement import CONVERGED, DEFAULT_STEP, deviation, violations
 
 pytestmark = pytest.mark.ltspice

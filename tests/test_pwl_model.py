@@ -11,7 +11,7 @@ import torch
 from scipy.linalg import expm
 from torch import nn
 
-from buckbi.checkpoint import seed_actor
+from buckbi.nn.checkpoint import seed_actor
 from buckbi.pwl import PwlUnsupportedError, compile_actor, read_circuit
 from buckbi.pwl.circuit import LEFT_OUT, MODELLED, PARTS, CircuitParseError, part_elements
 from buckbi.pwl.kernel import _saw, switch_toggles
@@ -161,7 +161,7 @@ def test_the_event_bound_only_skips_checks_never_an_event(gym, point, scenario):
 def test_a_batch_of_episodes_equals_each_episode_alone():
     from dataclasses import replace
 
-    from buckbi.actors import pretrained_actor
+    from buckbi.nn.actors import pretrained_actor
     from buckbi.converters.buck import EpisodeParams
     from buckbi.pwl.simulate import simulate, simulate_batch
     actor = pretrained_actor()

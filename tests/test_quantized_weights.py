@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from buckbi.actors import resolve_actor
+from buckbi.nn.actors import resolve_actor
 from buckbi.converters.buck import EpisodeParams
-from buckbi.episode import run_episode
+from buckbi.episodes.run import run_episode
 from buckbi.nn.quantize import quantize_weights
 from buckbi.testplan import PlanError, parse_plan
 

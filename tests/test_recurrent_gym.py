@@ -9,7 +9,7 @@ from torch import nn
 
 from buckbi.converters.buck import EpisodeParams
 from buckbi.engines.spice import param_file_text
-from buckbi.episode import run_episode
+from buckbi.episodes.run import run_episode
 from buckbi.export import export_model
 from buckbi.export.reference import step_reference
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from buckbi import ClockStartsHighError, NoClockEdgesError, extract_data, sample_on_clock
-from buckbi.sampling import ClockColumnMissingError, SamplingError
+from buckbi.episodes.sampling import ClockColumnMissingError, SamplingError
 
 
 def reference_rows(clk: np.ndarray, threshold: float, edge: str) -> list[int]:

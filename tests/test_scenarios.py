@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from buckbi.actors import resolve_actor
+from buckbi.nn.actors import resolve_actor
 from buckbi.contract import EpisodeError
 from buckbi.converters.buck import SCENARIOS, EpisodeParams, get_scenario, scenario_params
-from buckbi.episode import run_episode
-from buckbi.evaluate import figures
+from buckbi.episodes.run import run_episode
+from buckbi.evaluation.evaluate import figures
 from buckbi.pwl.agreement import DEFAULT_STEP, deviation, violations
 from buckbi.pwl.circuit import CircuitParseError, scenario_signals
 

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import torch
 
-from buckbi.checkpoint import seed_actor
-from buckbi.evaluate import Thresholds
+from buckbi.nn.checkpoint import seed_actor
+from buckbi.evaluation.evaluate import Thresholds
 from buckbi.sweep import GridError, dask_client, grid_points, parse_grid, point_key, run_sweep, write_sweep_report
 from buckbi.sweep.run import ResultWriter, read_results
 
@@ -161,7 +161,7 @@ def test_sweep_cli_says_how_to_reach_a_scheduler(tmp_path):
 def test_evaluate_on_dask_gives_the_local_table(tmp_path):
     from distributed import Client, LocalCluster
 
-    from buckbi.evaluate import evaluate, evaluate_on_dask, held_out_points
+    from buckbi.evaluation.evaluate import evaluate, evaluate_on_dask, held_out_points
     torch.manual_seed(4)
     actor = seed_actor().eval()
     points = held_out_points(3, 1, 256)

@@ -252,7 +252,7 @@ CELL_TOL = {"dc_error_pct": 0.02, "overshoot_pct": 0.3, "settle_ms": 0.25, "satu
 def test_a_cell_in_ngspice_gives_the_fast_simulators_figures(simulator, scenario, settings, who):
     # The same test at the same corner on both engines: every figure within its named tolerance. The ripple
     # differs by the ESL's spikes (12.9 nH: +-5 mV at each switching instant in SPICE, left out of the fast model).
-    from buckbi.actors import resolve_actor
+    from buckbi.nn.actors import resolve_actor
     actor = resolve_actor("pretrained") if who == "nn" else None
     test = Test("t", scenario, ("c",), (), settings)
     corner = Corner("c", 200.0, 100.0, 20.0, 50e-6)

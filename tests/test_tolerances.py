@@ -146,7 +146,7 @@ def test_a_tolerance_plan_reports_yield_worst_values_and_rows_per_draw_and_rerun
 def test_a_batch_of_draws_gives_each_draws_own_cell_on_the_fast_simulator():
     """On the fast simulator a tolerance test's draws run BATCH at a time in one kernel call (testplan.run): each
     result equals that draw's cell run alone, for the NN and the teacher."""
-    from buckbi.actors import resolve_actor
+    from buckbi.nn.actors import resolve_actor
     from buckbi.testplan.cells import run_cells
     from buckbi.testplan.run import task_groups
     import tomllib

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from buckbi.checkpoint import CheckpointError, load_checkpoint
-from buckbi.episode import Episode, EpisodeParams
+from buckbi.nn.checkpoint import CheckpointError, load_checkpoint
+from buckbi.episodes.run import Episode, EpisodeParams
 from buckbi.train import (SEED_COLUMNS, ScheduleError, TrainConfig, Trainer, TrainingStopped, bi_update,
                           gym_for_episode, parse_schedule, train)
 
@@ -57,7 +57,7 @@ def test_schedule_parsing_and_lookup():
 
 def test_bi_update_fits_a_batch():
     torch.manual_seed(0)
-    from buckbi.checkpoint import seed_actor
+    from buckbi.nn.checkpoint import seed_actor
     actor = seed_actor()
     opt = torch.optim.Adam(actor.parameters(), lr=1e-2)
     x = np.random.default_rng(0).uniform(0, 1, (256, 19))

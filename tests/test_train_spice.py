@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from buckbi.checkpoint import load_checkpoint
+from buckbi.nn.checkpoint import load_checkpoint
 from buckbi.train import TrainConfig, train
 
 pytestmark = pytest.mark.ltspice
@@ -85,7 +85,7 @@ def test_loss_converges_on_a_short_gym1_schedule(simulator, tmp_path):
 
 
 def test_evaluate_cli_prints_the_table_and_writes_the_plot(simulator, tmp_path):
-    from buckbi.checkpoint import save_checkpoint, seed_actor
+    from buckbi.nn.checkpoint import save_checkpoint, seed_actor
     actor = tmp_path / "actor.pth"
     save_checkpoint(actor, seed_actor())
     res = buckbi("evaluate", "--actor", str(actor), "--points", "2", "--steps", "128", "--out", str(tmp_path / "ev"))

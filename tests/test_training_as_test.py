@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from buckbi.episode import Episode
-from buckbi.pytestplugin.extras import attach, episode_png, loss_png
+from buckbi.episodes.run import Episode
+from buckbi.pytestplugin.extras import attach, episode_png, html_extras, loss_png
 
 pytestmark = [pytest.mark.training, pytest.mark.ltspice]
 
@@ -16,17 +16,20 @@ DIVERGENCE = 10.0  # an episode's loss may not exceed this many times the best o
 WINDOW = 5
 
 
-def test_training_episode(training_episode, training_run, extras):
+def test_training_episode(training_episode, training_run, request):
     trainer = training_run
-    if trainer.next_episode != training_episode:
-        pytest.skip(f"episodes run in order; episode {trainer.next_episode} is next (run the whole module)")
+    extras = html_extras(request)
+    assert trainer.next_episode == training_episode, (
+        f"episode {training_episode} arrived while episode {trainer.next_episode} is next: a training run reported "
+        "as a test runs every episode, in order, in one process (under xdist its items are one xdist_group)")
     rows, results = trainer.run_batch([training_episode])
     row, episode = rows.iloc[0], results[0]
-    if isinstance(episode, Episode):
+    if isinstance(episode, Episode) and extras is not None:
         attach(extras, episode_png(episode.rows, f"episode {training_episode} ({row['gym']}), "
                                                  f"vin={row['vin']:.0f} V, vref={row['vref']:.0f} V"),
                f"episode {training_episode} waveforms")
-    attach(extras, loss_png(trainer.log), "loss per episode")
+    if extras is not None:
+        attach(extras, loss_png(trainer.log), "loss per episode")
     assert row["status"] == "ok", f"episode {training_episode} failed in SPICE: {row['error']}"
     assert np.isfinite(row["loss_actor"]), "the loss is not finite"
     done = trainer.log[(trainer.log["status"] == "ok") & (trainer.log["episode"] < training_episode)]

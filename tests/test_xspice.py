@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from buckbi import EpisodeParams, export_model
-from buckbi.episode import choose_nn_element, run_episode
+from buckbi.episodes.run import choose_nn_element, run_episode
 from buckbi.export import ExportError, step_reference
 from buckbi.export.verify import spice_forward
-from buckbi.netlist_actor import NetlistActor
+from buckbi.nn.netlist_actor import NetlistActor
 from buckbi.sim import NgspiceBackend, SimJob, run_netlist
 
 EQUIV_TOL = 1e-6  # the equivalence bound at every sampled row

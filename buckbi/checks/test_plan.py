@@ -2,23 +2,24 @@
 
 ``pytest --pyargs buckbi.checks.test_plan --buckbi-plan default --buckbi-actor PATH [--buckbi-simulator pwl]``
 (or ``--buckbi-netlist FILE``, SPICE only). An item fails with each figure that misses its limit, its value, the
-limit and the teacher's value; pytest-html gets the cell's plot; the figures go to the item's user properties
-(JUnit ``--junitxml``). Without ``--buckbi-plan`` the item skips, saying how to enable it.
+limit and the teacher's value; pytest-html (when installed) gets the cell's plot; the figures go to the item's user properties
+(JUnit ``--junitxml``, any junit_family). Without ``--buckbi-plan`` the item skips, saying how to enable it.
 """
 from __future__ import annotations
 
 import math
 
-from buckbi.figures import figures_of
-from buckbi.pytestplugin.extras import attach, plan_cell_png
+from buckbi.evaluation.figures import figures_of
+from buckbi.pytestplugin.extras import attach, figure_recorder, html_extras, plan_cell_png
 from buckbi.testplan import run_cell
 from buckbi.testplan.cells import run_cells
 from buckbi.testplan.plan import draw_parts
 from buckbi.testplan.report import missed_limits
 
 
-def test_plan_cell(plan_line, controller, episode_simulator, record_property, extras):
+def test_plan_cell(plan_line, controller, episode_simulator, request):
     test, corner = plan_line
+    record_property = figure_recorder(request)
     if test.variation is not None:
         return _tolerance_line(test, corner, controller, episode_simulator, record_property)
     results = {who: run_cell(controller if who == "nn" else None, test, corner, who, episode_simulator)
@@ -27,7 +28,10 @@ def test_plan_cell(plan_line, controller, episode_simulator, record_property, ex
     for who, res in results.items():
         for fig, value in res["figures"].items():
             record_property(f"{who}.{fig}", value)
-    attach(extras, plan_cell_png(test, corner, {w: r["trace"] for w, r in results.items()}), f"{test.name}[{corner.name}]")
+    extras = html_extras(request)
+    if extras is not None:
+        attach(extras, plan_cell_png(test, corner, {w: r["trace"] for w, r in results.items()}),
+               f"{test.name}[{corner.name}]")
     assert not nn["error"], f"{test.name}[{corner.name}]: the NN's run failed: {nn['error']}"
     misses = []
     for lim in test.limits:

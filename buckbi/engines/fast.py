@@ -11,7 +11,7 @@ from torch import nn
 from ..contract import Episode, EpisodeError
 from ..converters.buck.scenarios import check_length, get_scenario
 from ..converters.buck.spec import IO, get_gym
-from ..sampling import EXTREMES
+from ..episodes.sampling import EXTREMES
 from ..pwl.simulate import actor_on_rows, require_pytorch_actor, rows_frame, simulate, simulate_batch
 from .base import Engine
 from .spice import per_episode, write_episode_files

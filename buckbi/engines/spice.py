@@ -14,10 +14,10 @@ from ..converters.buck.scenarios import check_length, get_scenario
 from ..converters.buck.spec import IO, SUBCKT, EpisodeParams, get_gym
 from ..export import WidthMismatchError, export_model
 from ..export.graph import has_state, lower
-from ..fsutil import atomic_write_text
-from ..netlist_actor import NetlistActor
-from ..nn_rows import rows_job
-from ..sampling import EXTREMES, period_extremes, sample_on_clock
+from ..util.fsutil import atomic_write_text
+from ..nn.netlist_actor import NetlistActor
+from ..episodes.nn_rows import rows_job
+from ..episodes.sampling import EXTREMES, period_extremes, sample_on_clock
 from ..sim import Backend, NgspiceBackend, SimJob, SimResult, run_netlists
 from .base import Engine
 
@@ -64,7 +64,7 @@ def param_file_text(params: EpisodeParams, nn_file: str | Path | None, gym: str,
     """The seed's ``generate_param_file``: .param lines, the NN include and instance, and a .save.
 
     ``maxstep`` is the transient's largest time step (default T/20, the grid the traces are read on).
-    ``nn_in_circuit=False`` (gym 1 only): no NN instance; its outputs come from ``buckbi.nn_rows`` afterwards.
+    ``nn_in_circuit=False`` (gym 1 only): no NN instance; its outputs come from ``buckbi.episodes.nn_rows`` afterwards.
     ``settings``: the scenario's .param values (e.g. the injection's finj, ainj). ``clocked``: a recurrent network,
     instantiated with ctrlclk as its CLK (the reference's GRU gym: X99 NNin1 ... ctrlclk NNout1).
     """
@@ -266,7 +266,7 @@ class SpiceEngine(Engine):
             max_step: float | None = None, nn_in_circuit: bool | None = None,
             nn_element: str | None = None, settings: dict | list[dict] | None = None) -> list[Episode | Exception]:
         """``nn_in_circuit``: in gym 1 on ngspice the network is by default left out of the loop's run and evaluated
-        on the sampled rows in a second run (buckbi.nn_rows), 3-4x faster for the same rows; True keeps it in the
+        on the sampled rows in a second run (buckbi.episodes.nn_rows), 3-4x faster for the same rows; True keeps it in the
         circuit (the seed's form, and LTspice's). ``nn_element``: see ``choose_nn_element``."""
         if max_step is not None and not (math.isfinite(max_step) and max_step > 0):
             raise EpisodeError(f"max_step must be a positive number of seconds, got {max_step!r}")

@@ -5,7 +5,7 @@ import os
 
 from torch import nn
 
-from ..fsutil import atomic_write_text
+from ..util.fsutil import atomic_write_text
 
 from .graph import (SUPPORTED, ExportError, NonFiniteWeightError, TrainingModeError,
                     UnsupportedLayerError, WidthMismatchError, has_state, lower)

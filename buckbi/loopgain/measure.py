@@ -13,7 +13,7 @@ import pandas as pd
 from ..contract import Episode, EpisodeError
 from ..converters.buck.spec import IO, NOMINAL, EpisodeParams
 from ..engines import FastEngine, is_fast
-from ..episode import run_episodes
+from ..episodes.run import run_episodes
 
 CONTROLLERS = {"nn": "deploy", "teacher": "teacher"}  # who, and the gym that runs it alone
 SETTLE = 10e-3  # s of start-up before the averaging window (the reference's .fra: delay=6m)

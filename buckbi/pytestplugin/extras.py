@@ -50,6 +50,24 @@ def episode_png(rows: pd.DataFrame, title: str) -> str:
     return _png(fig)
 
 
+def html_extras(request) -> list | None:
+    """pytest-html's ``extras`` list of this item, or None without pytest-html (a plain ``pip install buckbi``)."""
+    if not request.config.pluginmanager.hasplugin("html") or not _have_matplotlib():
+        return None
+    return request.getfixturevalue("extras")
+
+
+def _have_matplotlib() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def figure_recorder(request):
+    """``record(name, value)``: a figure into the item's user properties (JUnit XML, pytest-html), as pytest's
+    ``record_property`` does, without its warning under the default junit_family xunit2."""
+    return lambda name, value: request.node.user_properties.append((name, value))
+
+
 def attach(extras: list, png_b64: str, name: str) -> None:
     """Append a PNG to pytest-html's ``extras`` list (no-op without pytest-html)."""
     try:

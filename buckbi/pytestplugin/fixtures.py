@@ -9,13 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from ..actors import resolve_actor
-from ..checkpoint import seed_actor
+from ..nn.actors import resolve_actor
+from ..nn.checkpoint import seed_actor
 from ..contract import Episode
 from ..converters.buck.spec import EpisodeParams
 from ..engines import is_fast
-from ..episode import Actor, run_episode
-from ..evaluate import Thresholds
+from ..episodes.run import Actor, run_episode
+from ..evaluation.evaluate import Thresholds
 from ..sim import Backend, get_simulator
 from .golden import GoldenNetwork
 from .hooks import simulator_key, trainer_key
@@ -74,12 +74,17 @@ def update_golden(pytestconfig: pytest.Config) -> bool:
     return bool(pytestconfig.getoption("--buckbi-update-golden"))
 
 
+def _network_options(config: pytest.Config) -> dict:
+    """--buckbi-arch and --buckbi-trust-pickle: how --buckbi-actor is read."""
+    return {"arch": config.getoption("--buckbi-arch"), "trust_pickle": config.getoption("--buckbi-trust-pickle")}
+
+
 @pytest.fixture(scope="session")
 def actor(pytestconfig: pytest.Config) -> nn.Module:
     """The PyTorch actor under test: ``--buckbi-actor PATH`` (any buckbi or seed checkpoint), else a fresh seeded 19-32-16-1."""
     path = pytestconfig.getoption("--buckbi-actor")
     if path:
-        model = resolve_actor(path)
+        model = resolve_actor(path, **_network_options(pytestconfig))
         if not isinstance(model, nn.Module):
             pytest.skip(f"--buckbi-actor {path} is a subcircuit without a PyTorch model: SPICE-vs-PyTorch checks need a "
                         "checkpoint (--buckbi-actor CHECKPOINT)")
@@ -98,7 +103,7 @@ def controller(pytestconfig: pytest.Config) -> Actor:
     netlist, path = pytestconfig.getoption("--buckbi-netlist"), pytestconfig.getoption("--buckbi-actor")
     if netlist:
         return resolve_actor(netlist=netlist)
-    model = resolve_actor(path or "published")
+    model = resolve_actor(path or "published", **_network_options(pytestconfig))
     return model.double() if isinstance(model, nn.Module) else model
 
 

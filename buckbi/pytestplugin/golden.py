@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from ..checkpoint import load_checkpoint
+from ..nn.checkpoint import load_checkpoint
 from ..converters.buck.spec import IO, SUBCKT, EpisodeParams
-from ..episode import run_episode
+from ..episodes.run import run_episode
 from ..export import export_model
 from ..export.verify import spice_forward
-from ..fsutil import atomic_write_text
+from ..util.fsutil import atomic_write_text
 
 NETLIST_DIALECTS = ("ngspice", "ltspice")
 FORWARD_TOL = 1e-9  # .op outputs on fixed inputs: the same exporter and simulator give the same numbers

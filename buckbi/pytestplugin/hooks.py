@@ -15,6 +15,9 @@ MARKERS = {
     "training": "training-as-test: one test per training episode; run with --buckbi-train-as-test",
 }
 
+DEFAULT_REGULATION = "startup,loadstep,fra"  # the loop gain asked by default: a barely stable network fails
+TRAINING_GROUP = "buckbi-training"  # xdist: every training episode in one worker, in order
+
 simulator_key = pytest.StashKey[object]()
 trainer_key = pytest.StashKey[object]()
 
@@ -35,14 +38,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="checkpoint of the actor under test, 'pretrained' (buckbi's) or 'published' (the reference's): the "
                          "SPICE-vs-PyTorch checks use it (default: a fresh seeded one), and so does the regulation "
                          "check (default: the published actor)")
+    group.addoption("--buckbi-arch", default=None, metavar="ARCH",
+                    help="the layers of a bare state dict given to --buckbi-actor, e.g. '19-64-64-1:tanh,tanh,sigmoid' "
+                         "(as buckbi's --arch)")
+    group.addoption("--buckbi-trust-pickle", action="store_true", default=False,
+                    help="--buckbi-actor may be a pickled module or TorchScript file (loading it runs its code)")
     group.addoption("--buckbi-netlist", default=None, metavar="FILE",
                     help="a network exported by any tool (.subckt ActorSubckt, 19+1 ports) for the regulation check, "
                          "run as it is; the SPICE-vs-PyTorch checks skip (no PyTorch model)")
     group.addoption("--buckbi-regulation-points", type=int, default=2, metavar="K",
                     help="held-out operating points of the closed-loop regulation check (default 2)")
-    group.addoption("--buckbi-regulation-scenarios", default="startup,loadstep", metavar="LIST",
+    group.addoption("--buckbi-regulation-scenarios", default=DEFAULT_REGULATION, metavar="LIST",
                     help="scenarios of the regulation check, comma-separated, from "
-                         f"{', '.join(SCENARIOS)} (default startup,loadstep)")
+                         f"{', '.join(SCENARIOS)} (default {DEFAULT_REGULATION}; fra: the loop gain's margins, "
+                         "measured on the fast engine, a netlist imported as its equal PyTorch model)")
     group.addoption("--buckbi-regulation-seed", type=int, default=1, metavar="S",
                     help="seed of the regulation check's held-out draws (default 1, as buckbi evaluate)")
     group.addoption("--buckbi-regulation-steps", type=int, default=1024, metavar="N",
@@ -81,7 +90,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "where built) or the portable exported subcircuit (sets $BUCKBI_NN_ELEMENT)")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--buckbi-train-as-test") and getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"  # xdist: the training items share one worker (see TRAINING_GROUP)
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     element = config.getoption("--buckbi-nn-element", None)
@@ -140,6 +152,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.getoption("--buckbi-train-as-test"):
         # A training run is its own session: keep the training items (in episode order), drop the rest.
         keep = [i for i in items if "training" in i.keywords]
+        for item in keep:  # one worker owns the run: its episodes in order, none on another worker's trainer
+            item.add_marker(pytest.mark.xdist_group(TRAINING_GROUP))
         config.hook.pytest_deselected(items=[i for i in items if "training" not in i.keywords])
         items[:] = keep
         return
@@ -159,6 +173,9 @@ def pytest_html_results_summary(prefix: list, summary: list, postfix: list, sess
     """pytest-html: put the training run's loss curve at the top of the report, where it is always visible."""
     trainer = session.config.stash.get(trainer_key, None)
     if trainer is None or not len(trainer.log):
+        return
+    import importlib.util
+    if importlib.util.find_spec("matplotlib") is None:
         return
     from .extras import loss_png
     ok = trainer.log[trainer.log["status"] == "ok"]

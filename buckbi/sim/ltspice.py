@@ -23,4 +23,5 @@ class LTspiceBackend(Backend):
 
     def install_hint(self) -> str:
         return ("Install LTspice from analog.com (on Linux under wine), or use the embedded default "
-                "with --simulator ngspice.")
+                "with --simulator ngspice; for a PyTorch network, --simulator pwl (the fast exact simulator) "
+                "needs neither.")

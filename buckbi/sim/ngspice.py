@@ -40,8 +40,9 @@ class NgspiceBackend(Backend):
 
     def install_hint(self) -> str:
         where = f" (looked for {self.executable!r})" if self.executable else ""
-        return (f"Install it with 'sudo apt-get install -y ngspice'{where}, or run on LTspice with "
-                "--simulator ltspice / BUCKBI_SIMULATOR=ltspice.")
+        return (f"Install it with 'sudo apt-get install -y ngspice'{where} (./buckbi.sh does), or run on LTspice with "
+                "--simulator ltspice; for a PyTorch network, --simulator pwl (the fast exact simulator) needs "
+                "neither.")
 
     def __repr__(self) -> str:
         return f"NgspiceBackend(executable={self.executable!r}, compatibility={self.compatibility!r})"

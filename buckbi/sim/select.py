@@ -7,8 +7,7 @@ from .backend import Backend
 from .ltspice import LTspiceBackend
 from .ngspice import NgspiceBackend
 
-ENV_VAR = "BUCKBI_SIMULATOR"
-FAST = "pwl"  # not a SPICE backend: the fast episode engine (buckbi.pwl), chosen at the episode level
+from .names import ENV_VAR, FAST  # noqa: F401 (part of this module's interface)
 
 
 def available_backends() -> dict[str, type[Backend]]:

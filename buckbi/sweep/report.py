@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..converters.buck.spec import AXES
-from ..evaluate import LOWER_LIMITS, Thresholds, figure_names
-from ..train.plots import write_html
+from ..evaluation.evaluate import LOWER_LIMITS, Thresholds, figure_names
+from ..util.html import verdict_header, write_html
 
 UNITS = {"sse_%": "steady-state error, % of vref", "overshoot_%": "overshoot, % of vref",
          "settle_ms": "2 % settling time, ms", "up_dev_%": "step up: largest |Vout-vref|, % of vref",
@@ -64,22 +64,31 @@ def sweep_figure(table: pd.DataFrame, x: str, y: str, scenario: str, th: Thresho
                                      name=f"{who} {f}", hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{f}=%{{text}}"),
                           row=r, col=c)
             miss = misses_limit(z, f, lim[f])
-            if miss.any():  # outline the cells that miss the threshold
+            if miss.any():  # outline the cells that miss the threshold; their numbers in red, nothing drawn on them
                 fig.add_trace(go.Contour(z=miss.astype(float), x=m.columns, y=m.index, showscale=False,
-                                         contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
+                                         showlegend=False, contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
                                          line=dict(color="red", width=3), hoverinfo="skip",
                                          name=f"misses {f}"), row=r, col=c)
                 ys, xs = np.nonzero(miss)
-                fig.add_trace(go.Scatter(x=m.columns[xs], y=m.index[ys], mode="markers", showlegend=False,
-                                         marker=dict(symbol="x-open", color="red", size=9), hoverinfo="skip"),
+                fig.add_trace(go.Scatter(x=m.columns[xs], y=m.index[ys], mode="text", text=text[ys, xs],
+                                         textfont=dict(color="red", size=12), showlegend=False, hoverinfo="skip"),
                               row=r, col=c)
             fig.update_xaxes(title_text=x, row=r, col=c)
             fig.update_yaxes(title_text=y, row=r, col=c)
-    fig.update_layout(height=380 * len(figs), width=1150, title=(
-        f"buckbi sweep ({scenario}), worst case over the other axes; red: misses sse <= {th.sse_pct:g} %, "
-        f"overshoot <= {th.overshoot_pct:g} %, step deviation <= {th.step_deviation_pct:g} %, recovery <= "
-        f"{th.recovery_ms:g} ms, or never settles"))
+    fig.update_layout(height=380 * len(figs), showlegend=False, margin=dict(t=60, r=40),
+                      title=f"buckbi sweep ({scenario}): worst case over the other axes")
     return fig
+
+
+def sweep_header(table: pd.DataFrame, scenario: str, th: Thresholds) -> str:
+    """The page's verdict: the points where the NN misses the thresholds, and why."""
+    misses = th.misses(table)
+    reasons = [f"vin {r.vin:g} V, vref {r.vref:g} V, ro {r.ro:g} Ohm, Lo {r.Lo * 1e6:g} uH: {r.misses}"
+               for r in misses.itertuples()]
+    ok = not reasons
+    headline = (f"the NN meets the thresholds at all {len(table)} points" if ok else
+                f"the NN misses the thresholds at {len(reasons)} of {len(table)} points (outlined in red)")
+    return verdict_header(f"buckbi sweep ({scenario})", ok, headline, th.text(scenario), reasons)
 
 
 def choose_axes(table: pd.DataFrame, axes: str | None) -> tuple[str, str]:
@@ -98,7 +107,8 @@ def choose_axes(table: pd.DataFrame, axes: str | None) -> tuple[str, str]:
 def write_sweep_report(table: pd.DataFrame, out: str | Path, scenario: str, th: Thresholds,
                        axes: str | None = None) -> Path:
     x, y = choose_axes(table, axes)
-    return write_html(sweep_figure(table, x, y, scenario, th), Path(out) / "sweep.html")
+    return write_html(sweep_figure(table, x, y, scenario, th), Path(out) / "sweep.html",
+                      header=sweep_header(table, scenario, th))
 
 
 def sweep_png(table: pd.DataFrame, path: str | Path, scenario: str, th: Thresholds, axes: str | None = None,

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..converters.buck.spec import EpisodeParams
-from ..episode import Actor
-from ..fsutil import append_synced, cut_torn_tail, whole_lines
+from ..episodes.run import Actor
+from ..util.fsutil import append_synced, cut_torn_tail, whole_lines
 from .grid import point_key
 
 log = logging.getLogger("buckbi.sweep")
@@ -26,7 +26,7 @@ RESULTS = "sweep.csv"
 def run_point(actor: Actor, params: EpisodeParams, scenario: str, simulator: str | None,
               max_step: float | None, timeout: float) -> dict:
     """One point on a worker: NN (deploy) and teacher, their figures, and any error (never raises)."""
-    from ..evaluate import evaluate
+    from ..evaluation.evaluate import evaluate
     start = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="buckbi-sweep-") as tmp:
@@ -92,7 +92,7 @@ class ResultWriter:
 
 
 def _columns(scenario: str) -> list[str]:
-    from ..evaluate import figure_names
+    from ..evaluation.evaluate import figure_names
     figs = figure_names(scenario)
     return (["key", "vin", "vref", "ro", "Lo", "Lo_uH", "steps", "scenario", "status"]
             + [f"{who}_{f}" for who in ("nn", "teacher") for f in figs]

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..episode import Actor, run_episode
-from ..figures import episode_figures, figures_of, period_means, reference_at
+from ..episodes.run import Actor, run_episode
+from ..evaluation.figures import episode_figures, figures_of, period_means, reference_at
 from .plan import FRA_KEYS, Corner, Test, cell_params
 
 GYM = {"nn": "deploy", "teacher": "teacher"}

@@ -23,7 +23,7 @@ import numpy as np
 from ..contract import EpisodeError
 from ..converters.buck.scenarios import SCENARIOS, get_scenario, scenario_params
 from ..converters.buck.spec import COMPONENTS, NOMINAL, RANGES, TOLERANCE_PARTS, EpisodeParams
-from ..figures import BAND_PCT, FIGURES, figures_of
+from ..evaluation.figures import BAND_PCT, FIGURES, figures_of
 
 DEFAULT = "default"  # PLAN may be this word: the plan shipped with buckbi
 CORNER_KEYS = ("vin", "vref", "ro", "Lo")

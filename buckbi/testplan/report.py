@@ -13,8 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..figures import FIGURES, figures_of
-from ..fsutil import atomic_write_text
+from ..evaluation.figures import FIGURES, figures_of
+from ..util.fsutil import atomic_write_text
 from .plan import Plan, nominal_parts
 from .run import PlanCell, PlanRun
 

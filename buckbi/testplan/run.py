@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..fsutil import append_synced, atomic_write_text, cut_torn_tail, whole_lines
+from ..util.fsutil import append_synced, atomic_write_text, cut_torn_tail, whole_lines
 from ..engines import is_fast
 from .cells import actor_id, run_cells
 from .plan import CONTROLLERS, Corner, Plan, PlanError, Test, cell_definition, cell_hash, draw_parts

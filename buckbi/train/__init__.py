@@ -1,8 +1,10 @@
-"""Behaviour-imitation training (``python -m buckbi train``): schedule, loop, artefacts, plots."""
-from .artefacts import COLUMNS, SEED_COLUMNS, RunDir
-from .learners import BehaviourImitation, Learner, RecurrentActorError, bi_update
-from .loop import TrainConfig, Trainer, TrainingStopped, train
-from .schedule import DEFAULT_SCHEDULE, ScheduleError, gym_for_episode, parse_schedule
+"""Behaviour-imitation training (``python -m buckbi train``): schedule, loop, artefacts, plots (loaded on use)."""
+from ..util.lazy import lazy_attributes
 
-__all__ = ["BehaviourImitation", "Learner", "RecurrentActorError", "COLUMNS", "SEED_COLUMNS", "RunDir", "TrainConfig", "Trainer", "TrainingStopped", "bi_update", "train",
-           "DEFAULT_SCHEDULE", "ScheduleError", "gym_for_episode", "parse_schedule"]
+__getattr__, __all__ = lazy_attributes(__name__, {
+    ".artefacts": ("COLUMNS", "SEED_COLUMNS", "RunDir"),
+    ".learners": ("BehaviourImitation", "Learner", "RecurrentActorError", "bi_update"),
+    ".config": ("TrainConfig",),
+    ".loop": ("Trainer", "TrainingStopped", "train"),
+    ".schedule": ("DEFAULT_SCHEDULE", "ScheduleError", "gym_for_episode", "parse_schedule"),
+})

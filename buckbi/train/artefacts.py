@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..fsutil import atomic_write, atomic_write_text
+from ..util.fsutil import atomic_write, atomic_write_text
 
 # The seed notebook's columns first (its 'std' stays empty as in the seed), then buckbi's.
 SEED_COLUMNS = ["episode", "sim time", "loss_actor", "vin", "ro", "Lo", "vref", "fsw", "std", "steps", "epoch",

@@ -7,7 +7,6 @@ import logging
 import secrets
 import shutil
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -17,63 +16,25 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint, seed_actor
+from ..nn.checkpoint import CheckpointError, check_actor_shape, load_checkpoint, save_checkpoint, seed_actor
 from ..contract import Episode
 from ..converters.buck.spec import EpisodeParams
-from ..engines import is_fast
-from ..episode import run_episodes
+from ..episodes.run import run_episodes
 from ..sim import Backend
 from .artefacts import CHECK_COLUMNS, COLUMNS, RunDir, log_row
 from .checks import SpiceCheck
+from .config import DEFAULT_SPICE_CHECK, TrainConfig  # noqa: F401 (DEFAULT_SPICE_CHECK: the CLI's help)
 from .learners import Learner, bi_update, behaviour_imitation
-from .plots import episode_figure, loss_figure, write_html
+from ..util.html import write_html
+from .plots import episode_figure, loss_figure
 from .schedule import DEFAULT_SCHEDULE, gym_for_episode, parse_schedule, schedule_length
 
 log = logging.getLogger("buckbi.train")
 EpisodeRunner = Callable[..., list]  # run_episodes' signature; a Dask-backed runner can stand in
 
 
-DEFAULT_SPICE_CHECK = 100
-
-
 class TrainingStopped(RuntimeError):
     """Training gave up (too many consecutive failed episodes)."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run needs; the defaults are the seed notebook's."""
-
-    workdir: Path = Path("gym")
-    schedule: str = DEFAULT_SCHEDULE
-    gym: str | None = None  # overrides the schedule for every episode
-    episodes: int | None = None  # how many to run now; None: to the end of the schedule
-    steps: int = 2048
-    epochs: int = 200
-    lr: float = 1e-4
-    seed: int | None = None
-    jobs: int = 1
-    simulator: "str | Backend | None" = None
-    start_episode: int | None = None
-    fresh: bool = False
-    max_failures: int = 5
-    timeout: float = 900.0
-    progress: bool = True
-    runner: EpisodeRunner = field(default=run_episodes, repr=False)
-    max_step: float | None = None  # SPICE's largest time step for every episode (None: T/20)
-    # learner(actor, config) -> Learner; the default is the seed's behaviour imitation (Adam, MSE)
-    learner: Callable[[nn.Module, "TrainConfig"], Learner] = field(default=behaviour_imitation, repr=False)
-    # On the fast simulator, every N-th episode also runs in SPICE (same actor and point); a deviation beyond
-    # buckbi.pwl.agreement.tolerance_for(spice_max_step) stops training. None: 50 on pwl; 0: off.
-    spice_check_every: int | None = None
-    spice_simulator: str = "ngspice"
-    spice_max_step: float | None = None  # the check's SPICE step; None: T/400 (default-step ngspice is no judge)
-
-    @property
-    def check_every(self) -> int:
-        if not is_fast(self.simulator):
-            return 0
-        return DEFAULT_SPICE_CHECK if self.spice_check_every is None else self.spice_check_every
 
 
 class Trainer:
@@ -91,7 +52,8 @@ class Trainer:
             if moved:
                 log.warning("--fresh: moved the previous run to %s", moved)
         self.actor, self.learner, self.seed, done = self._restore()
-        self.check = (SpiceCheck(config.check_every, config.runner, config.spice_simulator, config.spice_max_step,
+        self.runner = config.runner or run_episodes
+        self.check = (SpiceCheck(config.check_every, self.runner, config.spice_simulator, config.spice_max_step,
                                  config.timeout) if config.check_every else None)
         self.log = self.dir.read_log()
         if config.start_episode is not None:
@@ -106,13 +68,23 @@ class Trainer:
         meta: dict = {}
         if self.dir.final.exists():
             actor, meta = load_checkpoint(self.dir.final)  # CheckpointError names the file and the way out
+            if cfg.init is not None and meta.get("init") != str(Path(cfg.init).resolve()):
+                raise CheckpointError(
+                    f"--init {cfg.init} starts a new run, but {self.dir.root} already holds another "
+                    f"({self.dir.final.name}); add --fresh to move it aside, or give another --workdir")
             log.info("loaded %s", self.dir.final)
         else:
             seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
             torch.manual_seed(seed)
-            actor = seed_actor()
-            meta = {"seed": seed, "episode": 0}
-        learner = cfg.learner(actor, cfg)
+            if cfg.init is not None:
+                actor, _ = load_checkpoint(cfg.init, arch=cfg.arch, trust_pickle=cfg.trust_pickle)
+                check_actor_shape(actor, cfg.init)
+                log.info("starting from %s", cfg.init)
+            else:
+                actor = seed_actor()
+            meta = {"seed": seed, "episode": 0, "init": str(Path(cfg.init).resolve()) if cfg.init else None}
+        self.init_source = meta.get("init")
+        learner = (cfg.learner or behaviour_imitation)(actor, cfg)
         if "optimizer" in meta:
             learner.load_state_dict(meta["optimizer"])
         seed = int(meta.get("seed", cfg.seed if cfg.seed is not None else 0))
@@ -179,7 +151,7 @@ class Trainer:
             save_checkpoint(self.dir.actor(ep), self.actor, episode=ep - 1, seed=self.seed)
         t0 = time.perf_counter()
         step = {"max_step": self.cfg.max_step} if self.cfg.max_step is not None else {}
-        results = self.cfg.runner(gym, self.actor, params, self.dir.sim, self.cfg.simulator,
+        results = self.runner(gym, self.actor, params, self.dir.sim, self.cfg.simulator,
                                   parallel=len(batch), timeout=self.cfg.timeout, **step)
         wall = time.perf_counter() - t0
         for ep, r in zip(batch, results):
@@ -237,7 +209,8 @@ class Trainer:
         self.log = pd.concat([self.log, rows], ignore_index=True) if len(self.log) else rows
         self.dir.write_log(self.log)
         save_checkpoint(self.dir.final, self.actor, episode=last_episode, seed=self.seed,
-                        optimizer=self.learner.state_dict(), learner=self.learner.name, schedule=self.cfg.schedule)
+                        optimizer=self.learner.state_dict(), learner=self.learner.name, schedule=self.cfg.schedule,
+                        init=self.init_source)
         self.next_episode = last_episode + 1
         write_html(loss_figure(self.log), self.dir.loss_plot)
 

@@ -6,7 +6,6 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..fsutil import atomic_write
 
 WAVEFORMS = (("V(nnin1)", "nnin1 (Vo/Vmax)"), ("V(nnin17)", "nnin17 (Vref/Vmax)"), ("V(nnpwm)", "nnpwm (teacher)"),
              ("V(nnout1)", "nnout1 (NN)"))
@@ -33,9 +32,3 @@ def episode_figure(rows: pd.DataFrame, title: str) -> go.Figure:
     fig.update_layout(title=title, xaxis_title="Step", yaxis_title="NNIO", height=500,
                       legend=dict(orientation="h", x=0.5, y=-0.2, xanchor="center", yanchor="top"))
     return fig
-
-
-def write_html(fig: go.Figure, path: str | Path, *, self_contained: bool = False) -> Path:
-    """Write atomically; plotly.js goes beside the file (``plotly.min.js``) or inline when self-contained."""
-    js = True if self_contained else "directory"
-    return atomic_write(path, lambda tmp: fig.write_html(tmp, include_plotlyjs=js, full_html=True))

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .episode import Actor
+from ..episodes.run import Actor
 from .netlist_actor import NetlistActor, published_actor
 
 PUBLISHED = "published"  # the reference's published trained actor (BUCK_VM_nn.sp), shipped with buckbi
 PRETRAINED = "pretrained"  # buckbi's own actor, trained on the fast simulator (see README)
-PRETRAINED_FILE = Path(__file__).resolve().parent / "data" / "pretrained_actor.pth"
+PRETRAINED_FILE = Path(__file__).resolve().parents[1] / "data" / "pretrained_actor.pth"
 
 
 def pretrained_actor():
@@ -22,8 +22,8 @@ def pretrained_actor():
 
 
 def published_model():
-    """The reference's published actor imported as a PyTorch model (equal to its file: buckbi.importer)."""
-    from .importer import import_network
+    """The reference's published actor imported as a PyTorch model (equal to its file: buckbi.importers.subckt)."""
+    from ..importers.subckt import import_network
     from .netlist_actor import PUBLISHED as PUBLISHED_FILE
     return import_network(PUBLISHED_FILE)
 
@@ -32,9 +32,11 @@ SHIPPED = {PUBLISHED: published_model, PRETRAINED: pretrained_actor}  # --actor 
 SHIPPED_NETLISTS = {PUBLISHED: published_actor}  # --netlist NAME: the file, run as it is
 
 
-def resolve_actor(actor: str | Path | None = None, netlist: str | Path | None = None) -> Actor:
-    """``actor``: a checkpoint path or a shipped name (``published`` is the reference's file imported as a PyTorch
-    model, so it runs on the fast simulator and as the XSPICE element); ``netlist``: a ``.subckt ActorSubckt`` file
+def resolve_actor(actor: str | Path | None = None, netlist: str | Path | None = None, arch: str | None = None,
+                  trust_pickle: bool = False) -> Actor:
+    """``actor``: a checkpoint path (read by :func:`buckbi.nn.checkpoint.load_checkpoint` with ``arch`` and
+    ``trust_pickle``) or a shipped name (``published`` is the reference's file imported as a PyTorch model, so it
+    runs on the fast simulator and as the XSPICE element); ``netlist``: a ``.subckt ActorSubckt`` file
     (``published``: the reference's file itself)."""
     if (actor is None) == (netlist is None):
         raise ValueError("give exactly one of an actor checkpoint (--actor) and a subcircuit file (--netlist)")
@@ -45,6 +47,7 @@ def resolve_actor(actor: str | Path | None = None, netlist: str | Path | None = 
         return SHIPPED[name]()
     if netlist is not None:
         return NetlistActor.load(netlist)
-    from .checkpoint import load_checkpoint
-    model, _ = load_checkpoint(actor)
+    from .checkpoint import check_actor_shape, load_checkpoint
+    model, _ = load_checkpoint(actor, arch=arch, trust_pickle=trust_pickle)
+    check_actor_shape(model, actor)
     return model.eval()

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .import_exprs import NUM as _NUM
+from .exprs import NUM as _NUM
 
 _OUTPUT = re.compile(r"^\.output\((\w+)\)IF\(\(state==(\d)\),(.+),V\(\1\)\)$", re.IGNORECASE)  # no whitespace
 _TERM = re.compile(rf"V\((\w+)\)\*\(({_NUM})\)|\(({_NUM})\)\*V\((\w+)\)", re.IGNORECASE)

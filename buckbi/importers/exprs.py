@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from torch import nn
 
-from .nn.activations import ACTIVATIONS
+from ..nn.activations import ACTIVATIONS
 
 NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _REF_TERM = re.compile(rf"V\((\w+)\)\*\(({NUM})\)", re.IGNORECASE)

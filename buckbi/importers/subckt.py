@@ -1,6 +1,6 @@
 """Import another exporter's network as a PyTorch model: the reference's ``B``-source subcircuits (recurrent cells
-as LTspice ``.machine`` blocks: ``buckbi.import_cells``) and buckbi's own feed-forward exports (``fast``: each linear
-unit a 1 Ohm resistor fed by G and I sources; ``plain``: B sources); the unit forms are in ``buckbi.import_exprs``.
+as LTspice ``.machine`` blocks: ``buckbi.importers.cells``) and buckbi's own feed-forward exports (``fast``: each linear
+unit a 1 Ohm resistor fed by G and I sources; ``plain``: B sources); the unit forms are in ``buckbi.importers.exprs``.
 
 The PyTorch model rebuilt from a file computes what the file computes (its weights as printed, in float64); a
 feed-forward one then runs on the fast simulator and as buckbi's XSPICE element.
@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .import_cells import CellImportError, parse_machine
-from .import_exprs import NUM, ExprError, Unit, parse_unit
-from .netlist_actor import SUBCKT, NetlistActor, NetlistActorError, _logical_lines
+from .cells import CellImportError, parse_machine
+from .exprs import NUM, ExprError, Unit, parse_unit
+from ..nn.netlist_actor import SUBCKT, NetlistActor, NetlistActorError, _logical_lines
 
 _B = re.compile(r"^B\S*\s+(\S+)\s+0\s+V\s*=\s*(.+)$", re.IGNORECASE)
 _G = re.compile(rf"^G\S*\s+0\s+(\S+)\s+(\S+)\s+0\s+({NUM})$", re.IGNORECASE)  # buckbi fast: w * V(in) into node

@@ -3,7 +3,7 @@
 Transient figures (DC error, overshoot, undershoot, settling, step deviation, recovery, regulation) use the
 **period-averaged** Vout: the mean of V(out) over each whole switching period of the waveform grid (T/20, both
 engines), so that neither the ripple nor the phase it is sampled at enters them. The ripple has its own figure,
-from V(out)'s exact extremes per period (``buckbi.sampling.EXTREMES``: every switching instant). ``sse_pct`` keeps
+from V(out)'s exact extremes per period (``buckbi.episodes.sampling.EXTREMES``: every switching instant). ``sse_pct`` keeps
 the older figure for what it is: the error of the *sampled* Vout (one sample per period at the falling ctrlclk
 edge, which carries the ripple's phase). Loop-gain figures come from ``buckbi.loopgain``.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .contract import Episode
-from .converters.buck.scenarios import get_scenario
-from .sampling import EXTREMES
+from ..contract import Episode
+from ..converters.buck.scenarios import get_scenario
+from ..episodes.sampling import EXTREMES
 
 BAND_PCT = 2.0  # settling and recovery band, % of vref (a test may set band_pct)
 REG_WINDOW = 5e-3  # regulation: Vout_dc over the last 5 ms (at most a quarter) before each level ends
@@ -104,7 +104,7 @@ def _dc(tm: np.ndarray, vm: np.ndarray, end: float, start: float) -> float:
 
 def reference_at(ep: Episode, t: np.ndarray) -> np.ndarray:
     """The reference profile at ``t`` (the scenario's part, as the fast model reads it)."""
-    from .pwl.circuit import scenario_signals
+    from ..pwl.circuit import scenario_signals
     sig = scenario_signals(get_scenario(ep.scenario), ep.params, settings=ep.settings)
     return np.interp(t, sig.ref_t, sig.ref_v)
 

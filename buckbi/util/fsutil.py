@@ -2,15 +2,41 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename the temporary file over ``path`` (same folder, fsynced)."""
+class OutputPathError(ValueError):
+    """An output path that buckbi will not replace: a device, FIFO or socket, or one below a regular file."""
+
+
+def writable_target(path: str | os.PathLike) -> Path:
+    """The regular file a write to ``path`` replaces: a symlink's final target (written through, the link kept);
+    a device, FIFO, socket or folder is refused, never replaced; the folders above are made."""
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file():
+        kind = ("a folder" if path.is_dir() else "a FIFO" if stat.S_ISFIFO(path.stat().st_mode) else
+                "a device" if stat.S_ISCHR(path.stat().st_mode) or stat.S_ISBLK(path.stat().st_mode) else
+                "a special file")
+        raise OutputPathError(f"{path} is {kind}, not a regular file: buckbi writes its outputs only to files "
+                              "(never replacing anything else); give a file path")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputPathError(f"cannot write {path}: {parent} is a file, not a folder; choose another path")
+            break
     path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp_path)`` then rename the temporary file over ``path`` (same folder, fsynced): a crash or a
+    full disk mid-write leaves the old file as it was. A symlink is written through to its target."""
+    path = writable_target(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

@@ -15,13 +15,13 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .contract import Episode
-from .converters.buck.scenarios import get_scenario, scenario_params
-from .converters.buck.spec import EpisodeParams
-from .episode import Actor, run_episodes
+from ..contract import Episode
+from ..converters.buck.scenarios import get_scenario, scenario_params
+from ..converters.buck.spec import EpisodeParams
+from ..episodes.run import Actor, run_episodes
 from .figures import last_outside
-from .fsutil import atomic_write_text
-from .train.plots import write_html
+from ..util.fsutil import atomic_write_text
+from ..util.html import verdict_header, write_html
 
 SETTLE_BAND = 0.02  # settling and recovery: |Vout - vref| within 2 % of vref
 EVAL_STREAM = 0xE7A1  # keeps evaluation draws apart from training draws (rng([seed, episode]))
@@ -113,6 +113,15 @@ class Thresholds:
                 "crossover_Hz": math.inf, "gain_margin_Hz": math.inf}.get(
             figure, self.step_deviation_pct if figure.endswith("_dev_%") else self.recovery_ms)
 
+    def text(self, scenario: str = "startup") -> str:
+        """The thresholds a scenario's verdict is against, in words."""
+        if scenario == "fra":
+            return f"phase margin >= {self.min_phase_margin_deg:g} deg, gain margin >= {self.min_gain_margin_dB:g} dB"
+        words = f"steady-state error <= {self.sse_pct:g} %, overshoot <= {self.overshoot_pct:g} %, settles"
+        if scenario in ("startup", "longrun"):
+            return words
+        return words + (f", step deviation <= {self.step_deviation_pct:g} %, recovery <= {self.recovery_ms:g} ms")
+
     def misses(self, table: pd.DataFrame, who: str = "nn") -> pd.DataFrame:
         """Rows of an evaluate table where ``who`` misses a threshold (or failed), with a 'misses' column."""
         limits = {"sse_%": self.sse_pct, "overshoot_%": self.overshoot_pct, "settle_ms": math.inf}
@@ -120,7 +129,9 @@ class Thresholds:
             limits |= {f"{n}_dev_%": self.step_deviation_pct, f"{n}_rec_ms": self.recovery_ms}
         reasons = []
         for _, row in table.iterrows():
-            why = [row[f"{who}_error"]] if isinstance(row.get(f"{who}_error"), str) else []
+            why = [row[f"{who}_error"]] if isinstance(row.get(f"{who}_error"), str) and row[f"{who}_error"] else []
+            if not why and row.get("status", "ok") != "ok":  # a sweep point whose task failed as a whole
+                why.append(f"run failed: {row.get('error') or row.get('status')}")
             for col, lim in limits.items():
                 value = row.get(f"{who}_{col}")
                 if value is None:
@@ -185,7 +196,7 @@ def evaluate(actor: Actor, points: list[EpisodeParams], workdir: str | Path, sim
 
 
 def _evaluate_fra(actor, points, workdir, simulator, jobs, timeout, teacher, max_step) -> pd.DataFrame:
-    from .loopgain import frequencies, margins_table, measure
+    from ..loopgain import frequencies, margins_table, measure
     who = ("nn", "teacher") if teacher else ("nn",)
     res = measure(actor, points, frequencies(fsw=points[0].fsw), Path(workdir) / "fra", simulator, jobs=jobs,
                   controllers=who, timeout=timeout, max_step=max_step)
@@ -226,33 +237,55 @@ def evaluate_on_dask(actor: Actor, points: list[EpisodeParams], client, simulato
     return pd.DataFrame(rows), [r[1] for r in results], [r[2] for r in results]
 
 
-def evaluation_figure(points: list[EpisodeParams], nn_eps: list, teacher_eps: list,
-                      scenario: str = "startup") -> go.Figure:
-    """Vout of NN and teacher per operating point, with vref (and the load steps marked)."""
+def evaluation_figure(points: list[EpisodeParams], nn_eps: list, teacher_eps: list, scenario: str = "startup",
+                      th: Thresholds | None = None, misses: pd.DataFrame | None = None) -> go.Figure:
+    """Vout of NN and teacher per operating point, with vref, the 2 % settling band, the overshoot limit (and the
+    load steps marked); a point where the NN misses a threshold says so in its title."""
+    th = th or Thresholds()
+    failing = set() if misses is None else {int(p) for p in misses["point"]}
     cols = min(3, len(points))
     nrows = -(-len(points) // cols)
-    fig = make_subplots(rows=nrows, cols=cols, subplot_titles=[
-        f"#{k + 1}: vin={p.vin:.0f} V, " + (f"ro={p.ro:.0f} Ohm, " if scenario != "loadstep" else "")
-        + f"vref={p.vref:.0f} V" for k, p in enumerate(points)])
+    fig = make_subplots(rows=nrows, cols=cols, vertical_spacing=0.12 / max(1, nrows - 1) if nrows > 1 else 0.1,
+                        subplot_titles=[
+        ("<b style='color:#a50e0e'>FAIL</b> " if k + 1 in failing else "") + f"#{k + 1}: vin={p.vin:.0f} V, "
+        + (f"ro={p.ro:.0f} Ohm, " if scenario != "loadstep" else "") + f"vref={p.vref:.0f} V"
+        for k, p in enumerate(points)])
     for k, (p, a, b) in enumerate(zip(points, nn_eps, teacher_eps)):
         r, c = k // cols + 1, k % cols + 1
         for ep, name, color in ((b, "teacher", "#1f77b4"), (a, "NN (deploy)", "#d62728")):
             if isinstance(ep, Episode):
                 fig.add_trace(go.Scatter(x=ep.rows["time"] * 1e3, y=ep.rows["V(out)"], name=name, legendgroup=name,
                                          showlegend=k == 0, line=dict(color=color)), row=r, col=c)
+        fig.add_hrect(y0=p.vref * (1 - SETTLE_BAND), y1=p.vref * (1 + SETTLE_BAND), line_width=0,
+                      fillcolor="green", opacity=0.12, row=r, col=c)
         fig.add_hline(y=p.vref, line=dict(dash="dot", color="gray"), row=r, col=c)
+        fig.add_hline(y=p.vref * (1 + th.overshoot_pct / 100), line=dict(dash="dash", color="red", width=1),
+                      row=r, col=c)
         s = get_scenario(scenario)
         for name, t in s.events_at():
             fig.add_vline(x=t * 1e3, line=dict(dash="dash", color="green"), row=r, col=c)
             fig.add_annotation(x=t * 1e3, y=p.vref * 1.1, text=f"{s.step} {name}", showarrow=False, row=r, col=c)
     fig.update_xaxes(title_text="time (ms)")
     fig.update_yaxes(title_text="Vout (V)")
-    fig.update_layout(height=320 * nrows, title=f"buckbi evaluate ({scenario}): NN alone vs Type-III teacher")
+    fig.update_layout(height=340 * nrows + 80, legend=dict(orientation="h", x=0, y=1.06 + 0.02 * nrows),
+                      title=f"buckbi evaluate ({scenario}): NN alone vs Type-III teacher")
     return fig
 
 
-def write_report(table: pd.DataFrame, fig: go.Figure, outdir: str | Path) -> tuple[Path, Path]:
+def evaluation_header(table: pd.DataFrame, scenario: str, th: Thresholds) -> str:
+    """The evaluate page's verdict, limits and the reason for each point the NN misses."""
+    misses = th.misses(table)
+    reasons = [f"point {int(r.point)} (vin {r.vin:.0f} V, vref {r.vref:.0f} V): {r.misses}"
+               for r in misses.itertuples()]
+    headline = (f"the NN meets the thresholds at all {len(table)} points" if not reasons else
+                f"the NN misses the thresholds at {len(reasons)} of {len(table)} points")
+    return verdict_header(f"buckbi evaluate ({scenario})", not reasons, headline,
+                          th.text(scenario) + f" (green band: +-{SETTLE_BAND * 100:g} % settling band; dashed red: "
+                          "the overshoot limit)", reasons)
+
+
+def write_report(table: pd.DataFrame, fig: go.Figure, outdir: str | Path, header: str = "") -> tuple[Path, Path]:
     outdir = Path(outdir)
     csv = outdir / "evaluate.csv"
     atomic_write_text(csv, table.to_csv(index=False))
-    return csv, write_html(fig, outdir / "evaluate_plot.html")
+    return csv, write_html(fig, outdir / "evaluate_plot.html", header=header)

@@ -1,20 +1,22 @@
-"""``buckbi testplan PLAN``: the command line of a sign-off test plan (exit 0 all NN cells pass, 1 any fails,
-2 a bad plan or set-up)."""
+"""``buckbi testplan PLAN``: a sign-off test plan (exit 0 all NN cells pass, 1 any fails, 2 a bad plan or set-up)."""
 from __future__ import annotations
 
 import argparse
 import sys
 
+from ..sim.names import ENV_VAR
+from .common import add_actor_choice, resolve
 
-def add_parser(sub, actor_choice, env_var: str) -> None:
+
+def add_parser(sub) -> None:
     q = sub.add_parser("testplan", help="a sign-off test plan: corners x tests x limits, NN beside the teacher",
                        description="Run every test of PLAN (a TOML file, or 'default': the plan shipped with buckbi) "
                                    "at each of its corners for the NN (deploy) and the teacher; write results.csv, "
                                    "junit.xml and report.html into --out. Resumes where it stopped. Exit 0 when "
                                    "every NN cell passes, 1 when any fails, 2 for a bad plan.")
     q.add_argument("plan", metavar="PLAN", help="a plan file (.toml) or 'default'")
-    actor_choice(q, " (SPICE only)")
-    q.add_argument("--simulator", default=None, help=f"ngspice (default, or ${env_var}), ltspice, or pwl (the fast "
+    add_actor_choice(q, " (SPICE only)")
+    q.add_argument("--simulator", default=None, help=f"ngspice (default, or ${ENV_VAR}), ltspice, or pwl (the fast "
                    "exact simulator: the whole default plan in minutes)")
     q.add_argument("--jobs", type=int, default=2, help="local Dask workers when no --scheduler is given (default 2)")
     q.add_argument("--scheduler", default=None, help="a Dask scheduler (tcp:// or tls://HOST:PORT, or "
@@ -32,17 +34,16 @@ def add_parser(sub, actor_choice, env_var: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..actors import resolve_actor
     from ..engines import engine_for
     from ..sweep import dask_client
-    from .plan import load_plan
-    from .report import cell_verdicts, results_table, summary_table, write_plan_report
-    from .run import plan_cells, run_plan
+    from ..testplan.plan import load_plan
+    from ..testplan.report import cell_verdicts, results_table, summary_table, write_plan_report
+    from ..testplan.run import plan_cells, run_plan
 
     plan = load_plan(args.plan)  # PlanError (a ValueError): exit 2 with the table and key
     engine = engine_for(args.simulator)
     engine.ensure_available()
-    actor = resolve_actor(args.actor, args.netlist)
+    actor = resolve(args)
     engine.require_runnable(actor)
     sim_name = engine.name + (f"@{args.max_step!r}" if args.max_step else "")
     plan_cells(plan, actor, sim_name, args.only)  # a bad --only: before a cluster starts

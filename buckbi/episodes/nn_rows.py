@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sim import SimJob
+from ..sim import SimJob
 
 PER_LINE = 12  # (index, value) pairs per netlist line
 

@@ -5,11 +5,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .sim import Backend, NgspiceBackend
+from ..sim import Backend, NgspiceBackend
 
 SUBCKT = "ActorSubckt"
 PORTS = 20  # NNin1..NNin19, NNout1: the seed's X99 line
-PUBLISHED = Path(__file__).resolve().parent / "data" / "reference_actor.sp"
+PUBLISHED = Path(__file__).resolve().parents[1] / "data" / "reference_actor.sp"
 
 _SUBCKT_LINE = re.compile(r"^\s*\.subckt\s+(\S+)((?:\s+[^\s=]+)*)\s*(?:params:.*)?$", re.IGNORECASE)
 _LTSPICE_IF = re.compile(r"\bif\s*\(", re.IGNORECASE)  # LTspice's if(c, a, b); ngspice writes (c) ? a : b

@@ -9,15 +9,15 @@ from pathlib import Path
 
 from torch import nn
 
-from .contract import Episode, EpisodeError
-from .converters.buck.circuits import circuit_file as _gym_circuit
-from .converters.buck.scenarios import SCENARIOS, check_length, get_scenario, scenario_params
-from .converters.buck.spec import GYMS, IO, N_INPUTS, SUBCKT, EpisodeParams, get_gym
-from .engines import engine_for
-from .engines.spice import (ENV_NN_ELEMENT, INSTANCE, NN_ELEMENTS, batch_name, choose_nn_element,
+from ..contract import Episode, EpisodeError
+from ..converters.buck.circuits import circuit_file as _gym_circuit
+from ..converters.buck.scenarios import SCENARIOS, check_length, get_scenario, scenario_params
+from ..converters.buck.spec import GYMS, IO, N_INPUTS, SUBCKT, EpisodeParams, get_gym
+from ..engines import engine_for
+from ..engines.spice import (ENV_NN_ELEMENT, INSTANCE, NN_ELEMENTS, batch_name, choose_nn_element,
                             collect_episode, episode_files, param_file_text, prepare_episode, saved_traces)
-from .netlist_actor import NetlistActor
-from .sim import Backend
+from ..nn.netlist_actor import NetlistActor
+from ..sim import Backend
 
 Actor = nn.Module | NetlistActor
 INPUTS = list(IO.inputs)

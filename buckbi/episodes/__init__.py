@@ -1,0 +1,1 @@
+"""One episode: the circuit, the run on an engine, the NN's rows sampled on the control clock."""
