@@ -41,7 +41,7 @@ def test_the_adc_quantises_the_sensed_inputs_and_the_delay_shifts_the_duty_on_th
 # SPICE's holds take the value just before the edge; where their input steps in the last time points before it
 # (an ADC step, or NNout1 moving at the same ctrlclk edge), gear extrapolates part of that step into the held value
 # (circuits/parts/hold.inc): measured up to 0.46 of an ADC step on 31 % of the rows, and 7e-4 of duty on the delay.
-SPICE_ADC_OFF = 0.5  # ADC steps
+SPICE_ON_STEPS = 0.6  # the share of rows exactly on an ADC step (measured 0.69; without the ADC below 0.05)
 SPICE_DELAY_TOL = 2e-3
 
 
@@ -51,7 +51,7 @@ def test_the_adc_and_the_delay_in_spice(simulator, tmp_path):
     ep = run_episode("deploy", actor, EpisodeParams(**BASE, adc_bits=10), tmp_path / "adc", simulator)
     steps = ep.rows["V(nnin1)"].to_numpy()[5:] * (2 ** 10 - 1)
     off = np.abs(steps - np.round(steps))
-    assert off.max() <= SPICE_ADC_OFF and (off < 1e-5).mean() > 0.5
+    assert (off < 1e-5).mean() >= SPICE_ON_STEPS
     raw = run_episode("deploy", actor, EpisodeParams(**BASE), tmp_path / "raw", simulator).rows["V(nnin1)"]
     raw_off = np.abs(raw.to_numpy()[5:] * 1023 - np.round(raw.to_numpy()[5:] * 1023))
     assert (raw_off < 1e-5).mean() < 0.05  # without the ADC the inputs are not on the steps

@@ -84,4 +84,9 @@ def test_spice_text_comes_from_the_table():
     from buckbi.export import export_model
     net = nn.Sequential(nn.Linear(2, 1), nn.LeakyReLU(0.25))
     text = export_model(net, structure="plain")
-    assert ACTIVATIONS["leaky_relu"].spice("V(L1_1)", {"slope": 0.25}, None) in text
+    assert "BL2_1 L2_1 0 V=max(V(L1_1),0)+0.25*min(V(L1_1),0)\n" in text  # written out by hand: the expected text
+    # and it computes leaky_relu: evaluated as a Python expression at both signs
+    expr = text.split("BL2_1 L2_1 0 V=")[1].splitlines()[0]
+    for x in (-2.0, 3.0):
+        assert eval(expr.replace("V(L1_1)", repr(x)), {"max": max, "min": min}) == nn.LeakyReLU(0.25)(
+            torch.tensor(x)).item()

@@ -75,3 +75,20 @@ def test_actor_fixture_loads_the_given_checkpoint(pytester):
     pytester.makepyfile(f"def test_a(actor):\n    assert abs(float(actor[0].weight[0, 0]) - {first!r}) < 1e-7\n"
                         "    assert actor[0].weight.dtype.is_floating_point and not actor.training\n")
     pytester.runpytest("--buckbi-actor", "mine.pth").assert_outcomes(passed=1)
+
+
+def test_training_as_test_under_xdist_runs_every_episode_in_order_in_one_worker(tmp_path):
+    """``./buckbi.sh test`` adds ``-n 2``: the training items stay one group, so every episode runs and is logged."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+    repo = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/test_training_as_test.py",
+                          "--buckbi-train-as-test", "--buckbi-episodes", "4", "--buckbi-steps", "64",
+                          "--buckbi-simulator", "pwl", "--buckbi-train-dir", str(tmp_path / "run"), "-n", "2", "-q"],
+                         cwd=repo, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and "4 passed" in res.stdout and "skipped" not in res.stdout, res.stdout[-2000:]
+    log = pd.read_csv(tmp_path / "run" / "log.csv")
+    assert log["episode"].tolist() == [1, 2, 3, 4] and (log["status"] == "ok").all()

@@ -241,7 +241,10 @@ def test_the_plan_runs_as_pytest_items(pytester):
     res.stdout.fnmatch_lines(["*--buckbi-plan: bad.toml: [[]corners.a[]]: missing vref, ro*"])
 
 
-CELL_TOL = {"dc_error_pct": 0.02, "overshoot_pct": 0.3, "settle_ms": 0.25, "saturated_ms": 0.1}  # %-points, ms
+# pwl vs ngspice (T/100), %-points and ms. Measured over the six cells below: DC error 0.0104 (the NN; teacher
+# 1.6e-6), overshoot 0.047, settling and saturation 0 (they are read on per-period means: a resolution of one
+# period, 0.02 ms). Tolerances: about 2x the measured difference, two periods for the times.
+CELL_TOL = {"dc_error_pct": 0.02, "overshoot_pct": 0.1, "settle_ms": 0.04, "saturated_ms": 0.04}
 
 
 @pytest.mark.ltspice

@@ -21,7 +21,7 @@ def test_training_episode(training_episode, training_run, request):
     extras = html_extras(request)
     assert trainer.next_episode == training_episode, (
         f"episode {training_episode} arrived while episode {trainer.next_episode} is next: a training run reported "
-        "as a test runs every episode, in order, in one process (under xdist its items are one xdist_group)")
+        "as a test runs every episode, in order, in one process (the plugin runs it without xdist)")
     rows, results = trainer.run_batch([training_episode])
     row, episode = rows.iloc[0], results[0]
     if isinstance(episode, Episode) and extras is not None:

@@ -262,12 +262,16 @@ def evaluation_figure(points: list[EpisodeParams], nn_eps: list, teacher_eps: li
         fig.add_hline(y=p.vref * (1 + th.overshoot_pct / 100), line=dict(dash="dash", color="red", width=1),
                       row=r, col=c)
         s = get_scenario(scenario)
-        for name, t in s.events_at():
+        for j, (name, t) in enumerate(s.events_at()):
             fig.add_vline(x=t * 1e3, line=dict(dash="dash", color="green"), row=r, col=c)
-            fig.add_annotation(x=t * 1e3, y=p.vref * 1.1, text=f"{s.step} {name}", showarrow=False, row=r, col=c)
+            fig.add_annotation(x=t * 1e3, y=p.vref * (1.12 - 0.05 * j), text=f"{s.step} {name}", showarrow=False,
+                               xanchor="left", font=dict(size=10, color="green"), row=r, col=c)
+        if scenario != "startup":  # the steps are what the figures judge: show the band around vref
+            fig.update_yaxes(range=[p.vref * 0.84, p.vref * 1.16], row=r, col=c)
     fig.update_xaxes(title_text="time (ms)")
     fig.update_yaxes(title_text="Vout (V)")
-    fig.update_layout(height=340 * nrows + 80, legend=dict(orientation="h", x=0, y=1.06 + 0.02 * nrows),
+    fig.update_layout(height=420 * nrows + 120, margin=dict(t=80, b=90),
+                      legend=dict(orientation="h", x=0, y=-0.12 if nrows == 1 else -0.05),
                       title=f"buckbi evaluate ({scenario}): NN alone vs Type-III teacher")
     return fig
 

@@ -92,7 +92,7 @@ def bode_figure(long: pd.DataFrame, marg: pd.DataFrame, th=None) -> go.Figure:
         fig.update_xaxes(type="log", range=span, title_text="f (Hz)", row=2, col=c)
     fig.update_yaxes(title_text="|T| (dB)", row=1, col=1)
     fig.update_yaxes(title_text="phase of T (deg)", row=2, col=1)
-    fig.update_layout(height=720, legend=dict(orientation="h", x=0, y=1.08),
+    fig.update_layout(height=760, legend=dict(orientation="h", x=0, y=-0.1), margin=dict(t=110),
                       title="buckbi fra: loop gain T = -V(out)/V(vsense), injection in series with the sensed Vout")
     return fig
 

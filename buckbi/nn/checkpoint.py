@@ -221,7 +221,7 @@ def _is_torchscript(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as z:
             return any(n.split("/", 1)[-1].startswith(("code/", "constants.pkl")) for n in z.namelist())
-    except (zipfile.BadZipFile, OSError):
+    except Exception:  # not a zip, or one whose names do not decode: torch.load judges it
         return False
 
 

@@ -24,10 +24,14 @@ class Tolerance:
 # Against converged ngspice (max_step = T/400), over 300 periods.
 CONVERGED = Tolerance(vout_pct_of_vin=0.05, plant_inputs=1e-3, duty_inputs=5e-3, nn_out=1e-2, accumulator=2e-2)
 # Against default-step ngspice (T/20). Before the duty-hold fix (breakpoints before each pwmclk edge) T/20 was up
-# to 0.36-0.55 % of vin and 3.5e-2..0.25 (duties) from T/400 on trained gym-2 episodes; with it, 300-period
-# episodes agree within 0.017 % and 3e-3. NNin19 integrates ngspice's per-period step error over a whole episode
-# and NNout1 inherits it through the actor's NNin19 weight: reported, not judged.
-DEFAULT_STEP = Tolerance(vout_pct_of_vin=0.5, plant_inputs=5e-3, duty_inputs=5e-2, nn_out=None, accumulator=None)
+# to 0.36-0.55 % of vin and 3.5e-2..0.25 (duties) from T/400 on trained gym-2 episodes. With it, the largest
+# deviations over every test that uses this tolerance (gyms, scenarios with steps, XSPICE, trained actors;
+# `pytest tests/test_gyms.py tests/test_scenarios.py tests/test_xspice.py tests/test_pwl_agreement.py
+# --buckbi-run-slow` with this tolerance set to zero) are 0.095 % of vin, 8.2e-4 (plant inputs) and 2.1e-2
+# (duties, on the step scenarios): the tolerance is about 2x that, below what the duty-hold bug gave. NNin19
+# integrates ngspice's per-period step error over a whole episode and NNout1 inherits it through the actor's NNin19
+# weight: reported, not judged.
+DEFAULT_STEP = Tolerance(vout_pct_of_vin=0.2, plant_inputs=2e-3, duty_inputs=4e-2, nn_out=None, accumulator=None)
 
 
 # Training's SPICE check: whole 2048-period episodes against T/400 ngspice, so that it judges the fast simulator

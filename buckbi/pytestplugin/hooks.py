@@ -16,7 +16,6 @@ MARKERS = {
 }
 
 DEFAULT_REGULATION = "startup,loadstep,fra"  # the loop gain asked by default: a barely stable network fails
-TRAINING_GROUP = "buckbi-training"  # xdist: every training episode in one worker, in order
 
 simulator_key = pytest.StashKey[object]()
 trainer_key = pytest.StashKey[object]()
@@ -92,8 +91,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("--buckbi-train-as-test") and getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadgroup"  # xdist: the training items share one worker (see TRAINING_GROUP)
+    if config.getoption("--buckbi-train-as-test") and getattr(config.option, "dist", "no") != "no":
+        # A training run is one process's: every episode in order, on one trainer. xdist (-n 2, as ./buckbi.sh
+        # test adds) would hand episodes to two workers, each with its own trainer in the same folder; run it here.
+        config.option.dist, config.option.tx, config.option.numprocesses = "no", [], 0
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     element = config.getoption("--buckbi-nn-element", None)
@@ -152,8 +153,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.getoption("--buckbi-train-as-test"):
         # A training run is its own session: keep the training items (in episode order), drop the rest.
         keep = [i for i in items if "training" in i.keywords]
-        for item in keep:  # one worker owns the run: its episodes in order, none on another worker's trainer
-            item.add_marker(pytest.mark.xdist_group(TRAINING_GROUP))
         config.hook.pytest_deselected(items=[i for i in items if "training" not in i.keywords])
         items[:] = keep
         return

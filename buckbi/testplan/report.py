@@ -9,12 +9,14 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..evaluation.figures import FIGURES, figures_of
+from ..evaluation.figures import BAND_PCT, FIGURES, figures_of
 from ..util.fsutil import atomic_write_text
+from ..util.html import STYLE, verdict_header, write_html
 from .plan import Plan, nominal_parts
 from .run import PlanCell, PlanRun
 
@@ -137,9 +139,22 @@ def write_plan_report(plan: Plan, run: PlanRun, out: str | Path) -> dict[str, Pa
             fig = histogram_figure(test, corner, part)
         else:
             fig = cell_figure(test, corner, {c.controller: _trace(out, c) for c in cells})
-        fig.write_html(plots / plot_name(test.name, corner.name), include_plotlyjs="directory", full_html=True)
+        write_html(fig, plots / plot_name(test.name, corner.name), header=_line_header(test, corner, verdicts))
     atomic_write_text(out / "report.html", _html(plan, table, verdicts, run))
     return {"results": out / "results.csv", "junit": out / "junit.xml", "report": out / "report.html"}
+
+
+def _line_header(test, corner, verdicts: pd.DataFrame) -> str:
+    """A line's page: the NN's verdict (the teacher's beside it), the limits and why it fails."""
+    v = verdicts[(verdicts["test"] == test.name) & (verdicts["corner"] == corner.name)]
+    get = {r.controller: r for r in v.itertuples()}
+    nn, teacher = get.get("nn"), get.get("teacher")
+    passed = None if nn is None else nn.verdict == "pass"
+    headline = (f"NN {nn.verdict if nn is not None else 'not run'}; teacher "
+                f"{teacher.verdict if teacher is not None else 'not run'}")
+    reasons = [f"{who}: {r.why}" for who, r in get.items() if r.verdict == "fail" and r.why]
+    limits = ", ".join(f"{lim.figure} {lim.text()}" for lim in test.limits)
+    return verdict_header(f"{test.name} [{corner.name}]", passed, headline, limits, reasons)
 
 
 def _by_line(run: PlanRun) -> dict:
@@ -176,6 +191,10 @@ def cell_figure(test, corner, traces: dict[str, dict]) -> go.Figure:
         fig.add_hline(y=0, line=dict(dash="dot", color="gray"), row=1, col=1)
         fig.add_hline(y=-180, line=dict(dash="dot", color="gray"), row=2, col=1)
         fig.update_xaxes(type="log", title_text="frequency (Hz)", row=2, col=1)
+        pm = _limit(test, "phase_margin_deg")
+        if pm is not None:  # the phase at crossover must stay above -180 + the limit
+            fig.add_hline(y=-180 + pm.value, line=dict(color="red", dash="dash"), row=2, col=1,
+                          annotation_text=f"phase margin limit {pm.value:g} deg", annotation_position="bottom right")
     else:
         fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3],
                             subplot_titles=("Vout averaged per switching period (V)", "duty"))
@@ -191,8 +210,30 @@ def cell_figure(test, corner, traces: dict[str, dict]) -> go.Figure:
                                          line=dict(color="gray", dash="dot")), row=1, col=1)
                 ref_done = True
         fig.update_xaxes(title_text="time (ms)", row=2, col=1)
-    fig.update_layout(title=title, height=650)
+        ref = next((tr["ref"] for tr in traces.values() if tr.get("t_ms")), None)
+        if ref:
+            t_ms = next(tr["t_ms"] for tr in traces.values() if tr.get("t_ms"))
+            band = test.band_pct
+            r = np.asarray(ref, dtype=float)
+            fig.add_trace(go.Scatter(x=list(t_ms) + list(t_ms)[::-1], y=list(r * (1 + band / 100))
+                                     + list(r * (1 - band / 100))[::-1], fill="toself", fillcolor="rgba(0,128,0,0.12)",
+                                     line=dict(width=0), name=f"settling band +-{band:g} %", hoverinfo="skip"),
+                          row=1, col=1)
+            over = _limit(test, "overshoot_pct")
+            if over is not None:
+                fig.add_hline(y=corner.vref * (1 + over.value / 100), line=dict(color="red", dash="dash"), row=1, col=1,
+                              annotation_text=f"overshoot limit {over.value:g} %", annotation_position="top left")
+            settle = _limit(test, "settle_ms")
+            if settle is not None and test.scenario == "startup":
+                fig.add_vline(x=settle.value, line=dict(color="red", dash="dash"), row=1, col=1,
+                              annotation_text=f"settle limit {settle.value:g} ms", annotation_position="bottom right")
+    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=650, margin=dict(t=90),
+                      legend=dict(orientation="h", x=0, y=-0.12))
     return fig
+
+
+def _limit(test, figure: str):
+    return next((lim for lim in test.limits if lim.figure == figure), None)
 
 
 def histogram_figure(test, corner, part: pd.DataFrame) -> go.Figure:
@@ -247,7 +288,10 @@ def _fmt(v: float) -> str:
 def _html(plan: Plan, table: pd.DataFrame, verdicts: pd.DataFrame, run: PlanRun) -> str:
     nn = verdicts[verdicts["controller"] == "nn"]
     n_fail = int((nn["verdict"] == "fail").sum())
-    head = (f"<h1>buckbi test plan: {html.escape(plan.name)}</h1><p>{len(nn)} lines (test x corner), NN "
+    head = verdict_header(f"buckbi test plan: {plan.name}", n_fail == 0,
+                          f"the NN passes {len(nn) - n_fail} of {len(nn)} lines" + (f", fails {n_fail}" if n_fail else ""),
+                          "per test below, each figure's limit under its name")
+    head += (f"<p>{len(nn)} lines (test x corner), NN "
             f"<b>{len(nn) - n_fail} pass, {n_fail} fail</b>; teacher "
             f"{int((verdicts[verdicts['controller'] == 'teacher']['verdict'] == 'pass').sum())} pass. Source: "
             f"<code>{html.escape(plan.source)}</code>. Each line opens its plot. Verdicts: NN cells fail the run, "
@@ -313,7 +357,7 @@ def _html(plan: Plan, table: pd.DataFrame, verdicts: pd.DataFrame, run: PlanRun)
             parts.append("<tr>" + "".join(row) + "</tr>")
         parts.append("</table><p><small>figure cells: NN / teacher</small></p>")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>buckbi test plan {html.escape(plan.name)}"
-            f"</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>")
+            f"</title><style>{_CSS}</style>{STYLE}</head><body>{''.join(parts)}</body></html>")
 
 
 def summary_table(verdicts: pd.DataFrame) -> pd.DataFrame:
@@ -325,6 +369,8 @@ def summary_table(verdicts: pd.DataFrame) -> pd.DataFrame:
         for why in nn.loc[nn["verdict"] == "fail", "why"]:
             for item in why.split("; "):
                 name = item.split(" ")[0]
+                if name.endswith(":"):  # a run that failed: its error, not a figure
+                    name = f"run failed ({item[:80]})"
                 figs[name] = figs.get(name, 0) + 1
         rows.append({"test": test, "corners": len(nn), "nn_pass": int((nn["verdict"] == "pass").sum()),
                      "teacher_pass": int((teacher["verdict"] == "pass").sum()),

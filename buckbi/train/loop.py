@@ -26,7 +26,7 @@ from .checks import SpiceCheck
 from .config import DEFAULT_SPICE_CHECK, TrainConfig  # noqa: F401 (DEFAULT_SPICE_CHECK: the CLI's help)
 from .learners import Learner, bi_update, behaviour_imitation
 from ..util.html import write_html
-from .plots import episode_figure, loss_figure
+from .plots import episode_figure, loss_figure, loss_header
 from .schedule import DEFAULT_SCHEDULE, gym_for_episode, parse_schedule, schedule_length
 
 log = logging.getLogger("buckbi.train")
@@ -212,7 +212,7 @@ class Trainer:
                         optimizer=self.learner.state_dict(), learner=self.learner.name, schedule=self.cfg.schedule,
                         init=self.init_source)
         self.next_episode = last_episode + 1
-        write_html(loss_figure(self.log), self.dir.loss_plot)
+        write_html(loss_figure(self.log), self.dir.loss_plot, header=loss_header(self.log, self.dir.root))
 
 
 def _validate(cfg: TrainConfig) -> None:

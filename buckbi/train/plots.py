@@ -32,3 +32,14 @@ def episode_figure(rows: pd.DataFrame, title: str) -> go.Figure:
     fig.update_layout(title=title, xaxis_title="Step", yaxis_title="NNIO", height=500,
                       legend=dict(orientation="h", x=0.5, y=-0.2, xanchor="center", yanchor="top"))
     return fig
+
+
+def loss_header(log: pd.DataFrame, root) -> str:
+    """The training page's header: episodes run, how many updated the actor, the last loss, the failed ones."""
+    from ..util.html import verdict_header
+    ok = log[log["status"] == "ok"] if "status" in log else log
+    last = f", last loss {ok['loss_actor'].iloc[-1]:.3e}" if len(ok) else ""
+    bad = log[log["status"] != "ok"] if "status" in log else log.iloc[0:0]
+    reasons = [f"episode {int(r.episode)}: {r.status}: {r.error}" for r in bad.itertuples()]
+    return verdict_header(f"buckbi train: {root}", None, f"{len(log)} episodes, {len(ok)} updated the actor{last}",
+                          "", reasons)
