@@ -140,3 +140,17 @@ def test_evaluate_cli_refuses_bad_netlists(tmp_path, args, message):
 def test_evaluate_cli_refuses_an_unknown_scenario(tmp_path):
     res = buckbi("evaluate", "--actor", "published", "--scenario", "rampdown", cwd=tmp_path)
     assert res.returncode == 2 and "invalid choice: 'rampdown'" in res.stderr
+
+
+@pytest.mark.slow
+def test_training_on_the_fast_simulator_is_checked_in_ngspice(simulator, tmp_path):
+    """The real SPICE check of training: a short pwl run whose every episode also runs in ngspice at T/400; the
+    deviations land in log.csv, within the check's tolerance (a planted disagreement stops training: test_train)."""
+    from buckbi.pwl.agreement import SPICE_CHECK
+    log = train(TrainConfig(workdir=tmp_path / "gym", schedule="gym1:2", steps=256, epochs=20, seed=5,
+                            progress=False, simulator="pwl", spice_check_every=1, spice_simulator=simulator.name))
+    assert (log["status"] == "ok").all() and len(log) == 2
+    for group in ("vout_pct_of_vin", "plant_inputs", "duty_inputs", "nn_out"):
+        values = log[f"spice_{group}"].to_numpy()
+        assert np.isfinite(values).all() and (values > 0).all(), group  # measured, not a placeholder
+        assert (values <= getattr(SPICE_CHECK, group)).all(), (group, values)

@@ -63,28 +63,14 @@ def add_dask(p: argparse.ArgumentParser, jobs_help: str = "local Dask workers wh
 
 def add_thresholds(p: argparse.ArgumentParser, transient: bool = True, loop_gain: bool = True) -> None:
     """The thresholds a command's verdict is against (evaluate, sweep, fra)."""
-    if transient:
-        p.add_argument("--max-sse", type=float, default=1.0, help="threshold: steady-state error, %% of vref (default 1)")
-        p.add_argument("--max-overshoot", type=float, default=5.0, help="threshold: overshoot, %% of vref (default 5)")
-        p.add_argument("--max-step-deviation", type=float, default=10.0,
-                       help="threshold: largest |Vout-vref| after a step, %% of vref (default 10)")
-        p.add_argument("--max-recovery", type=float, default=10.0,
-                       help="threshold: time back inside 2 %% after a step, ms (default 10)")
-    if loop_gain:
-        p.add_argument("--min-phase-margin", type=float, default=45.0,
-                       help="threshold (loop gain): smallest phase margin, degrees (default 45)")
-        p.add_argument("--min-gain-margin", type=float, default=6.0,
-                       help="threshold (loop gain): smallest gain margin, dB (default 6)")
+    from ..evaluation.thresholds import add_threshold_options
+    add_threshold_options(p.add_argument, transient=transient, loop_gain=loop_gain)
 
 
 def thresholds(args: argparse.Namespace):
     """The Thresholds the command's options set (those a command lacks keep their defaults)."""
-    from ..evaluation.evaluate import Thresholds
-    d = Thresholds()
-    get = lambda name, default: getattr(args, name, default)  # noqa: E731
-    return Thresholds(get("max_sse", d.sse_pct), get("max_overshoot", d.overshoot_pct),
-                      get("max_step_deviation", d.step_deviation_pct), get("max_recovery", d.recovery_ms),
-                      get("min_phase_margin", d.min_phase_margin_deg), get("min_gain_margin", d.min_gain_margin_dB))
+    from ..evaluation.thresholds import from_options
+    return from_options(lambda dest: getattr(args, dest, None))
 
 
 def resolve(args: argparse.Namespace):

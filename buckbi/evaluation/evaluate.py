@@ -20,12 +20,12 @@ from ..converters.buck.scenarios import get_scenario, scenario_params
 from ..converters.buck.spec import EpisodeParams
 from ..episodes.run import Actor, run_episodes
 from .figures import last_outside
+from .thresholds import Thresholds, thresholds_header
 from ..util.fsutil import atomic_write_text
-from ..util.html import verdict_header, write_html
+from ..util.html import write_html
 
 SETTLE_BAND = 0.02  # settling and recovery: |Vout - vref| within 2 % of vref
 EVAL_STREAM = 0xE7A1  # keeps evaluation draws apart from training draws (rng([seed, episode]))
-STEPS_NAMES = ("up", "down")  # the events of the step scenarios (load step, line step): there, and back
 
 
 @dataclass
@@ -93,64 +93,6 @@ def figure_names(scenario: str) -> list[str]:
         return list(FRA_FIGURES)
     names = ["sse_%", "overshoot_%", "settle_ms"]
     return names + [f"{n}_{f}" for n, _ in get_scenario(scenario).events for f in ("dev_%", "rec_ms")]
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """What 'regulates' means in the suite's regulation check and the sweep's outline."""
-
-    sse_pct: float = 1.0
-    overshoot_pct: float = 5.0
-    step_deviation_pct: float = 10.0
-    recovery_ms: float = 10.0
-    min_phase_margin_deg: float = 45.0  # the loop gain (scenario "fra"): smallest allowed margins
-    min_gain_margin_dB: float = 6.0
-
-    def limit(self, figure: str) -> float:
-        """The threshold of a figure (settling: only that it settles; lower limits for the margins)."""
-        return {"sse_%": self.sse_pct, "overshoot_%": self.overshoot_pct, "settle_ms": math.inf,
-                "phase_margin_deg": self.min_phase_margin_deg, "gain_margin_dB": self.min_gain_margin_dB,
-                "crossover_Hz": math.inf, "gain_margin_Hz": math.inf}.get(
-            figure, self.step_deviation_pct if figure.endswith("_dev_%") else self.recovery_ms)
-
-    def text(self, scenario: str = "startup") -> str:
-        """The thresholds a scenario's verdict is against, in words."""
-        if scenario == "fra":
-            return f"phase margin >= {self.min_phase_margin_deg:g} deg, gain margin >= {self.min_gain_margin_dB:g} dB"
-        words = f"steady-state error <= {self.sse_pct:g} %, overshoot <= {self.overshoot_pct:g} %, settles"
-        if scenario in ("startup", "longrun"):
-            return words
-        return words + (f", step deviation <= {self.step_deviation_pct:g} %, recovery <= {self.recovery_ms:g} ms")
-
-    def misses(self, table: pd.DataFrame, who: str = "nn") -> pd.DataFrame:
-        """Rows of an evaluate table where ``who`` misses a threshold (or failed), with a 'misses' column."""
-        limits = {"sse_%": self.sse_pct, "overshoot_%": self.overshoot_pct, "settle_ms": math.inf}
-        for n in STEPS_NAMES:
-            limits |= {f"{n}_dev_%": self.step_deviation_pct, f"{n}_rec_ms": self.recovery_ms}
-        reasons = []
-        for _, row in table.iterrows():
-            why = [row[f"{who}_error"]] if isinstance(row.get(f"{who}_error"), str) and row[f"{who}_error"] else []
-            if not why and row.get("status", "ok") != "ok":  # a sweep point whose task failed as a whole
-                why.append(f"run failed: {row.get('error') or row.get('status')}")
-            for col, lim in limits.items():
-                value = row.get(f"{who}_{col}")
-                if value is None:
-                    continue  # a start-up table has no load-step columns
-                if not np.isfinite(value):
-                    why.append(f"{col} never" if col.endswith("_ms") else f"{col} missing")
-                elif value > lim:
-                    why.append(f"{col} {value:.3g} > {lim:g}")
-            if f"{who}_phase_margin_deg" in row:  # the loop gain: lower limits; no phase crossover: no gain margin
-                pm, gm = row[f"{who}_phase_margin_deg"], row.get(f"{who}_gain_margin_dB")
-                if not np.isfinite(pm):
-                    why.append("no crossover in the measured range")
-                elif pm < self.min_phase_margin_deg:
-                    why.append(f"phase_margin_deg {pm:.3g} < {self.min_phase_margin_deg:g}")
-                if gm is not None and np.isfinite(gm) and gm < self.min_gain_margin_dB:
-                    why.append(f"gain_margin_dB {gm:.3g} < {self.min_gain_margin_dB:g}")
-            reasons.append("; ".join(why))
-        out = table.assign(misses=reasons)
-        return out[out["misses"] != ""]
 
 
 def held_out_points(n: int, seed: int, steps: int) -> list[EpisodeParams]:
@@ -278,14 +220,9 @@ def evaluation_figure(points: list[EpisodeParams], nn_eps: list, teacher_eps: li
 
 def evaluation_header(table: pd.DataFrame, scenario: str, th: Thresholds) -> str:
     """The evaluate page's verdict, limits and the reason for each point the NN misses."""
-    misses = th.misses(table)
-    reasons = [f"point {int(r.point)} (vin {r.vin:.0f} V, vref {r.vref:.0f} V): {r.misses}"
-               for r in misses.itertuples()]
-    headline = (f"the NN meets the thresholds at all {len(table)} points" if not reasons else
-                f"the NN misses the thresholds at {len(reasons)} of {len(table)} points")
-    return verdict_header(f"buckbi evaluate ({scenario})", not reasons, headline,
-                          th.text(scenario) + f" (green band: +-{SETTLE_BAND * 100:g} % settling band; dashed red: "
-                          "the overshoot limit)", reasons)
+    return thresholds_header(f"buckbi evaluate ({scenario})", table, th, scenario,
+                             lambda r: f"point {int(r.point)} (vin {r.vin:.0f} V, vref {r.vref:.0f} V)",
+                             f" (green band: +-{SETTLE_BAND * 100:g} % settling band; dashed red: the overshoot limit)")
 
 
 def write_report(table: pd.DataFrame, fig: go.Figure, outdir: str | Path, header: str = "") -> tuple[Path, Path]:

@@ -124,7 +124,7 @@ def _title(row) -> str:
 def write_fra_report(long: pd.DataFrame, out: str | Path, th=None) -> tuple[Path, Path, Path, pd.DataFrame]:
     """Write fra.csv, margins.csv, fra.html into ``out``; returns their paths and the margins table."""
     if th is None:
-        from ..evaluation.evaluate import Thresholds
+        from ..evaluation.thresholds import Thresholds
         th = Thresholds()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

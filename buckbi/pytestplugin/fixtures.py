@@ -15,7 +15,7 @@ from ..contract import Episode
 from ..converters.buck.spec import EpisodeParams
 from ..engines import is_fast
 from ..episodes.run import Actor, run_episode
-from ..evaluation.evaluate import Thresholds
+from ..evaluation.thresholds import Thresholds, from_options
 from ..sim import Backend, get_simulator
 from .golden import GoldenNetwork
 from .hooks import simulator_key, trainer_key
@@ -111,9 +111,7 @@ def controller(pytestconfig: pytest.Config) -> Actor:
 def regulation_thresholds(pytestconfig: pytest.Config) -> Thresholds:
     """The regulation check's limits (--buckbi-max-sse, --buckbi-max-overshoot, --buckbi-max-step-deviation, --buckbi-max-recovery; the loop
     gain's --buckbi-min-phase-margin, --buckbi-min-gain-margin)."""
-    opt = pytestconfig.getoption
-    return Thresholds(opt("--buckbi-max-sse"), opt("--buckbi-max-overshoot"), opt("--buckbi-max-step-deviation"), opt("--buckbi-max-recovery"),
-                      opt("--buckbi-min-phase-margin"), opt("--buckbi-min-gain-margin"))
+    return from_options(lambda dest: pytestconfig.getoption(dest), prefix="buckbi-")
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ..converters.buck.scenarios import SCENARIOS
+from ..evaluation.thresholds import add_threshold_options
 
 MARKERS = {
     "ltspice": "runs a real SPICE simulator (ngspice by default, LTspice when selected)",
@@ -55,18 +56,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seed of the regulation check's held-out draws (default 1, as buckbi evaluate)")
     group.addoption("--buckbi-regulation-steps", type=int, default=1024, metavar="N",
                     help="control periods of the regulation check's start-up runs (default 1024: 20 ms)")
-    group.addoption("--buckbi-max-sse", type=float, default=1.0, metavar="PCT",
-                    help="regulation check: largest steady-state error, %% of vref (default 1)")
-    group.addoption("--buckbi-max-overshoot", type=float, default=5.0, metavar="PCT",
-                    help="regulation check: largest start-up overshoot, %% of vref (default 5)")
-    group.addoption("--buckbi-max-step-deviation", type=float, default=10.0, metavar="PCT",
-                    help="regulation check: largest |Vout-vref| after a load step, %% of vref (default 10)")
-    group.addoption("--buckbi-max-recovery", type=float, default=10.0, metavar="MS",
-                    help="regulation check: longest time back inside 2 %% after a load step, ms (default 10)")
-    group.addoption("--buckbi-min-phase-margin", type=float, default=45.0, metavar="DEG",
-                    help="regulation check, scenario fra (the loop gain): smallest phase margin, degrees (default 45)")
-    group.addoption("--buckbi-min-gain-margin", type=float, default=6.0, metavar="DB",
-                    help="regulation check, scenario fra: smallest gain margin, dB (default 6)")
+    add_threshold_options(lambda flag, **kw: group.addoption(flag, metavar="LIMIT", **kw), prefix="buckbi-")
     group.addoption("--buckbi-steps", type=int, default=None, metavar="N",
                     help="control periods per SPICE episode in checks and training-as-test (default 256)")
     group.addoption("--buckbi-train-as-test", action="store_true", default=False,

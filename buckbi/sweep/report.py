@@ -10,8 +10,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..converters.buck.spec import AXES
-from ..evaluation.evaluate import LOWER_LIMITS, Thresholds, figure_names
-from ..util.html import verdict_header, write_html
+from ..evaluation.evaluate import LOWER_LIMITS, figure_names
+from ..evaluation.thresholds import Thresholds, thresholds_header
+from ..util.html import write_html
 
 UNITS = {"sse_%": "steady-state error, % of vref", "overshoot_%": "overshoot, % of vref",
          "settle_ms": "2 % settling time, ms", "up_dev_%": "step up: largest |Vout-vref|, % of vref",
@@ -81,14 +82,10 @@ def sweep_figure(table: pd.DataFrame, x: str, y: str, scenario: str, th: Thresho
 
 
 def sweep_header(table: pd.DataFrame, scenario: str, th: Thresholds) -> str:
-    """The page's verdict: the points where the NN misses the thresholds, and why."""
-    misses = th.misses(table)
-    reasons = [f"vin {r.vin:g} V, vref {r.vref:g} V, ro {r.ro:g} Ohm, Lo {r.Lo * 1e6:g} uH: {r.misses}"
-               for r in misses.itertuples()]
-    ok = not reasons
-    headline = (f"the NN meets the thresholds at all {len(table)} points" if ok else
-                f"the NN misses the thresholds at {len(reasons)} of {len(table)} points (outlined in red)")
-    return verdict_header(f"buckbi sweep ({scenario})", ok, headline, th.text(scenario), reasons)
+    """The page's verdict: the points where the NN misses the thresholds (outlined in red), and why."""
+    return thresholds_header(f"buckbi sweep ({scenario})", table, th, scenario,
+                             lambda r: f"vin {r.vin:g} V, vref {r.vref:g} V, ro {r.ro:g} Ohm, Lo {r.Lo * 1e6:g} uH",
+                             " (cells that miss: outlined in red)")
 
 
 def choose_axes(table: pd.DataFrame, axes: str | None) -> tuple[str, str]:

@@ -271,20 +271,13 @@ def _test(raw, k: int, corners: dict[str, Corner], source: str) -> Test:
     if weights not in ("", *WEIGHT_FORMATS):
         raise PlanError(f"{where}: weights must be one of {', '.join(WEIGHT_FORMATS)}, got {weights!r}")
     deploy = {}
-    for key in ("adc_bits", "delay_periods"):
+    for key, kind in (("adc_bits", int), ("delay_periods", int), ("noise_mV", None), ("noise_seed", None)):
         value = raw.get(key, 0)
-        try:
+        try:  # EpisodeParams checks each value as an episode would take it
             EpisodeParams(vin=200, ro=20, Lo=5e-5, vref=100, **{key: value})
         except (EpisodeError, TypeError, ValueError) as err:
             raise PlanError(f"{where}: {key}: {str(err).split(': ', 1)[-1]}") from None
-        deploy[key] = int(value)
-    for key in ("noise_mV", "noise_seed"):
-        value = raw.get(key, 0)
-        try:
-            EpisodeParams(vin=200, ro=20, Lo=5e-5, vref=100, **{key: value})
-        except (EpisodeError, TypeError, ValueError) as err:
-            raise PlanError(f"{where}: {key}: {str(err).split(': ', 1)[-1]}") from None
-        deploy[key] = value
+        deploy[key] = kind(value) if kind else value
     if deploy["noise_mV"] and scenario.name == "fra":
         raise PlanError(f"{where}: noise_mV: the loop gain is measured without sensor noise (they share the sense)")
     test = Test(raw["name"], scenario.name, tuple(dict.fromkeys(chosen)), limits, settings, band,

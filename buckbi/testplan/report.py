@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..evaluation.figures import BAND_PCT, FIGURES, figures_of
+from ..evaluation.figures import FIGURES, figures_of
 from ..util.fsutil import atomic_write_text
 from ..util.html import STYLE, verdict_header, write_html
 from .plan import Plan, nominal_parts

@@ -20,14 +20,13 @@ from ..nn.checkpoint import CheckpointError, check_actor_shape, load_checkpoint,
 from ..contract import Episode
 from ..converters.buck.spec import EpisodeParams
 from ..episodes.run import run_episodes
-from ..sim import Backend
 from .artefacts import CHECK_COLUMNS, COLUMNS, RunDir, log_row
 from .checks import SpiceCheck
-from .config import DEFAULT_SPICE_CHECK, TrainConfig  # noqa: F401 (DEFAULT_SPICE_CHECK: the CLI's help)
+from .config import TrainConfig
 from .learners import Learner, bi_update, behaviour_imitation
 from ..util.html import write_html
 from .plots import episode_figure, loss_figure, loss_header
-from .schedule import DEFAULT_SCHEDULE, gym_for_episode, parse_schedule, schedule_length
+from .schedule import gym_for_episode, parse_schedule, schedule_length
 
 log = logging.getLogger("buckbi.train")
 EpisodeRunner = Callable[..., list]  # run_episodes' signature; a Dask-backed runner can stand in

@@ -1,7 +1,6 @@
 """Training plots with plotly, written so that they open offline (no CDN)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go

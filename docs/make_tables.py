@@ -1,0 +1,185 @@
+"""Make the measured tables of the docs from runs of buckbi's own commands, and write them in place.
+
+``python docs/make_tables.py [plan|tolerances|deployment|margins|evaluate ...] [--runs reports/tables] [--reuse]``
+
+Each table sits in a doc between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->``; the line above it names this
+command. Every table runs its commands first (``--reuse``: take the results folders a previous run left), so a table
+is always what the code of the checkout measures. Times: plan ~2 min, tolerances ~3 min, deployment ~1 min, margins
+~1 min on the fast simulator (2 cores); evaluate ~10 min in ngspice.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DOCS = Path(__file__).resolve().parent
+NETWORKS = {"pretrained": "pretrained", "published": "published", "ngspice-trained": str(DOCS / "actors" /
+                                                                                       "ngspice_trained.pth")}
+
+
+def buckbi(*args: str) -> None:
+    """Run a buckbi command; a verdict of FAIL (exit 1) is a result, anything else above is an error."""
+    res = subprocess.run([sys.executable, "-m", "buckbi", *args], capture_output=True, text=True)
+    if res.returncode not in (0, 1):
+        raise RuntimeError(f"buckbi {' '.join(args)}: exit {res.returncode}: {res.stderr[-2000:]}")
+
+
+def plan_results(plan: str, actor: str, out: Path, reuse: bool) -> pd.DataFrame:
+    if not (reuse and (out / "results.csv").exists()):
+        buckbi("testplan", plan, "--actor", actor, "--simulator", "pwl", "--quiet", "--out", str(out))
+    return pd.read_csv(out / "results.csv", keep_default_na=False)
+
+
+def md(df: pd.DataFrame) -> str:
+    head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
+    return head + "\n".join("| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False))
+
+
+# --- tables ---------------------------------------------------------------------------------------------------------
+
+def plan_table(runs: Path, reuse: bool) -> str:
+    """The default plan on the fast simulator: corners passed per test, teacher and each network, what fails."""
+    from buckbi.testplan.report import cell_verdicts
+    cols: dict[str, dict[str, str]] = {}
+    for name, actor in NETWORKS.items():
+        v = cell_verdicts(plan_results("default", actor, runs / f"plan-{name}", reuse))
+        for who, label in (("teacher", "teacher"), ("nn", name)):
+            if who == "teacher" and "teacher" in cols:
+                continue
+            part = v[v["controller"] == who]
+            for test, t in part.groupby("test", sort=False):
+                fails: dict[str, int] = {}
+                for why in t.loc[t["verdict"] == "fail", "why"]:
+                    for item in why.split("; "):
+                        fig = item.split(" ")[0]
+                        fails[fig] = fails.get(fig, 0) + 1
+                text = f"{int((t['verdict'] == 'pass').sum())}/{len(t)}"
+                if fails:
+                    text += " (" + ", ".join(f"{k} at {n}" for k, n in fails.items()) + ")"
+                cols.setdefault(label, {})[test] = text
+    tests = list(cols["teacher"])
+    return md(pd.DataFrame({"test": tests} | {label: [c.get(t, "") for t in tests] for label, c in cols.items()}))
+
+
+def tolerance_table(runs: Path, reuse: bool) -> str:
+    """docs/plans/tolerances.toml: the yield per test and corner, each network and the teacher."""
+    rows: dict[tuple, dict] = {}
+    for name in ("pretrained", "ngspice-trained"):
+        t = plan_results(str(DOCS / "plans" / "tolerances.toml"), NETWORKS[name], runs / f"tol-{name}", reuse)
+        y = t[t["figure"] == "yield_pct"]
+        for r in y.itertuples():
+            key = (r.test, r.corner)
+            rows.setdefault(key, {"test": r.test, "corner": r.corner})
+            rows[key][name if r.controller == "nn" else "teacher"] = f"{float(r.value):.1f}"
+    return md(pd.DataFrame(rows.values())[["test", "corner", "pretrained", "ngspice-trained", "teacher"]])
+
+
+def deployment_table(runs: Path, reuse: bool) -> str:
+    """docs/plans/deployment.toml: each figure's range over the corners, per non-ideality (min..max)."""
+    figures = {"startup": ("overshoot_pct", "settle_ms", "dc_error_pct"), "loadstep": ("step_dev_pct", "recovery_ms"),
+               "loopgain": ("phase_margin_deg", "gain_margin_dB")}
+    kinds = {"ideal": "ideal", "adc10": "10-bit ADC", "delay1": "1-period delay", "int8": "int8 weights",
+             "noise50": "50 mV noise"}
+    out = []
+    results = {n: plan_results(str(DOCS / "plans" / "deployment.toml"), NETWORKS[n], runs / f"dep-{n}", reuse)
+               for n in ("pretrained", "ngspice-trained")}
+    for label, t, who in [("pretrained", results["pretrained"], "nn"),
+                          ("ngspice-trained", results["ngspice-trained"], "nn"),
+                          ("teacher", results["pretrained"], "teacher")]:
+        for test, figs in figures.items():
+            for fig in figs:
+                row = {"controller": label, "figure (3 corners)": f"{test} {fig}"}
+                for key, col in kinds.items():
+                    v = t[(t["test"] == f"{test}-{key}") & (t["controller"] == who) & (t["figure"] == fig)]
+                    vals = pd.to_numeric(v["value"], errors="coerce").to_numpy()
+                    row[col] = f"{np.min(vals):.3g}..{np.max(vals):.3g}" if len(vals) else "—"
+                out.append(row)
+    return md(pd.DataFrame(out))
+
+
+def margins_table(runs: Path, reuse: bool) -> str:
+    """The 6 held-out points of ``evaluate --seed 1``: crossover / phase margin / gain margin (at Hz)."""
+    marg = {}
+    for name in ("pretrained", "published"):
+        out = runs / f"fra-{name}"
+        if not (reuse and (out / "margins.csv").exists()):
+            buckbi("evaluate", "--actor", NETWORKS[name], "--scenario", "fra", "--simulator", "pwl", "--out", str(out))
+        marg[name] = pd.read_csv(out / "margins.csv")
+    rows = []
+    for k in sorted(marg["pretrained"]["point"].unique()):
+        row = {"point": int(k)}
+        for name, src, who in (("pretrained", marg["pretrained"], "nn"), ("published", marg["published"], "nn"),
+                               ("teacher", marg["pretrained"], "teacher")):
+            r = src[(src["point"] == k) & (src["controller"] == who)].iloc[0]
+            gm = f"{r.gain_margin_dB:.1f} ({r.gain_margin_Hz:.0f})" if np.isfinite(r.gain_margin_dB) else "-"
+            row[f"{name}: fc Hz / PM deg / GM dB (at Hz)"] = f"{r.crossover_Hz:.0f} / {r.phase_margin_deg:.1f} / {gm}"
+        rows.append(row)
+    return md(pd.DataFrame(rows))
+
+
+def evaluate_table(runs: Path, reuse: bool, simulator: str = "ngspice") -> str:
+    """The 6 held-out points in ngspice, start-up and load step: NN beside teacher."""
+    parts = []
+    for scenario in ("startup", "loadstep"):
+        frames = {}
+        for name in NETWORKS:
+            out = runs / f"eval-{scenario}-{name}"
+            if not (reuse and (out / "evaluate.csv").exists()):
+                buckbi("evaluate", "--actor", NETWORKS[name], "--scenario", scenario, "--simulator", simulator,
+                       "--out", str(out))
+            frames[name] = pd.read_csv(out / "evaluate.csv")
+        base = frames["pretrained"]
+        rows = []
+        for i, r in base.iterrows():
+            row = {"point": int(r.point), "vin V": f"{r.vin:.1f}", "vref V": f"{r.vref:.1f}"}
+            for name, f in list(frames.items()) + [("teacher", base)]:
+                who = "teacher" if name == "teacher" else "nn"
+                x = f.iloc[i]
+                if scenario == "startup":
+                    row[name] = f"{x[f'{who}_sse_%']:.2f} / {x[f'{who}_overshoot_%']:.2f} / {x[f'{who}_settle_ms']:.2f}"
+                else:
+                    row[name] = (f"{x[f'{who}_up_dev_%']:.2f} / {x[f'{who}_up_rec_ms']:.2f}; "
+                                 f"{x[f'{who}_down_dev_%']:.2f} / {x[f'{who}_down_rec_ms']:.2f}")
+            rows.append(row)
+        title = ("Start-up: steady-state error % / overshoot % / settling ms" if scenario == "startup" else
+                 "Load step: up: deviation % / recovery ms; down: the same")
+        parts.append(f"{title}\n\n{md(pd.DataFrame(rows))}")
+    return "\n\n".join(parts)
+
+
+TABLES = {"plan": (plan_table, "findings.md"), "tolerances": (tolerance_table, "findings.md"),
+          "deployment": (deployment_table, "findings.md"), "margins": (margins_table, "findings.md"),
+          "evaluate": (evaluate_table, "results.md")}
+
+
+def write_table(doc: Path, name: str, text: str) -> None:
+    """Replace the table between its markers in ``doc``."""
+    page = doc.read_text()
+    pattern = re.compile(rf"(<!-- table:{name} -->\n).*?(\n<!-- /table:{name} -->)", re.S)
+    if not pattern.search(page):
+        raise SystemExit(f"{doc}: no <!-- table:{name} --> ... <!-- /table:{name} --> markers")
+    doc.write_text(pattern.sub(lambda m: m.group(1) + text + m.group(2), page))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("tables", nargs="*", default=list(TABLES), help=f"which ({', '.join(TABLES)}; default all)")
+    ap.add_argument("--runs", default="reports/tables", help="folder for the runs (default reports/tables)")
+    ap.add_argument("--reuse", action="store_true", help="take the results a previous run left in --runs")
+    args = ap.parse_args()
+    for name in args.tables:
+        make, doc = TABLES[name]
+        text = make(Path(args.runs), args.reuse)
+        write_table(DOCS / doc, name, text)
+        print(f"{doc}: table {name} rewritten")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
