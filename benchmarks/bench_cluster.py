@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import statistics
 import time
 from pathlib import Path
 
@@ -70,15 +71,20 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--plan", type=Path, default=ROOT / "benchmarks/plans/mc200_spice.toml")
     ap.add_argument("--actor", default="pretrained")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per worker count, each on a fresh cluster (median)")
     ap.add_argument("--out", type=Path, default=ROOT / "reports/bench_cluster")
     args = ap.parse_args()
     print(f"{args.plan.name} in ngspice, actor {args.actor}, {os.cpu_count()} cores; workers of 1 thread each")
     first, ref = None, None
     for n in args.workers:
-        out = args.out / f"workers{n}"
-        if out.exists():
-            raise SystemExit(f"{out} exists: the figure needs a fresh run (remove it or give --out)")
-        wall, res = run_on_cluster(n, args.plan, args.actor, out)
+        walls = []
+        for k in range(args.repeat):
+            out = args.out / f"workers{n}-run{k + 1}"
+            if out.exists():
+                raise SystemExit(f"{out} exists: the figure needs a fresh run (remove it or give --out)")
+            w, res = run_on_cluster(n, args.plan, args.actor, out)
+            walls.append(w)
+        wall = statistics.median(walls)
         res = res[pd.to_numeric(res["draw"], errors="coerce").notna()]  # the draws' rows (not worst / yield)
         cells = res.groupby(["test", "corner", "controller", "draw"]).ngroups
         first = first or wall
@@ -88,7 +94,8 @@ def main() -> None:
             ref = table
         same = table["verdict"].equals(ref["verdict"])
         print(f"{n} worker(s): {wall:7.1f} s for {cells} cells = {cells / wall * 60:6.1f} cells/min, "
-              f"speed-up {first / wall:4.2f}x, verdicts {'equal' if same else 'DIFFER'} to the first run's")
+              f"speed-up {first / wall:4.2f}x, verdicts {'equal' if same else 'DIFFER'} to the first run's "
+              f"(median of {len(walls)}: {', '.join(f'{w:.1f}' for w in walls)} s)")
 
 
 if __name__ == "__main__":

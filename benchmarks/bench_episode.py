@@ -10,10 +10,10 @@ import argparse
 import re
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from timing import timed
 from torch import nn
 
 from buckbi import EpisodeParams
@@ -34,12 +34,6 @@ def run_once(gym: str, actor: nn.Module | None, params: EpisodeParams, workdir: 
     return result.elapsed_s, computed, size
 
 
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3)
@@ -51,29 +45,28 @@ def main() -> None:
              ("gym1", "gym1 in circuit, actor 19-1", nn.Sequential(nn.Linear(19, 1), nn.Sigmoid()).eval()),
              ("gym1", "gym1 in circuit, actor 19-32-16-1", seed_actor().eval()),
              ("gym2", "gym2, 19-32-16-1 subcircuit", seed_actor().eval())]
-    print(f"{args.steps}-step episodes, vin=200 ro=20 vref=100; medians of {args.repeat}")
+    print(f"{args.steps}-step episodes, vin=200 ro=20 vref=100; medians of {args.repeat} after one warm-up run each")
     with tempfile.TemporaryDirectory() as tmp:
+        print("\nTable 1: run_episode as a user calls it (circuit, ngspice, sampling, the network's rows), wall time")
         # gym 1 as run_episode runs it on ngspice: the loop without the network, then the network on the rows
-        split = statistics.median(_timed(lambda: run_episode("gym1", seed_actor().eval(), params, tmp))
-                                  for _ in range(args.repeat))
-        teacher = statistics.median(_timed(lambda: run_episode("teacher", None, params, tmp))
-                                    for _ in range(args.repeat))
+        split = timed(lambda: run_episode("gym1", seed_actor().eval(), params, tmp), args.repeat).median
+        teacher = timed(lambda: run_episode("teacher", None, params, tmp), args.repeat).median
         print(f"{'gym1, network on the rows (default)':38s} {split:6.2f} s  ({split / teacher:.1f}x the teacher's "
               f"{teacher:.2f} s)")
         # The network in the loop: buckbi's XSPICE element (default where built) and the portable subcircuit
         for gym in ("gym2", "deploy"):
             for element in ("xspice", "subckt"):
-                wall = statistics.median(_timed(lambda: run_episode(gym, seed_actor().eval(), params, tmp,
-                                                                    nn_element=element))
-                                         for _ in range(args.repeat))
+                wall = timed(lambda: run_episode(gym, seed_actor().eval(), params, tmp, nn_element=element),
+                             args.repeat).median
                 label = f"{gym}, 19-32-16-1 as {element}"
                 print(f"{label:38s} {wall:6.2f} s  ({wall / teacher:.1f}x the teacher's)")
+        print("\nTable 2: the netlist alone in ngspice (no sampling), wall time, time points and raw file size")
         for gym, label, actor in cases:
+            run_once(gym, actor, params, Path(tmp))  # warm-up
             runs = [run_once(gym, actor, params, Path(tmp)) for _ in range(args.repeat)]
             wall = statistics.median(r[0] for r in runs)
             print(f"{label:38s} {wall:6.2f} s  {runs[0][1] / (args.steps + 2):5.1f} time points/period  "
                   f"raw {runs[0][2] / 1e6:.1f} MB")
-
 
 if __name__ == "__main__":
     main()

@@ -16,19 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import timed
 
 from buckbi import EpisodeParams
 from buckbi.nn.checkpoint import seed_actor
 from buckbi.episodes.run import run_episode, run_episodes
-
-
-def median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -48,10 +40,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for gym in ("teacher", "gym1", "gym2", "deploy"):
             a = None if gym == "teacher" else actor
-            fast = median_time(lambda: run_episode(gym, a, params, tmp, "pwl"), args.repeat)
+            fast = timed(lambda: run_episode(gym, a, params, tmp, "pwl"), args.repeat).median
             line = f"{gym:8s} pwl {fast * 1e3:7.1f} ms"
             if not args.no_spice:
-                spice = median_time(lambda: run_episode(gym, a, params, Path(tmp), "ngspice"), args.repeat)
+                spice = timed(lambda: run_episode(gym, a, params, Path(tmp), "ngspice"), args.repeat).median  # 1 warm-up
                 line += f"   ngspice {spice:6.2f} s   ratio {spice / fast:7.0f}x"
             print(line)
         rng = np.random.default_rng(0)
@@ -75,8 +67,8 @@ def kernel_figures(args) -> None:
     torch.manual_seed(0)
     for name, actor in (("untrained", seed_actor().eval()), ("pretrained", pretrained_actor())):
         simulate("deploy", actor, p)
-        one = median_time(lambda: simulate("deploy", actor, p), max(15, args.repeat))
-        wave = median_time(lambda: simulate("deploy", actor, p, sub=20), max(15, args.repeat))
+        one = timed(lambda: simulate("deploy", actor, p), max(15, args.repeat)).median
+        wave = timed(lambda: simulate("deploy", actor, p, sub=20), max(15, args.repeat)).median
         print(f"kernel, deploy, {name} actor: {one * 1e3:.2f} ms per episode ({wave * 1e3:.2f} ms with the T/20 "
               "waveform and exact extremes)")
     rng = np.random.default_rng(1)

@@ -33,7 +33,11 @@ def buckbi(*args: str) -> None:
 def plan_results(plan: str, actor: str, out: Path, reuse: bool) -> pd.DataFrame:
     if not (reuse and (out / "results.csv").exists()):
         buckbi("testplan", plan, "--actor", actor, "--simulator", "pwl", "--quiet", "--out", str(out))
-    return pd.read_csv(out / "results.csv", keep_default_na=False)
+    table = pd.read_csv(out / "results.csv")
+    text = [c for c in table.columns if table[c].dtype == object or c in ("draw", "limit", "error", "verdict")]
+    table[text] = table[text].fillna("").astype(str)
+    table["value"] = pd.to_numeric(table["value"], errors="coerce")
+    return table
 
 
 def md(df: pd.DataFrame) -> str:
