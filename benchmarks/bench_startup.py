@@ -39,16 +39,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", type=Path, default=None, help="an older checkout to compare with (its buckbi/)")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--markdown", action="store_true", help="print the figures as the docs' table")
     args = ap.parse_args()
     checkouts = [("now", ROOT)] + ([("before", args.before)] if args.before else [])
-    print(f"medians of {args.repeat} after a warm-up, {os.cpu_count()} cores")
+    rows: dict[str, dict[str, str]] = {}
     for label, where in checkouts:
         env = dict(os.environ, PYTHONPATH=str(where))  # and run from there: -m puts the folder first
         for what in (["--help"], ["evaluate", "--help"], ["train", "--help"]):
             cmd = [sys.executable, "-m", "buckbi", *what]
-            print(f"{label:6s} python -m buckbi {' '.join(what):16s} {measure(cmd, env, args.repeat, where)}")
-    print(f"{'now':6s} ./buckbi.sh --help (set up)          {measure(['./buckbi.sh', '--help'], dict(os.environ), args.repeat)}")
-
+            rows.setdefault(f"`python -m buckbi {' '.join(what)}`", {})[label] = measure(cmd, env, args.repeat, where)
+    rows["`./buckbi.sh --help`, set up"] = {"now": measure(["./buckbi.sh", "--help"], dict(os.environ), args.repeat)}
+    if args.markdown:
+        cols = [label for label, _ in checkouts][::-1]
+        print("| command | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols))
+        for name, by in rows.items():
+            print(f"| {name} | " + " | ".join(by.get(c, "—") for c in cols) + " |")
+    else:
+        print(f"medians of {args.repeat} after a warm-up, {os.cpu_count()} cores")
+        for name, by in rows.items():
+            for label, text in by.items():
+                print(f"{label:6s} {name:40s} {text}")
 
 if __name__ == "__main__":
     main()

@@ -35,7 +35,7 @@ def plan_results(plan: str, actor: str, out: Path, reuse: bool) -> pd.DataFrame:
         buckbi("testplan", plan, "--actor", actor, "--simulator", "pwl", "--quiet", "--out", str(out))
     table = pd.read_csv(out / "results.csv")
     text = [c for c in table.columns if table[c].dtype == object or c in ("draw", "limit", "error", "verdict")]
-    table[text] = table[text].fillna("").astype(str)
+    table[text] = table[text].astype(object).fillna("").astype(str)
     table["value"] = pd.to_numeric(table["value"], errors="coerce")
     return table
 
@@ -65,7 +65,7 @@ def plan_table(runs: Path, reuse: bool) -> str:
                         fails[fig] = fails.get(fig, 0) + 1
                 text = f"{int((t['verdict'] == 'pass').sum())}/{len(t)}"
                 if fails:
-                    text += " (" + ", ".join(f"{k} at {n}" for k, n in fails.items()) + ")"
+                    text += " (" + ", ".join(f"{k} at {n} corners" for k, n in fails.items()) + ")"
                 cols.setdefault(label, {})[test] = text
     tests = list(cols["teacher"])
     return md(pd.DataFrame({"test": tests} | {label: [c.get(t, "") for t in tests] for label, c in cols.items()}))
@@ -102,7 +102,10 @@ def deployment_table(runs: Path, reuse: bool) -> str:
                 for key, col in kinds.items():
                     v = t[(t["test"] == f"{test}-{key}") & (t["controller"] == who) & (t["figure"] == fig)]
                     vals = pd.to_numeric(v["value"], errors="coerce").to_numpy()
-                    row[col] = f"{np.min(vals):.3g}..{np.max(vals):.3g}" if len(vals) else "—"
+                    ok = vals[~np.isnan(vals)]
+                    row[col] = (f"{np.min(ok):.3g}..{np.max(ok):.3g}" if len(ok) else "not measured") if len(vals) else "—"
+                    if 0 < len(ok) < len(vals):  # e.g. no crossover where the delayed loop oscillates
+                        row[col] += f" (none at {len(vals) - len(ok)} of {len(vals)})"
                 out.append(row)
     return md(pd.DataFrame(out))
 
@@ -157,9 +160,20 @@ def evaluate_table(runs: Path, reuse: bool, simulator: str = "ngspice") -> str:
     return "\n\n".join(parts)
 
 
+def startup_table(runs: Path, reuse: bool) -> str:
+    """benchmarks/bench_startup.py against the commit before the lazy imports (a git worktree in --runs)."""
+    before = runs / "buckbi-before"
+    if not before.exists():
+        subprocess.run(["git", "worktree", "add", "-f", str(before), "94aa24f"], check=True, capture_output=True,
+                       cwd=DOCS.parent)
+    res = subprocess.run([sys.executable, str(DOCS.parent / "benchmarks" / "bench_startup.py"), "--before",
+                          str(before.resolve()), "--markdown"], capture_output=True, text=True, check=True)
+    return res.stdout.strip()
+
+
 TABLES = {"plan": (plan_table, "findings.md"), "tolerances": (tolerance_table, "findings.md"),
           "deployment": (deployment_table, "findings.md"), "margins": (margins_table, "findings.md"),
-          "evaluate": (evaluate_table, "results.md")}
+          "evaluate": (evaluate_table, "results.md"), "startup": (startup_table, "measurements.md")}
 
 
 def write_table(doc: Path, name: str, text: str) -> None:
