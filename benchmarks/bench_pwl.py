@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2048)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--no-spice", action="store_true", help="pwl figures only")
+    ap.add_argument("--markdown", action="store_true", help="only the per-gym table, as the docs' markdown")
     ap.add_argument("--draws", type=int, default=64, help="tolerance draws in the kernel's batch figure")
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -37,15 +38,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as warm:
         run_episode("gym2", actor, params, warm, "pwl")  # numba compiles (or loads its cache) once
     print(f"{args.steps}-step episodes, vin=200 ro=20 Lo=50u vref=100, actor 19-32-16-1; medians of {args.repeat}")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for gym in ("teacher", "gym1", "gym2", "deploy"):
             a = None if gym == "teacher" else actor
             fast = timed(lambda: run_episode(gym, a, params, tmp, "pwl"), args.repeat).median
+            row = {"episode": gym, "pwl": f"{fast * 1e3:.1f} ms"}
             line = f"{gym:8s} pwl {fast * 1e3:7.1f} ms"
-            if not args.no_spice:
-                spice = timed(lambda: run_episode(gym, a, params, Path(tmp), "ngspice"), args.repeat).median  # 1 warm-up
+            if not args.no_spice:  # the default form: the network as buckbi's XSPICE element where it is in the loop
+                spice = timed(lambda: run_episode(gym, a, params, Path(tmp), "ngspice"), args.repeat).median
                 line += f"   ngspice {spice:6.2f} s   ratio {spice / fast:7.0f}x"
-            print(line)
+                row |= {"ngspice (default form)": f"{spice:.2f} s", "ratio": f"{spice / fast:.0f}x"}
+                if gym in ("gym2", "deploy"):  # the portable subcircuit (the file LTspice users get)
+                    sub = timed(lambda: run_episode(gym, a, params, Path(tmp), "ngspice", nn_element="subckt"),
+                                args.repeat).median
+                    line += f"   (subcircuit {sub:6.2f} s, {sub / fast:.0f}x)"
+                    row["ngspice, network as the portable subcircuit"] = f"{sub:.2f} s ({sub / fast:.0f}x)"
+            rows.append(row)
+            if not args.markdown:
+                print(line)
+        if args.markdown:
+            cols = ["episode", "ngspice (default form)", "pwl", "ratio", "ngspice, network as the portable subcircuit"]
+            print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+            for row in rows:
+                print("| " + " | ".join(row.get(c, "") for c in cols) + " |")
+            return
         rng = np.random.default_rng(0)
         batch = [EpisodeParams.random(rng, steps=args.steps) for _ in range(args.batch)]
         for gym in ("gym1", "gym2"):

@@ -171,9 +171,17 @@ def startup_table(runs: Path, reuse: bool) -> str:
     return res.stdout.strip()
 
 
+def speed_table(runs: Path, reuse: bool) -> str:
+    """benchmarks/bench_pwl.py --markdown: one 2048-period episode per gym, ngspice beside the fast simulator."""
+    res = subprocess.run([sys.executable, str(DOCS.parent / "benchmarks" / "bench_pwl.py"), "--markdown"],
+                         capture_output=True, text=True, check=True, cwd=DOCS.parent / "benchmarks")
+    return res.stdout.strip()
+
+
 TABLES = {"plan": (plan_table, "findings.md"), "tolerances": (tolerance_table, "findings.md"),
           "deployment": (deployment_table, "findings.md"), "margins": (margins_table, "findings.md"),
-          "evaluate": (evaluate_table, "results.md"), "startup": (startup_table, "measurements.md")}
+          "evaluate": (evaluate_table, "results.md"), "startup": (startup_table, "measurements.md"),
+          "speed": (speed_table, "measurements.md")}
 
 
 def write_table(doc: Path, name: str, text: str) -> None:
