@@ -33,13 +33,22 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2048)
     ap.add_argument("--actor", default="pretrained")
     ap.add_argument("--repeat", type=int, default=3, help="timed sweeps per figure (default 3; the median)")
+    ap.add_argument("--markdown", action="store_true", help="print the docs' table")
     args = ap.parse_args()
     actor = resolve_actor(args.actor)
-    print(f"sweep throughput, actor {args.actor}, {args.steps}-step start-up runs (deploy + teacher per point)")
+    if not args.markdown:
+        print(f"sweep throughput, actor {args.actor}, {args.steps}-step start-up runs (deploy + teacher per point)")
+    else:
+        print("| simulator | points | 1 worker | 2 workers |\n|---|---|---|---|")
     for simulator, n in (("pwl", args.pwl_points), ("ngspice", args.spice_points)):
+        cells = []
         for workers in (1, 2):
             per_min, timing = rate(actor, n, args.steps, simulator, workers, args.repeat)
-            print(f"{simulator:8s} {workers} worker(s): {per_min:8.1f} points/min ({n} points; {timing.text()})")
+            cells.append(f"{per_min:.1f} points/min")
+            if not args.markdown:
+                print(f"{simulator:8s} {workers} worker(s): {per_min:8.1f} points/min ({n} points; {timing.text()})")
+        if args.markdown:
+            print(f"| {simulator} | {n} | {cells[0]} | {cells[1]} |")
 
 
 if __name__ == "__main__":

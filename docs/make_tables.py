@@ -178,10 +178,25 @@ def speed_table(runs: Path, reuse: bool) -> str:
     return res.stdout.strip()
 
 
+def sweep_table(runs: Path, reuse: bool) -> str:
+    """benchmarks/bench_sweep.py --markdown: points per minute with 1 and 2 local Dask workers."""
+    res = subprocess.run([sys.executable, str(DOCS.parent / "benchmarks" / "bench_sweep.py"), "--markdown"],
+                         capture_output=True, text=True, check=True, cwd=DOCS.parent / "benchmarks")
+    return res.stdout.strip()
+
+
+def agreement_table(runs: Path, reuse: bool) -> str:
+    """benchmarks/agreement_table.py: pwl and T/20 ngspice against T/400 ngspice, per gym and point."""
+    res = subprocess.run([sys.executable, str(DOCS.parent / "benchmarks" / "agreement_table.py"), "--markdown"],
+                         capture_output=True, text=True, check=True, cwd=DOCS.parent / "benchmarks")
+    return res.stdout.strip()
+
+
 TABLES = {"plan": (plan_table, "findings.md"), "tolerances": (tolerance_table, "findings.md"),
           "deployment": (deployment_table, "findings.md"), "margins": (margins_table, "findings.md"),
           "evaluate": (evaluate_table, "results.md"), "startup": (startup_table, "measurements.md"),
-          "speed": (speed_table, "measurements.md")}
+          "speed": (speed_table, "measurements.md"), "sweep": (sweep_table, "measurements.md"),
+          "agreement": (agreement_table, "measurements.md")}
 
 
 def write_table(doc: Path, name: str, text: str) -> None:
