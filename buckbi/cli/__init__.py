@@ -67,12 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"buckbi {args.command}: interrupted; the last committed episode is kept, run again to resume",
               file=sys.stderr)
         return 130
-    except Exception as err:  # noqa: BLE001 (sorted below: ours and the OS's one line, a bug a traceback)
-        if isinstance(err, _errors()) and not (isinstance(err, OSError) and not isinstance(
-                err, (FileNotFoundError, ConnectionError))):
-            print(f"buckbi {args.command}: error: {err}", file=sys.stderr)
+    except Exception as err:  # noqa: BLE001 (sorted below: ours and the OS's in one line, a bug as a traceback)
+        if isinstance(err, OSError) and not isinstance(err, (FileNotFoundError, ConnectionError)):
+            print(f"buckbi {args.command}: error: {os_error_line(err)}", file=sys.stderr)  # a full disk, a read-only folder
             return EXIT_BAD_INPUT
-        if isinstance(err, OSError) and not isinstance(err, ConnectionError):
-            print(f"buckbi {args.command}: error: {os_error_line(err)}", file=sys.stderr)
+        if isinstance(err, _errors()):
+            print(f"buckbi {args.command}: error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
         raise
