@@ -1,0 +1,471 @@
+"""POP + AC on the fast model (as SIMPLIS does): the periodic operating point of a closed loop found by Newton on its
+period map, then the loop gain from the linearised switched system around that orbit.
+
+The loop is the fast simulator's piecewise-linear circuit (``buckbi.pwl.model``: per conduction mode dx/dt = A x +
+B u) with its clocked parts: the samples on ctrlclk's rising edge (the NN's held inputs, its delay line, the
+accumulator NNin19), the duty command taken at pwmclk's master and applied at its slave, the switch following [saw <
+duty - threshold]. One period runs from a sampling instant to the next. The orbit is recorded as segments (a mode
+for a time) and events (the clocked updates, the switch's turn-off and turn-on at times the duty sets, the diode
+current reaching zero in discontinuous conduction).
+
+AC: for an injection e^(st) in series with the sensed Vout (where ``buckbi fra`` injects), the linearised loop's
+steady state is e^(st) p(t) with p periodic; p obeys p' = (A - s I) p + b (b: how the sensed voltage enters the
+teacher's continuous compensator) on each segment, and jumps at the events (the clocked maps; the saltation of a
+switching instant that the duty moves, and of the state-dependent discontinuous-conduction event). Composing one
+period gives p's start; its mean over the period is the fundamental at f, and T(f) = -V(out)/V(vsense) there, as the
+injection measures it. At s = 0 the same composition is the period map's Jacobian: Newton's matrix for the orbit and,
+by its eigenvalues, the closed loop's poles (the largest |eigenvalue| is the critical pole).
+
+Left out (refused with the reason): the ADC and sensor noise (a quantiser has no small-signal gain; noise is not
+periodic), a duty or the teacher at a limit on the orbit (no small-signal path), an orbit of more than one period.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg as sla
+import torch
+from torch import nn
+
+from ..converters.buck.spec import EpisodeParams
+from ..pwl.model import IL, ILO, N_INPUTS, N_STATES, OI, REF, VC, VIN, ILOAD, ONE, NOISE, mode_equations
+from ..pwl.propagate import N_T
+from ..pwl.simulate import circuit
+
+CONTROLLERS = ("nn", "teacher")
+PLANT = (IL, VC, ILO)  # what the NN's loop keeps of the state (the teacher's states do not feed back in deploy)
+
+
+class PopError(ValueError):
+    """No periodic operating point, or one the small-signal analysis cannot take; the message says why."""
+
+
+@dataclass
+class Orbit:
+    """A periodic operating point: the state at the sampling instant and what one period did."""
+
+    X: np.ndarray  # the loop's state at the sampling instant (the layout of Loop.names)
+    duty: float
+    segments: list = field(repr=False)  # (kind, ...) as _period records them
+    iterations: int = 0
+    residual: float = 0.0
+
+
+@dataclass
+class LoopGain:
+    """T(f) at the frequencies asked, the margins, and the closed loop's critical pole (period map at the orbit)."""
+
+    f_Hz: np.ndarray
+    T: np.ndarray
+    critical_pole: float  # largest |eigenvalue| of the linearised period map: < 1 stable
+    orbit: Orbit
+
+    @property
+    def gain_dB(self) -> np.ndarray:
+        return 20 * np.log10(np.abs(self.T))
+
+    @property
+    def phase_deg(self) -> np.ndarray:
+        return np.degrees(np.unwrap(np.angle(self.T)))
+
+
+class Loop:
+    """One closed loop at one operating point: the matrices, the clock timing and the controller."""
+
+    def __init__(self, controller: str, actor: nn.Module | None, params: EpisodeParams):
+        if controller not in CONTROLLERS:
+            raise PopError(f"controller must be one of {', '.join(CONTROLLERS)}, got {controller!r}")
+        if params.adc_levels or params.noise_mV:
+            raise PopError("the periodic operating point is taken without the ADC and sensor noise (a quantiser has "
+                           "no small-signal gain, noise is not periodic): measure those by injection (--method "
+                           "inject)")
+        if controller == "nn" and not isinstance(actor, nn.Module):
+            raise PopError("the network's small-signal gain needs its PyTorch model (--actor); a netlist runs in "
+                           "SPICE only: use buckbi import, or --method inject")
+        c = circuit(float(params.fsw))
+        if not params.nominal_parts:
+            c = dataclasses.replace(c, L=params.L1, C=params.C1, Rc=params.ESR)
+        self.c, self.p, self.controller = c, params, controller
+        self.actor = actor.double().eval() if actor is not None else None
+        self.delay = int(params.delay_periods) if controller == "nn" else 0
+        mats = [mode_equations(c, params.ro, params.Lo, params.vmax, False, plant, teacher)
+                for plant in range(3) for teacher in range(N_T)]
+        self.A = np.array([m[0] for m in mats])
+        self.B = np.array([m[1] for m in mats])
+        self.u = np.zeros(N_INPUTS)
+        self.u[ONE], self.u[REF], self.u[ILOAD], self.u[VIN] = 1.0, params.vref, 0.0, params.vin
+        self.per = c.period
+        t_s = c.t_ctrl + c.master_vt * c.edge
+        self.t_s = t_s % self.per
+        self.t_pm = c.pwm_delay  # pwmclk's master and slave, after the sampling instant
+        self.t_ps = c.pwm_delay + (c.slave_vt - c.master_vt) * c.edge
+        self.thr = c.switch_vt / c.comparator_gain
+        # the loop's state: the circuit's (the NN's loop: the plant's three), then the clocked values
+        self.xi = list(range(N_STATES)) if controller == "teacher" else list(PLANT)
+        nx = len(self.xi)
+        held = 19 if controller == "nn" else 0
+        self.i_held = nx
+        self.i_out = nx + held if controller == "nn" else -1  # the NN's output computed at the last sample
+        self.i_fifo = self.i_out + 1 if controller == "nn" else -1
+        self.i_duty = nx + held + (1 + self.delay if controller == "nn" else 0)
+        self.i_dcmd = self.i_duty + 1
+        self.n = self.i_dcmd + 1
+        # V(out) = vC + ESR (iL - iLo - iload) and how the sensed voltage enters the teacher
+        self.c_out = np.zeros(self.n)
+        for i, w in ((IL, c.Rc), (VC, 1.0), (ILO, -c.Rc)):
+            self.c_out[self.xi.index(i)] = w
+        self.b_sense = np.zeros((len(self.A), self.n))
+        if controller == "teacher":
+            self.b_sense[:, :nx] = self.B[:, :, NOISE]
+
+    # --- the nonlinear period map ------------------------------------------------------------------------------
+
+    def mode(self, plant: int) -> int:
+        return plant * N_T  # the teacher linear (checked on the orbit); in the NN's loop its states are not kept
+
+    def _flow(self, X: np.ndarray, m: int, h: float) -> np.ndarray:
+        """The circuit's states after ``h`` in mode ``m`` (inputs constant: exact, augmented exponential)."""
+        A = self.A[m][np.ix_(self.xi, self.xi)]  # (the plant's rows do not read the teacher's states)
+        Bu = self.B[m][self.xi] @ self.u
+        k = len(self.xi)
+        aug = np.zeros((k + 1, k + 1))
+        aug[:k, :k], aug[:k, k] = A, Bu
+        E = sla.expm(aug * h)
+        out = X.copy()
+        out[:k] = E[:k, :k] @ X[:k] + E[:k, k]
+        return out
+
+    def _deriv(self, X: np.ndarray, m: int) -> np.ndarray:
+        return self.A[m][np.ix_(self.xi, self.xi)] @ X[:len(self.xi)] + self.B[m][self.xi] @ self.u
+
+    def _net(self, held: np.ndarray) -> tuple[float, np.ndarray]:
+        """The network's output and its Jacobian at ``held`` (exact: autograd through the model)."""
+        x = torch.tensor(held, dtype=torch.float64, requires_grad=True)
+        y = self.actor(x[None, :])[0, 0]
+        (g,) = torch.autograd.grad(y, x)
+        return float(y), g.numpy().copy()
+
+    def vout(self, X: np.ndarray) -> float:
+        return float(self.c_out @ X)
+
+    def toggles(self, d: float, t0: float, t1: float) -> list[tuple[float, int, float]]:
+        """(time, 'on' 1 / 'off' 0, dt/dd) of the switch's changes in (t0, t1) (times after the sampling instant)."""
+        c = self.c
+        out = []
+        dthr = d - self.thr
+        if dthr <= 0.0 or dthr > 1.0:
+            return out
+        td = c.saw_td - self.t_s  # the saw's start, on this clock
+        k = math.floor((t0 - td) / self.per) - 1
+        while td + k * self.per < t1:
+            base = td + k * self.per
+            t_off = base + dthr * c.saw_tr
+            t_on = base + c.saw_tr + c.saw_pw + (1.0 - dthr) * c.saw_tf
+            if t0 < t_off < t1:
+                out.append((t_off, 0, c.saw_tr))
+            if t0 < t_on < t1:
+                out.append((t_on, 1, -c.saw_tf))
+            k += 1
+        return sorted(out)
+
+    def switch_on(self, d: float, t: float) -> bool:
+        c = self.c
+        s = (t + self.t_s - c.saw_td) % self.per
+        saw = s / c.saw_tr if s < c.saw_tr else 1.0 if s < c.saw_tr + c.saw_pw else \
+            1.0 - (s - c.saw_tr - c.saw_pw) / c.saw_tf if s < c.saw_tr + c.saw_pw + c.saw_tf else 0.0
+        return saw < d - self.thr
+
+    def period(self, X0: np.ndarray) -> tuple[np.ndarray, list]:
+        """One period from a sampling instant to the next: the state there and the orbit's segments and events."""
+        X = X0.copy()
+        rec: list = []
+        # the sampling instant: the NN's inputs and output
+        if self.controller == "nn":
+            X = self._sample(X)
+            rec.append(("sample", X0.copy()))
+        # the switch follows the duty in force until pwmclk's slave, the new one after it
+        marks = [(self.t_pm, "pm"), (self.t_ps, "ps"), (self.per, "end")]
+        t, d = 0.0, X[self.i_duty]
+        plant = self._plant_mode(self.switch_on(d, 0.0), X)
+        for t_mark, what in marks:
+            for t_sw, on, dtdd in self.toggles(d, t, t_mark):
+                X, t, plant = self._run(X, t, t_sw, plant, rec)
+                new = self._plant_mode(bool(on), X)
+                rec.append(("toggle", t, X.copy(), plant, new, dtdd))  # dt/dd of the duty in force then
+                plant = new
+            X, t, plant = self._run(X, t, t_mark, plant, rec)
+            if what == "pm":
+                X = X.copy()
+                X[self.i_dcmd] = self._command(X)
+                rec.append(("pm", X.copy()))
+            elif what == "ps":
+                X = X.copy()
+                X[self.i_duty] = X[self.i_dcmd]
+                d = X[self.i_duty]
+                new = self._plant_mode(self.switch_on(d, t), X)
+                rec.append(("ps", t, X.copy(), plant, new))
+                plant = new
+        return X, rec
+
+    def _plant_mode(self, on: bool, X: np.ndarray) -> int:
+        if on:
+            return 0
+        return 1 if X[self.xi.index(IL)] > 0.0 else 2
+
+    def _run(self, X: np.ndarray, t: float, t1: float, plant: int, rec: list) -> tuple[np.ndarray, float, int]:
+        """Flow from t to t1, stopping where the diode current reaches zero (discontinuous conduction)."""
+        il = self.xi.index(IL)
+        while t1 - t > 1e-15:
+            m = self.mode(plant)
+            h = t1 - t
+            if plant == 1:  # the diode conducts: find where iL reaches 0
+                grid = np.linspace(0.0, h, 17)[1:]
+                vals = [self._flow(X, m, g)[il] for g in grid]
+                hit = next((k for k, v in enumerate(vals) if v <= 0.0), None)
+                if hit is not None:
+                    lo = 0.0 if hit == 0 else grid[hit - 1]
+                    hi = grid[hit]
+                    for _ in range(80):  # bisection to the double's resolution
+                        mid = 0.5 * (lo + hi)
+                        if self._flow(X, m, mid)[il] > 0.0:
+                            lo = mid
+                        else:
+                            hi = mid
+                    X0 = X
+                    X = self._flow(X0, m, hi)
+                    rec.append(("flow", m, hi, X0.copy()))
+                    X = X.copy()
+                    X[il] = 0.0
+                    rec.append(("dcm", t + hi, X.copy(), 1, 2))
+                    t, plant = t + hi, 2
+                    continue
+            rec.append(("flow", m, h, X.copy()))
+            X = self._flow(X, m, h)
+            t = t1
+        return X, t, plant
+
+    def _sample(self, X: np.ndarray) -> np.ndarray:
+        p, vmax = self.p, self.p.vmax
+        X = X.copy()
+        h = X[self.i_held:self.i_held + 19].copy()
+        vo = self.vout(X) / vmax
+        e = (vo * vmax - p.vref) / vmax
+        new = h.copy()
+        for first in (0, 5, 10):
+            new[first + 1:first + 5] = h[first:first + 4]
+        new[0], new[5], new[10] = vo, e, X[self.i_duty]
+        new[15], new[16] = p.vin / vmax, p.vref / vmax
+        new[18] = h[18] + e
+        new[17] = new[10] - new[11]
+        X[self.i_held:self.i_held + 19] = new
+        if self.delay:
+            fifo = X[self.i_fifo:self.i_fifo + self.delay].copy()
+            X[self.i_fifo + 1:self.i_fifo + self.delay] = fifo[:-1]
+            X[self.i_fifo] = X[self.i_out]
+        X[self.i_out] = self._net(new)[0]
+        return X
+
+    def _command(self, X: np.ndarray) -> float:
+        if self.controller == "teacher":
+            return min(max(X[self.xi.index(OI)], 0.0), 1.0)
+        applied = X[self.i_fifo + self.delay - 1] if self.delay else X[self.i_out]
+        return min(max(applied, 0.0), 1.0)
+
+
+# --- the linearised period: p' = (A - s I) p + b on segments, jumps at events ------------------------------------------
+
+def _event_matrix(loop: Loop, item, s: complex, inject: bool) -> np.ndarray:
+    """The affine map of one recorded item on [p; 1; integral of V(out)], (n + 2) x (n + 2)."""
+    n = loop.n
+    E = np.eye(n + 2, dtype=complex)
+    kind = item[0]
+    nx = len(loop.xi)
+    if kind == "flow":
+        _, m, h, _ = item
+        Z = np.zeros((n + 2, n + 2), dtype=complex)
+        Z[:nx, :nx] = loop.A[m][np.ix_(loop.xi, loop.xi)]
+        Z[:n, :n] -= s * np.eye(n)
+        if inject:
+            Z[:n, n] = loop.b_sense[m]
+        Z[n + 1, :n] = loop.c_out
+        return sla.expm(Z * h)
+    if kind == "sample":  # the NN's clocked inputs (and its delay line) at the sampling instant
+        X0 = item[1]
+        vmax, hi = loop.p.vmax, loop.i_held
+        S = np.zeros((n, n))
+        keep = [i for i in range(n) if not (hi <= i < hi + 19) and i != loop.i_out
+                and not (loop.delay and loop.i_fifo <= i < loop.i_fifo + loop.delay)]
+        S[keep, keep] = 1.0
+        vo = loop.c_out / vmax  # d(new NNin1)/dX
+        new = np.zeros((19, n))
+        new[0], new[5] = vo, vo
+        new[10, loop.i_duty] = 1.0
+        for first in (0, 5, 10):
+            for j in range(1, 5):
+                new[first + j, hi + first + j - 1] = 1.0
+        new[18] = vo
+        new[18, hi + 18] += 1.0
+        new[17] = new[10] - new[11]
+        S[hi:hi + 19] = new
+        if loop.delay:
+            S[loop.i_fifo, loop.i_out] = 1.0
+            for j in range(1, loop.delay):
+                S[loop.i_fifo + j, loop.i_fifo + j - 1] = 1.0
+        held = loop._sample(X0)[hi:hi + 19]
+        _, J = loop._net(held)
+        S[loop.i_out] = J @ new
+        E[:n, :n] = S
+        if inject:  # the injection at the sampling instant (t = 0 of the period: e^(s 0) = 1)
+            r = np.zeros(n)
+            r[hi + 0] = r[hi + 5] = r[hi + 18] = 1.0 / vmax
+            r[loop.i_out] = J @ r[hi:hi + 19]
+            E[:n, n] = r
+        return E
+    if kind == "pm":  # the duty command: the teacher's output or the NN's (delayed), inside 0..1
+        X = item[1]
+        value = X[loop.i_dcmd]
+        if not 0.0 < value < 1.0:
+            raise PopError(f"the duty command sits at {value:g} on the orbit (a limit of 0..1): no small-signal path "
+                           "through it; this point cannot be linearised")
+        src = (loop.xi.index(OI) if loop.controller == "teacher" else
+               loop.i_fifo + loop.delay - 1 if loop.delay else loop.i_out)
+        E[loop.i_dcmd, :n] = 0.0
+        E[loop.i_dcmd, src] = 1.0
+        return E
+    if kind == "ps":  # the duty takes the command
+        E[loop.i_duty, :n] = 0.0
+        E[loop.i_duty, loop.i_dcmd] = 1.0
+        return E
+    if kind == "toggle":  # the duty moves the switching instant: the state follows the old vector field longer
+        _, _, X, before, after, dtdd = item
+        f0, f1 = loop._deriv(X, loop.mode(before)), loop._deriv(X, loop.mode(after))
+        E[:nx, loop.i_duty] += (f0 - f1) * dtdd
+        return E
+    if kind == "dcm":  # iL reaches 0 (a state-dependent event), iL held at 0 after it: saltation
+        _, _, X, before, after = item
+        il = loop.xi.index(IL)
+        f0, f1 = loop._deriv(X, loop.mode(before)), loop._deriv(X, loop.mode(after))
+        R = np.eye(nx)
+        R[il, il] = 0.0
+        S = R + np.outer(f1 - R @ f0, np.eye(nx)[il]) / f0[il]
+        E[:nx, :nx] = S
+        return E
+    raise AssertionError(kind)
+
+
+def linearised_period(loop: Loop, segments: list, s: complex, inject: bool) -> np.ndarray:
+    """The composed map of one period on [p; 1; integral of V(out)] at the orbit, (n + 2) x (n + 2)."""
+    G = np.eye(loop.n + 2, dtype=complex)
+    for item in segments:
+        G = _event_matrix(loop, item, s, inject) @ G
+    return G
+
+
+def period_jacobian(loop: Loop, segments: list) -> np.ndarray:
+    """d(state after one period) / d(state before), at the orbit (s = 0, no injection)."""
+    return linearised_period(loop, segments, 0.0, False)[:loop.n, :loop.n].real
+
+
+def _initial_state(loop: Loop) -> np.ndarray:
+    """A start for Newton: the averaged converter at vref, the duty vref/vin, the NN's inputs there."""
+    p, X = loop.p, np.zeros(loop.n)
+    d0 = min(max(p.vref / p.vin, 0.02), 0.98)
+    i0 = p.vref / p.ro
+    for i, v in ((IL, i0), (VC, p.vref), (ILO, i0)):
+        X[loop.xi.index(i)] = v
+    if loop.controller == "teacher":
+        X[loop.xi.index(OI)] = d0
+    else:
+        h = np.zeros(19)
+        h[0:5], h[10:15], h[15], h[16] = p.vref / p.vmax, d0, p.vin / p.vmax, p.vref / p.vmax
+        h[18] = _accumulator_for(loop, h, d0)
+        X[loop.i_held:loop.i_held + 19] = h
+        X[loop.i_out] = d0
+        if loop.delay:
+            X[loop.i_fifo:loop.i_fifo + loop.delay] = d0
+    X[loop.i_duty] = X[loop.i_dcmd] = d0
+    return X
+
+
+def _accumulator_for(loop: Loop, held: np.ndarray, d0: float) -> float:
+    """NNin19 at which the network gives ``d0`` with the other inputs at the averaged steady state (0 if none)."""
+    grid = np.linspace(-40.0, 40.0, 161)
+    outs = []
+    for a in grid:
+        h = held.copy()
+        h[18] = a
+        outs.append(loop._net(h)[0] - d0)
+    outs = np.array(outs)
+    sign = np.flatnonzero(np.sign(outs[:-1]) * np.sign(outs[1:]) < 0)
+    if not len(sign):
+        return float(grid[np.argmin(np.abs(outs))])
+    k = sign[np.argmin(np.abs(grid[sign]))]
+    return float(grid[k] - outs[k] * (grid[k + 1] - grid[k]) / (outs[k + 1] - outs[k]))
+
+
+def find_orbit(loop: Loop, max_iter: int = 60, tol: float = 1e-9) -> Orbit:
+    """The periodic operating point by Newton on the period map (Jacobian from the linearised period)."""
+    X = _initial_state(loop)
+    scale = np.maximum(1.0, np.abs(X))
+    last = math.inf
+    for it in range(1, max_iter + 1):
+        Y, segments = loop.period(X)
+        R = Y - X
+        res = float(np.max(np.abs(R) / scale))
+        M = period_jacobian(loop, segments)
+        if res < tol:
+            return Orbit(X=X, duty=float(X[loop.i_duty]), segments=segments, iterations=it, residual=res)
+        step = np.linalg.lstsq(M - np.eye(loop.n), -R, rcond=None)[0]
+        lam = 1.0
+        while lam > 1e-3:  # damped: take the step only while it lowers the residual
+            Xn = X + lam * step
+            Rn = loop.period(Xn)[0] - Xn
+            if float(np.max(np.abs(Rn) / scale)) < res or res > last:
+                break
+            lam /= 2
+        last = res
+        X = X + lam * step
+    rho = float(np.max(np.abs(np.linalg.eigvals(M))))
+    raise PopError(f"no periodic operating point at vin {loop.p.vin:g} V, vref {loop.p.vref:g} V, ro {loop.p.ro:g} Ohm "
+                   f"for the {loop.controller}: Newton on the period map did not converge in {max_iter} iterations "
+                   f"(residual {res:.2g}); the linearised period map's largest |eigenvalue| there is {rho:.3f}"
+                   + (" (> 1: the loop oscillates, saturates or has an orbit of more than one period); measure it "
+                      "by injection (--method inject)" if rho > 1 else ""))
+
+
+def loop_gain(controller: str, actor: nn.Module | None, params: EpisodeParams, f_Hz) -> LoopGain:
+    """T(f) = -V(out)/V(vsense) of the loop broken at the sensed Vout, from its periodic operating point."""
+    f = np.asarray(f_Hz, dtype=float)
+    loop = Loop(controller, actor, params)
+    if not (np.all(f > 0) and np.all(f <= params.fsw / 2)):
+        raise PopError(f"frequencies must lie in (0, fsw/2] = (0, {params.fsw / 2:g}] Hz; got {f.min():g}..{f.max():g}")
+    orbit = find_orbit(loop)
+    M = period_jacobian(loop, orbit.segments)
+    keep = _loop_states(loop, M)
+    rho = float(np.max(np.abs(np.linalg.eigvals(M[np.ix_(keep, keep)]))))
+    if rho >= 1.0:
+        raise PopError(f"the periodic operating point of the {controller} at vin {params.vin:g} V, vref {params.vref:g} "
+                       f"V is unstable: the linearised period map's largest |eigenvalue| is {rho:.3f} (>= 1: the "
+                       "loop oscillates); there is no loop gain to measure around it")
+    n = loop.n
+    T = np.empty(len(f), dtype=complex)
+    for k, fk in enumerate(f):
+        G = linearised_period(loop, orbit.segments, 2j * math.pi * fk, True)
+        p0 = np.linalg.solve(np.eye(n) - G[:n, :n], G[:n, n])
+        vout = (G[n + 1, :n] @ p0 + G[n + 1, n]) / loop.per  # the fundamental of V(out) per unit injection
+        T[k] = -vout / (vout + 1.0)
+    return LoopGain(f, T, rho, orbit)
+
+
+def _loop_states(loop: Loop, M: np.ndarray) -> list[int]:
+    """The states that take part in the loop: an input the network ignores (NNin19 of one that does not read it)
+    integrates by itself, a pole at 1 outside the loop."""
+    keep = list(range(loop.n))
+    if loop.controller == "nn":
+        acc = loop.i_held + 18
+        if np.allclose(M[np.arange(loop.n) != acc, acc], 0.0):
+            keep.remove(acc)
+    return keep
