@@ -37,6 +37,7 @@ from ..pwl.simulate import circuit
 
 CONTROLLERS = ("nn", "teacher")
 PLANT = (IL, VC, ILO)  # what the NN's loop keeps of the state (the teacher's states do not feed back in deploy)
+DCM_CURRENT = 1e-9  # A: an inductor current this small at the sampling instant is discontinuous conduction
 
 
 class PopError(ValueError):
@@ -146,7 +147,7 @@ class Loop:
         x = torch.tensor(held, dtype=torch.float64, requires_grad=True)
         y = self.actor(x[None, :])[0, 0]
         (g,) = torch.autograd.grad(y, x)
-        return float(y), g.numpy().copy()
+        return float(y.detach()), g.numpy().copy()
 
     def vout(self, X: np.ndarray) -> float:
         return float(self.c_out @ X)
@@ -190,6 +191,12 @@ class Loop:
         marks = [(self.t_pm, "pm"), (self.t_ps, "ps"), (self.per, "end")]
         t, d = 0.0, X[self.i_duty]
         plant = self._plant_mode(self.switch_on(d, 0.0), X)
+        il = self.xi.index(IL)
+        if plant != 0 and X[il] <= DCM_CURRENT:  # discontinuous conduction at the sampling instant: iL held at 0
+            X = X.copy()
+            X[il] = 0.0
+            plant = 2
+            rec.append(("reset", il))
         for t_mark, what in marks:
             for t_sw, on, dtdd in self.toggles(d, t, t_mark):
                 X, t, plant = self._run(X, t, t_sw, plant, rec)
@@ -222,18 +229,24 @@ class Loop:
             m = self.mode(plant)
             h = t1 - t
             if plant == 1:  # the diode conducts: find where iL reaches 0
-                grid = np.linspace(0.0, h, 17)[1:]
+                grid = np.linspace(0.0, h, 9)[1:]
                 vals = [self._flow(X, m, g)[il] for g in grid]
                 hit = next((k for k, v in enumerate(vals) if v <= 0.0), None)
                 if hit is not None:
                     lo = 0.0 if hit == 0 else grid[hit - 1]
                     hi = grid[hit]
-                    for _ in range(80):  # bisection to the double's resolution
-                        mid = 0.5 * (lo + hi)
-                        if self._flow(X, m, mid)[il] > 0.0:
-                            lo = mid
+                    for _ in range(60):  # safeguarded Newton (bisection where it would leave the bracket)
+                        Xm = self._flow(X, m, hi)
+                        slope = self._deriv(Xm, m)[il]
+                        nxt = hi - Xm[il] / slope if slope < 0 else 0.5 * (lo + hi)
+                        if not lo < nxt < hi + 1e-18 or not np.isfinite(nxt):
+                            nxt = 0.5 * (lo + hi)
+                        if self._flow(X, m, nxt)[il] > 0.0:
+                            lo = nxt
                         else:
-                            hi = mid
+                            hi = nxt
+                        if hi - lo < 1e-15 * max(1.0, hi) or abs(Xm[il]) < 1e-13:
+                            break
                     X0 = X
                     X = self._flow(X0, m, hi)
                     rec.append(("flow", m, hi, X0.copy()))
@@ -283,15 +296,18 @@ def _event_matrix(loop: Loop, item, s: complex, inject: bool) -> np.ndarray:
     E = np.eye(n + 2, dtype=complex)
     kind = item[0]
     nx = len(loop.xi)
-    if kind == "flow":
+    if kind == "flow":  # the circuit's states: p' = (A - s) p + b, V(out) integrated; the clocked ones: e^(-s h)
         _, m, h, _ = item
-        Z = np.zeros((n + 2, n + 2), dtype=complex)
-        Z[:nx, :nx] = loop.A[m][np.ix_(loop.xi, loop.xi)]
-        Z[:n, :n] -= s * np.eye(n)
+        Z = np.zeros((nx + 2, nx + 2), dtype=complex)
+        Z[:nx, :nx] = loop.A[m][np.ix_(loop.xi, loop.xi)] - s * np.eye(nx)
         if inject:
-            Z[:n, n] = loop.b_sense[m]
-        Z[n + 1, :n] = loop.c_out
-        return sla.expm(Z * h)
+            Z[:nx, nx] = loop.b_sense[m][:nx]
+        Z[nx + 1, :nx] = loop.c_out[:nx]
+        F = sla.expm(Z * h)
+        idx = list(range(nx)) + [n, n + 1]
+        E[np.ix_(idx, idx)] = F
+        E[range(nx, n), range(nx, n)] = np.exp(-s * h)
+        return E
     if kind == "sample":  # the NN's clocked inputs (and its delay line) at the sampling instant
         X0 = item[1]
         vmax, hi = loop.p.vmax, loop.i_held
@@ -343,6 +359,9 @@ def _event_matrix(loop: Loop, item, s: complex, inject: bool) -> np.ndarray:
         _, _, X, before, after, dtdd = item
         f0, f1 = loop._deriv(X, loop.mode(before)), loop._deriv(X, loop.mode(after))
         E[:nx, loop.i_duty] += (f0 - f1) * dtdd
+        return E
+    if kind == "reset":  # iL held at 0 (discontinuous conduction from the start of the period)
+        E[item[1], :] = 0.0
         return E
     if kind == "dcm":  # iL reaches 0 (a state-dependent event), iL held at 0 after it: saltation
         _, _, X, before, after = item
@@ -410,7 +429,6 @@ def find_orbit(loop: Loop, max_iter: int = 60, tol: float = 1e-9) -> Orbit:
     """The periodic operating point by Newton on the period map (Jacobian from the linearised period)."""
     X = _initial_state(loop)
     scale = np.maximum(1.0, np.abs(X))
-    last = math.inf
     for it in range(1, max_iter + 1):
         Y, segments = loop.period(X)
         R = Y - X
@@ -420,13 +438,12 @@ def find_orbit(loop: Loop, max_iter: int = 60, tol: float = 1e-9) -> Orbit:
             return Orbit(X=X, duty=float(X[loop.i_duty]), segments=segments, iterations=it, residual=res)
         step = np.linalg.lstsq(M - np.eye(loop.n), -R, rcond=None)[0]
         lam = 1.0
-        while lam > 1e-3:  # damped: take the step only while it lowers the residual
-            Xn = X + lam * step
-            Rn = loop.period(Xn)[0] - Xn
-            if float(np.max(np.abs(Rn) / scale)) < res or res > last:
+        for _ in range(8):  # a full Newton step unless it throws the state far off (non-monotone: the switching
+            Xn = X + lam * step  # instants and the conduction modes make the first steps grow the residual a little)
+            rn = float(np.max(np.abs(loop.period(Xn)[0] - Xn) / scale))
+            if np.isfinite(rn) and rn < 100.0 * max(res, 1e-3):
                 break
             lam /= 2
-        last = res
         X = X + lam * step
     rho = float(np.max(np.abs(np.linalg.eigvals(M))))
     raise PopError(f"no periodic operating point at vin {loop.p.vin:g} V, vref {loop.p.vref:g} V, ro {loop.p.ro:g} Ohm "
