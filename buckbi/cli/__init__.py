@@ -30,12 +30,13 @@ def _errors() -> tuple[type[BaseException], ...]:
     from ..contract import EpisodeError
     from ..export import ExportError
     from ..loopgain import FraError
+    from ..loopgain.pop import PopError
     from ..nn.checkpoint import CheckpointError
     from ..sim import SimulatorError
     from ..train.schedule import ScheduleError
     from ..xspice import CodeModelError
     return (CheckpointError, ExportError, SimulatorError, EpisodeError, ScheduleError, ValueError, ConnectionError,
-            FileNotFoundError, CodeModelError, FraError)
+            FileNotFoundError, CodeModelError, FraError, PopError)
 
 
 def os_error_line(err: OSError) -> str:

@@ -30,6 +30,11 @@ def add_parser(sub) -> None:
     g.add_argument("--check-linearity", action="store_true",
                    help="run every frequency again at half the amplitude and report where the gain moves by more "
                         "than 0.2 dB or 2 degrees")
+    g.add_argument("--method", choices=("auto", "pop", "inject"), default="auto",
+                   help="pop: the periodic operating point and the linearised period map (milliseconds per point, the "
+                        "fast model, a PyTorch network); inject: a sine per frequency in a simulation (any simulator, "
+                        "a netlist, the ADC, noise; the proof). auto (default): pop on --simulator pwl where it "
+                        "applies, else inject")
     add_thresholds(g, transient=False)
     add_dask(g, "simulations at once (default 2)")
     g.add_argument("--out", default="fra", help="folder for fra.csv, margins.csv, fra.html (default ./fra)")
@@ -54,6 +59,23 @@ def run(args: argparse.Namespace) -> int:
     return run_points(args, actor, points)
 
 
+def use_pop(method: str, actor, points: list, simulator) -> bool:
+    """Whether the loop gain comes from POP + AC: asked for, or auto on the fast simulator where it applies."""
+    from torch import nn
+
+    from ..engines import is_fast
+    from ..loopgain.pop import PopError, applies
+    if method == "pop":
+        if not isinstance(actor, nn.Module):
+            raise PopError("--method pop needs a PyTorch network (--actor); a netlist runs by injection in SPICE "
+                           "(--method inject), or import it first (buckbi import)")
+        if not is_fast(simulator):
+            raise PopError("--method pop runs on the fast model (--simulator pwl); SPICE measures by injection "
+                           "(--method inject)")
+        return True
+    return method == "auto" and applies(actor, points, simulator)
+
+
 def run_points(args: argparse.Namespace, actor, points: list) -> int:
     """The loop gain at ``points`` (buckbi fra, buckbi evaluate --scenario fra): report, margins, verdict."""
     from ..loopgain import AMPLITUDE, SETTLE, frequencies, measure, measure_on_dask, write_fra_report
@@ -63,7 +85,10 @@ def run_points(args: argparse.Namespace, actor, points: list) -> int:
     freqs = frequencies(fstart, fend, opt("per_octave", 3), points[0].fsw)
     run = dict(amplitude=opt("amplitude", AMPLITUDE), settle=opt("settle", SETTLE),
                check_linearity=opt("check_linearity", False), timeout=opt("timeout", 3600.0), max_step=args.max_step)
-    if args.scheduler or os.environ.get(SCHEDULER_ENV):
+    if use_pop(getattr(args, "method", "auto"), actor, points, args.simulator):
+        from ..loopgain.pop import measure_pop
+        result = measure_pop(actor, points, freqs)
+    elif args.scheduler or os.environ.get(SCHEDULER_ENV):
         from ..sweep import dask_client
         with dask_client(args.scheduler, getattr(args, "jobs", 2), getattr(args, "dashboard", False)) as client:
             result = measure_on_dask(actor, points, freqs, client, args.simulator, **run)

@@ -142,6 +142,11 @@ class Loop:
     def _deriv(self, X: np.ndarray, m: int) -> np.ndarray:
         return self.A[m][np.ix_(self.xi, self.xi)] @ X[:len(self.xi)] + self.B[m][self.xi] @ self.u
 
+    def _net_value(self, held: np.ndarray) -> np.ndarray:
+        """The network's output for rows of inputs (no gradient)."""
+        with torch.no_grad():
+            return self.actor(torch.as_tensor(np.atleast_2d(held), dtype=torch.float64))[:, 0].numpy()
+
     def _net(self, held: np.ndarray) -> tuple[float, np.ndarray]:
         """The network's output and its Jacobian at ``held`` (exact: autograd through the model)."""
         x = torch.tensor(held, dtype=torch.float64, requires_grad=True)
@@ -278,7 +283,7 @@ class Loop:
             fifo = X[self.i_fifo:self.i_fifo + self.delay].copy()
             X[self.i_fifo + 1:self.i_fifo + self.delay] = fifo[:-1]
             X[self.i_fifo] = X[self.i_out]
-        X[self.i_out] = self._net(new)[0]
+        X[self.i_out] = float(self._net_value(new)[0])
         return X
 
     def _command(self, X: np.ndarray) -> float:
@@ -375,11 +380,18 @@ def _event_matrix(loop: Loop, item, s: complex, inject: bool) -> np.ndarray:
     raise AssertionError(kind)
 
 
-def linearised_period(loop: Loop, segments: list, s: complex, inject: bool) -> np.ndarray:
-    """The composed map of one period on [p; 1; integral of V(out)] at the orbit, (n + 2) x (n + 2)."""
+def linearised_period(loop: Loop, segments: list, s: complex, inject: bool, cache: dict | None = None) -> np.ndarray:
+    """The composed map of one period on [p; 1; integral of V(out)] at the orbit, (n + 2) x (n + 2). The clocked
+    events' matrices do not depend on s: ``cache`` keeps them across frequencies."""
     G = np.eye(loop.n + 2, dtype=complex)
-    for item in segments:
-        G = _event_matrix(loop, item, s, inject) @ G
+    for k, item in enumerate(segments):
+        if item[0] == "flow" or cache is None:
+            E = _event_matrix(loop, item, s, inject)
+        else:
+            E = cache.get((k, inject))
+            if E is None:
+                E = cache[(k, inject)] = _event_matrix(loop, item, s, inject)
+        G = E @ G
     return G
 
 
@@ -412,12 +424,9 @@ def _initial_state(loop: Loop) -> np.ndarray:
 def _accumulator_for(loop: Loop, held: np.ndarray, d0: float) -> float:
     """NNin19 at which the network gives ``d0`` with the other inputs at the averaged steady state (0 if none)."""
     grid = np.linspace(-40.0, 40.0, 161)
-    outs = []
-    for a in grid:
-        h = held.copy()
-        h[18] = a
-        outs.append(loop._net(h)[0] - d0)
-    outs = np.array(outs)
+    rows = np.repeat(held[None, :], len(grid), axis=0)
+    rows[:, 18] = grid
+    outs = loop._net_value(rows) - d0
     sign = np.flatnonzero(np.sign(outs[:-1]) * np.sign(outs[1:]) < 0)
     if not len(sign):
         return float(grid[np.argmin(np.abs(outs))])
@@ -429,18 +438,25 @@ def find_orbit(loop: Loop, max_iter: int = 60, tol: float = 1e-9) -> Orbit:
     """The periodic operating point by Newton on the period map (Jacobian from the linearised period)."""
     X = _initial_state(loop)
     scale = np.maximum(1.0, np.abs(X))
+    free = _outside_loop(loop, X)  # NNin19 of a network that does not read it integrates by itself: not periodic
     for it in range(1, max_iter + 1):
         Y, segments = loop.period(X)
         R = Y - X
+        R[free] = 0.0
         res = float(np.max(np.abs(R) / scale))
         M = period_jacobian(loop, segments)
         if res < tol:
             return Orbit(X=X, duty=float(X[loop.i_duty]), segments=segments, iterations=it, residual=res)
-        step = np.linalg.lstsq(M - np.eye(loop.n), -R, rcond=None)[0]
+        K = M - np.eye(loop.n)
+        K[free, :] = 0.0
+        K[free, free] = 1.0  # keep it where it is
+        step = np.linalg.lstsq(K, -R, rcond=None)[0]
         lam = 1.0
         for _ in range(8):  # a full Newton step unless it throws the state far off (non-monotone: the switching
             Xn = X + lam * step  # instants and the conduction modes make the first steps grow the residual a little)
-            rn = float(np.max(np.abs(loop.period(Xn)[0] - Xn) / scale))
+            Rn = loop.period(Xn)[0] - Xn
+            Rn[free] = 0.0
+            rn = float(np.max(np.abs(Rn) / scale))
             if np.isfinite(rn) and rn < 100.0 * max(res, 1e-3):
                 break
             lam /= 2
@@ -469,12 +485,21 @@ def loop_gain(controller: str, actor: nn.Module | None, params: EpisodeParams, f
                        "loop oscillates); there is no loop gain to measure around it")
     n = loop.n
     T = np.empty(len(f), dtype=complex)
+    cache: dict = {}
     for k, fk in enumerate(f):
-        G = linearised_period(loop, orbit.segments, 2j * math.pi * fk, True)
+        G = linearised_period(loop, orbit.segments, 2j * math.pi * fk, True, cache)
         p0 = np.linalg.solve(np.eye(n) - G[:n, :n], G[:n, n])
         vout = (G[n + 1, :n] @ p0 + G[n + 1, n]) / loop.per  # the fundamental of V(out) per unit injection
         T[k] = -vout / (vout + 1.0)
     return LoopGain(f, T, rho, orbit)
+
+
+def _outside_loop(loop: Loop, X: np.ndarray) -> list[int]:
+    """The accumulator NNin19 when the network's output does not depend on it (its weight zero)."""
+    if loop.controller != "nn":
+        return []
+    _, J = loop._net(X[loop.i_held:loop.i_held + 19])
+    return [loop.i_held + 18] if J[18] == 0.0 else []
 
 
 def _loop_states(loop: Loop, M: np.ndarray) -> list[int]:
@@ -486,3 +511,32 @@ def _loop_states(loop: Loop, M: np.ndarray) -> list[int]:
         if np.allclose(M[np.arange(loop.n) != acc, acc], 0.0):
             keep.remove(acc)
     return keep
+
+
+def applies(actor, points: list[EpisodeParams], simulator) -> bool:
+    """Whether POP + AC can take these points: the fast model, a PyTorch network, no ADC or sensor noise."""
+    from ..engines import is_fast
+    return (is_fast(simulator) and isinstance(actor, nn.Module)
+            and not any(p.adc_levels or p.noise_mV for p in points))
+
+
+def measure_pop(actor, points: list[EpisodeParams], freqs, controllers: tuple[str, ...] = ("nn", "teacher")):
+    """``buckbi.loopgain.measure``'s long table (one row per point, controller and frequency) from POP + AC: the same
+    columns, the injection's amplitudes empty, the critical pole added; a point without an orbit is one error row
+    per frequency, as a failed injection is."""
+    import pandas as pd
+    from .measure import FraResult
+    records = []
+    for k, point in enumerate(points, 1):
+        for who in controllers:
+            base = {"point": k, "vin": point.vin, "vref": point.vref, "ro": point.ro, "Lo": point.Lo,
+                    "controller": who, "method": "pop"}
+            try:
+                lg = loop_gain(who, actor if who == "nn" else None, point, freqs)
+            except PopError as err:
+                records += [base | {"f_Hz": f, "gain_dB": math.nan, "phase_deg": math.nan, "critical_pole": math.nan,
+                                    "error": str(err)} for f in np.asarray(freqs, float)]
+                continue
+            records += [base | {"f_Hz": f, "gain_dB": g, "phase_deg": ph, "critical_pole": lg.critical_pole,
+                                "error": ""} for f, g, ph in zip(lg.f_Hz, lg.gain_dB, lg.phase_deg)]
+    return FraResult(pd.DataFrame(records), list(points))

@@ -125,8 +125,17 @@ def _fra(actor, test: Test, corner: Corner, controller: str, simulator, tmp: Pat
     st = FRA_KEYS | test.settings
     point = cell_params(test, corner, parts, controller)
     freqs = frequencies(st["f_start_Hz"], st["f_end_Hz"], int(st["per_octave"]), point.fsw)
-    res = measure(actor if controller == "nn" else None, [point], freqs, tmp, simulator,
-                  amplitude=st["amplitude_V"], jobs=1, controllers=(controller,), timeout=timeout, max_step=max_step)
+    if st.get("method") == "pop":  # the periodic operating point and the linearised period map (the fast model)
+        from ..engines import is_fast
+        from ..loopgain.pop import PopError, measure_pop
+        if not is_fast(simulator):
+            raise PopError(f"test {test.name}: method = \"pop\" runs on the fast model (--simulator pwl); in SPICE "
+                           "the loop gain is measured by injection (method = \"inject\")")
+        res = measure_pop(actor if controller == "nn" else None, [point], freqs, controllers=(controller,))
+    else:
+        res = measure(actor if controller == "nn" else None, [point], freqs, tmp, simulator,
+                      amplitude=st["amplitude_V"], jobs=1, controllers=(controller,), timeout=timeout,
+                      max_step=max_step)
     table = res.table
     errors = table["error"].astype(str)
     if (errors != "").all():

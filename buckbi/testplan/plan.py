@@ -29,6 +29,7 @@ DEFAULT = "default"  # PLAN may be this word: the plan shipped with buckbi
 CORNER_KEYS = ("vin", "vref", "ro", "Lo")
 TEST_KEYS = ("name", "scenario", "corners", "limits", "band_pct", "description", "montecarlo", "worstcase",
              "min_yield_pct", "weights", "adc_bits", "delay_periods", "noise_mV", "noise_seed")
+FRA_METHODS = ("inject", "pop")  # fra tests: method = "pop" takes the loop gain from the periodic operating point
 FRA_KEYS = {"f_start_Hz": 10.0, "f_end_Hz": 25e3, "per_octave": 3.0, "amplitude_V": 0.05}  # the fra test's settings
 LOWER_ONLY = ("phase_margin_deg", "gain_margin_dB")  # figures that only take a smallest allowed value
 CONTROLLERS = ("nn", "teacher")
@@ -245,6 +246,11 @@ def _test(raw, k: int, corners: dict[str, Corner], source: str) -> Test:
     settings = {}
     for key, value in raw.items():
         if key in TEST_KEYS:
+            continue
+        if key == "method" and scenario.name == "fra":  # the loop gain by injection (default) or POP + AC
+            if value not in FRA_METHODS:
+                raise PlanError(f"{where}: method must be one of {', '.join(FRA_METHODS)}, got {value!r}")
+            settings[key] = value
             continue
         if key not in allowed:
             raise PlanError(f"{where}: unknown key {key!r}: the {scenario.name} scenario's settings are "

@@ -315,7 +315,8 @@ def _html(plan: Plan, table: pd.DataFrame, verdicts: pd.DataFrame, run: PlanRun)
                  + (f", {var.draws} draws, seed {var.seed}" if var.mode == "montecarlo" else "") + ": worst of the draws"
                  if var is not None else "")
         parts.append(f"<h2 id='{html.escape(test.name)}'>{html.escape(test.name)} <small>({test.scenario}{vtext}"
-                     + (f", {', '.join(f'{k}={v:g}' for k, v in test.settings.items())}" if test.settings else "")
+                     + (f", {', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in test.settings.items())}"
+                        if test.settings else "")
                      + ")</small></h2><table><tr><th>corner</th><th>vin</th><th>vref</th><th>ro</th><th>NN</th>"
                      "<th>teacher</th>" + "".join(f"<th>{f}<br><small>{html.escape(limits.get(f, ''))}</small></th>"
                                                    for f in figs)
