@@ -150,3 +150,36 @@ def test_fra_cli_method_pop_and_a_netlist_refused(tmp_path):
                           "--out", str(tmp_path / "g")], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0 and "verdict: PASS" in res.stdout, res.stdout + res.stderr
     assert (tmp_path / "g" / "fra.csv").is_file() and (tmp_path / "g" / "margins.csv").is_file()
+
+
+def test_the_margins_are_differentiable_in_the_networks_parameters():
+    """loop_gain_torch: T equal to loop_gain's, and d(phase margin), d(gain margin), d(critical pole) with respect
+    to the network's parameters equal to central finite differences at the fixed orbit (measured within 1e-7)."""
+    import copy
+
+    from buckbi.loopgain.pop import loop_gain_torch
+    p, f = POINTS["ccm-mid"], frequencies(100, 12.5e3, 4)
+    net = pretrained_actor().double()
+    r = loop_gain_torch(net, p, f)
+    np.testing.assert_allclose(r.T.detach().numpy(), loop_gain("nn", pretrained_actor(), p, f).T, atol=1e-9)
+    layers = [m for m in net if isinstance(m, nn.Linear)]
+
+    def figures(delta, where):
+        other = copy.deepcopy(net)
+        with torch.no_grad():
+            where(other).add_(delta)
+        s = loop_gain_torch(other, p, f, orbit=r.orbit)
+        return np.array([float(s.phase_margin_deg), float(s.gain_margin_dB), float(s.critical_pole)])
+
+    for pick, where in ((lambda m: m[-1].bias, lambda o: [m for m in o if isinstance(m, nn.Linear)][-1].bias),
+                        (lambda m: m[0].weight, lambda o: [m for m in o if isinstance(m, nn.Linear)][0].weight)):
+        param = pick(layers)
+        index = (0,) if param.dim() == 1 else (3, 5)
+        eps = 1e-5
+        delta = torch.zeros_like(param)
+        delta[index] = eps
+        fd = (figures(delta, where) - figures(-delta, where)) / (2 * eps)
+        for k in range(3):
+            (g,) = torch.autograd.grad(loop_gain_torch(net, p, f, orbit=r.orbit).__dict__[
+                ("phase_margin_deg", "gain_margin_dB", "critical_pole")[k]], param)
+            assert float(g[index]) == pytest.approx(fd[k], rel=1e-4, abs=1e-9), (k, float(g[index]), fd[k])

@@ -540,3 +540,109 @@ def measure_pop(actor, points: list[EpisodeParams], freqs, controllers: tuple[st
             records += [base | {"f_Hz": f, "gain_dB": g, "phase_deg": ph, "critical_pole": lg.critical_pole,
                                 "error": ""} for f, g, ph in zip(lg.f_Hz, lg.gain_dB, lg.phase_deg)]
     return FraResult(pd.DataFrame(records), list(points))
+
+
+# --- differentiable with respect to the network's parameters (at the fixed orbit) -------------------------------------
+
+@dataclass
+class TorchLoopGain:
+    """T(f), the margins and the critical pole as torch tensors that carry the network's parameters' gradient (the
+    orbit held fixed: the network enters through its Jacobian at the orbit's inputs)."""
+
+    f_Hz: np.ndarray
+    T: torch.Tensor  # complex
+    phase_margin_deg: torch.Tensor
+    gain_margin_dB: torch.Tensor  # inf (a constant) where the phase never crosses -180 in range
+    crossover_Hz: float
+    critical_pole: torch.Tensor
+    orbit: Orbit
+
+
+def loop_gain_torch(actor: nn.Module, params: EpisodeParams, f_Hz, orbit: Orbit | None = None) -> TorchLoopGain:
+    """The NN loop's T(f), phase and gain margin and critical pole, differentiable with respect to ``actor``'s
+    parameters. ``orbit``: the periodic operating point to linearise at (found when not given); it is held fixed, so
+    the gradient is the one at that orbit (what a learner's loss term needs between two orbit searches)."""
+    from .margins import margins
+    f = np.asarray(f_Hz, dtype=float)
+    loop = Loop("nn", actor, params)
+    loop.actor = actor  # the caller's model itself (its parameters carry the gradient); evaluated in float64 below
+    if orbit is None:
+        orbit = find_orbit(loop)
+    segments = orbit.segments
+    if segments[0][0] != "sample":
+        raise AssertionError("an NN period starts at its sampling instant")
+    n, hi = loop.n, loop.i_held
+    X0 = segments[0][1]
+    held = loop._sample(X0)[hi:hi + 19]
+    x = torch.tensor(held, dtype=torch.float64, requires_grad=True)
+    y = actor.double()(x[None, :])[0, 0]
+    (J,) = torch.autograd.grad(y, x, create_graph=True)  # d output / d inputs, a function of the parameters
+    base = _event_matrix(loop, segments[0], 0.0, True)  # the sample event; its NN row is rebuilt from J below
+    new = np.zeros((19, n))  # the held inputs after the sample, as rows over the state
+    new[:, :] = base[hi:hi + 19, :n].real
+    r_held = base[hi:hi + 19, n].real
+
+    def sample_matrix() -> torch.Tensor:
+        E = torch.tensor(base, dtype=torch.complex128)
+        row = (J @ torch.tensor(new, dtype=torch.float64)).to(torch.complex128)
+        inj = (J @ torch.tensor(r_held, dtype=torch.float64)).to(torch.complex128)
+        E = E.clone()
+        E[loop.i_out, :n] = row
+        E[loop.i_out, n] = inj
+        return E
+
+    Es = sample_matrix()
+    cache: dict = {}
+    rest = lambda s: torch.tensor(linearised_period(loop, segments[1:], s, True, cache), dtype=torch.complex128)  # noqa: E731
+
+    def T_at(freqs: np.ndarray) -> torch.Tensor:
+        out = []
+        eye = torch.eye(n, dtype=torch.complex128)
+        for fk in freqs:
+            G = rest(2j * math.pi * fk) @ Es
+            p0 = torch.linalg.solve(eye - G[:n, :n], G[:n, n])
+            vout = (G[n + 1, :n] @ p0 + G[n + 1, n]) / loop.per
+            out.append(-vout / (vout + 1.0))
+        return torch.stack(out)
+
+    T = T_at(f)
+    M = (torch.tensor(linearised_period(loop, segments[1:], 0.0, False), dtype=torch.complex128) @ Es)[:n, :n]
+    keep = _loop_states(loop, M.detach().real.numpy())
+    rho = torch.linalg.eigvals(M[keep][:, keep]).abs().max()
+    m = margins(f, T.detach().numpy())
+    pm, gm = torch.tensor(math.nan, dtype=torch.float64), torch.tensor(math.inf, dtype=torch.float64)
+    def refine(f0: float, g) -> float:
+        """The frequency where g(T(f)) = 0, from the grid's interpolated estimate (secant on the exact T)."""
+        a, b = f0 * (1 - 1e-3), f0 * (1 + 1e-3)
+        ga, gb = g(T_at(np.array([a])).detach().numpy()[0]), g(T_at(np.array([b])).detach().numpy()[0])
+        for _ in range(30):
+            if gb == ga:
+                break
+            a, b, ga = b, b - gb * (b - a) / (gb - ga), gb
+            gb = g(T_at(np.array([b])).detach().numpy()[0])
+            if abs(b - a) < 1e-10 * b:
+                break
+        return float(b)
+
+    if math.isfinite(m.crossover_Hz):  # 180 + phase at the crossover, the crossover moving with the parameters
+        fc = refine(m.crossover_Hz, lambda T: math.log(abs(T)))
+        Tc = T_at(np.array([fc * (1 - 1e-4), fc, fc * (1 + 1e-4)]))
+        mag, ph = Tc.abs(), torch.angle(Tc)
+        dmag_df = float((mag[2] - mag[0]).detach()) / (2e-4 * fc)
+        dph_df = float(np.angle((Tc[2] / Tc[0]).detach().numpy())) / (2e-4 * fc)  # (no wrap: a ratio)
+        dfc = -(mag[1] - 1.0) / dmag_df  # zero at these parameters; its gradient moves the crossover
+        pm = 180.0 + torch.rad2deg(_wrap(ph[1]) + dph_df * dfc)
+    if math.isfinite(m.gain_margin_dB):
+        fg = refine(m.gain_margin_Hz, lambda T: math.remainder(np.angle(T) - math.pi, 2 * math.pi))
+        Tg = T_at(np.array([fg * (1 - 1e-4), fg, fg * (1 + 1e-4)]))
+        mag, ph = Tg.abs(), torch.angle(Tg)
+        dmag_df = float((mag[2] - mag[0]).detach()) / (2e-4 * fg)
+        dph_df = float(np.angle((Tg[2] / Tg[0]).detach().numpy())) / (2e-4 * fg)  # (the phase wraps at -180)
+        dfg = -(torch.remainder(ph[1], 2 * math.pi) - math.pi) / dph_df  # the phase crossing -180 moves with them
+        gm = -20.0 * torch.log10(mag[1] + dmag_df * dfg)
+    return TorchLoopGain(f, T, pm, gm, fc if math.isfinite(m.crossover_Hz) else math.nan, rho, orbit)
+
+
+def _wrap(phase: torch.Tensor) -> torch.Tensor:
+    """A phase in radians into (-2 pi, 0]: the loop gain's phase near a crossover lies below zero."""
+    return torch.remainder(phase, 2 * math.pi) - 2 * math.pi
