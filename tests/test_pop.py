@@ -183,3 +183,14 @@ def test_the_margins_are_differentiable_in_the_networks_parameters():
             (g,) = torch.autograd.grad(loop_gain_torch(net, p, f, orbit=r.orbit).__dict__[
                 ("phase_margin_deg", "gain_margin_dB", "critical_pole")[k]], param)
             assert float(g[index]) == pytest.approx(fd[k], rel=1e-4, abs=1e-9), (k, float(g[index]), fd[k])
+
+
+@pytest.mark.parametrize("name", ["ccm-mid", "dcm-light"])
+@pytest.mark.parametrize("who", ["teacher", "nn"])
+def test_the_batched_modal_form_equals_the_matrix_exponential_reference(name, who):
+    from buckbi.loopgain.pop import loop_gain_fast, loop_gain_reference
+    loop = Loop(who, pretrained_actor() if who == "nn" else None, POINTS[name])
+    orbit = find_orbit(loop)
+    f = frequencies(10, 25e3, 3)
+    ref = loop_gain_reference(loop, orbit, f)
+    np.testing.assert_allclose(loop_gain_fast(loop, orbit, f), ref, rtol=1e-7, atol=1e-9 * np.abs(ref).max())

@@ -128,16 +128,17 @@ class Loop:
         return plant * N_T  # the teacher linear (checked on the orbit); in the NN's loop its states are not kept
 
     def _flow(self, X: np.ndarray, m: int, h: float) -> np.ndarray:
-        """The circuit's states after ``h`` in mode ``m`` (inputs constant: exact, augmented exponential)."""
-        A = self.A[m][np.ix_(self.xi, self.xi)]  # (the plant's rows do not read the teacher's states)
-        Bu = self.B[m][self.xi] @ self.u
+        """The circuit's states after ``h`` in mode ``m`` (inputs constant: exact, in modal form)."""
+        lam, V, Vi, _, _ = _modes(self)[m]
+        Bu = self._Bu(m)
         k = len(self.xi)
-        aug = np.zeros((k + 1, k + 1))
-        aug[:k, :k], aug[:k, k] = A, Bu
-        E = sla.expm(aug * h)
+        e, p1, _ = _phi(lam, h)
         out = X.copy()
-        out[:k] = E[:k, :k] @ X[:k] + E[:k, k]
+        out[:k] = (V @ (e * (Vi @ X[:k]) + p1 * (Vi @ Bu))).real
         return out
+
+    def _Bu(self, m: int) -> np.ndarray:
+        return self.B[m][self.xi] @ self.u  # (the plant's rows do not read the teacher's states)
 
     def _deriv(self, X: np.ndarray, m: int) -> np.ndarray:
         return self.A[m][np.ix_(self.xi, self.xi)] @ X[:len(self.xi)] + self.B[m][self.xi] @ self.u
@@ -397,7 +398,7 @@ def linearised_period(loop: Loop, segments: list, s: complex, inject: bool, cach
 
 def period_jacobian(loop: Loop, segments: list) -> np.ndarray:
     """d(state after one period) / d(state before), at the orbit (s = 0, no injection)."""
-    return linearised_period(loop, segments, 0.0, False)[:loop.n, :loop.n].real
+    return compose(loop, segments, np.zeros(1), False)[0, :loop.n, :loop.n].real
 
 
 def _initial_state(loop: Loop) -> np.ndarray:
@@ -483,6 +484,12 @@ def loop_gain(controller: str, actor: nn.Module | None, params: EpisodeParams, f
         raise PopError(f"the periodic operating point of the {controller} at vin {params.vin:g} V, vref {params.vref:g} "
                        f"V is unstable: the linearised period map's largest |eigenvalue| is {rho:.3f} (>= 1: the "
                        "loop oscillates); there is no loop gain to measure around it")
+    return LoopGain(f, loop_gain_fast(loop, orbit, f), rho, orbit)
+
+
+def loop_gain_reference(loop: Loop, orbit: Orbit, f: np.ndarray) -> np.ndarray:
+    """T frequency by frequency with a matrix exponential per segment: slow, plainly the definition (the tests hold
+    ``loop_gain_fast`` to it)."""
     n = loop.n
     T = np.empty(len(f), dtype=complex)
     cache: dict = {}
@@ -491,7 +498,7 @@ def loop_gain(controller: str, actor: nn.Module | None, params: EpisodeParams, f
         p0 = np.linalg.solve(np.eye(n) - G[:n, :n], G[:n, n])
         vout = (G[n + 1, :n] @ p0 + G[n + 1, n]) / loop.per  # the fundamental of V(out) per unit injection
         T[k] = -vout / (vout + 1.0)
-    return LoopGain(f, T, rho, orbit)
+    return T
 
 
 def _outside_loop(loop: Loop, X: np.ndarray) -> list[int]:
@@ -646,3 +653,66 @@ def loop_gain_torch(actor: nn.Module, params: EpisodeParams, f_Hz, orbit: Orbit 
 def _wrap(phase: torch.Tensor) -> torch.Tensor:
     """A phase in radians into (-2 pi, 0]: the loop gain's phase near a crossover lies below zero."""
     return torch.remainder(phase, 2 * math.pi) - 2 * math.pi
+
+
+# --- every frequency at once, in modal form (the fast path; linearised_period is its reference) --------------------
+
+def _phi(mu: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """e^(mu h), phi1 = (e^(mu h) - 1) / mu and phi2 = (e^(mu h) - 1 - mu h) / mu^2 (series where mu h is small)."""
+    z = mu * h
+    e = np.exp(z)
+    small = np.abs(z) < 1e-4
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p1 = np.where(small, h * (1 + z / 2 + z * z / 6), (e - 1) / np.where(small, 1, mu))
+        p2 = np.where(small, h * h * (0.5 + z / 6 + z * z / 24), (e - 1 - z) / np.where(small, 1, mu) ** 2)
+    return e, p1, p2
+
+
+def _modes(loop: Loop) -> dict:
+    """Per mode: the eigen decomposition of the circuit's block, and the sensed voltage's column in modal form."""
+    if not hasattr(loop, "_modal"):
+        nx = len(loop.xi)
+        out = {}
+        for m in range(len(loop.A)):
+            lam, V = np.linalg.eig(loop.A[m][np.ix_(loop.xi, loop.xi)])
+            Vi = np.linalg.inv(V)
+            out[m] = (lam, V, Vi, Vi @ loop.b_sense[m][:nx], loop.c_out[:nx] @ V)
+        loop._modal = out
+    return loop._modal
+
+
+def compose(loop: Loop, segments: list, s: np.ndarray, inject: bool) -> np.ndarray:
+    """The period's map on [p; 1; integral of V(out)] at every s at once, (len(s), n + 2, n + 2): the clocked events'
+    matrices once, the flows in modal form (``linearised_period`` is the same, one s and a matrix exponential per
+    segment)."""
+    n, nx = loop.n, len(loop.xi)
+    K = len(s)
+    modal = _modes(loop)
+    G = np.broadcast_to(np.eye(n + 2, dtype=complex), (K, n + 2, n + 2)).copy()
+    for item in segments:
+        if item[0] != "flow":
+            G = _event_matrix(loop, item, 0.0, inject) @ G
+            continue
+        _, m, h, _ = item
+        lam, V, Vi, b_m, c_m = modal[m]
+        b_m = b_m if inject else np.zeros_like(b_m)
+        e, p1, p2 = _phi(lam[None, :] - s[:, None], h)  # (K, nx)
+        new = np.empty_like(G)
+        zx = np.einsum("ij,kjl->kil", Vi, G[:, :nx, :])  # the circuit's rows, in modal coordinates
+        one = G[:, n, :]  # the row of the constant 1 (the injection's unit amplitude)
+        new[:, :nx, :] = np.einsum("ij,kjl->kil", V, e[:, :, None] * zx + (p1 * b_m)[:, :, None] * one[:, None, :])
+        new[:, nx:n, :] = np.exp(-s * h)[:, None, None] * G[:, nx:n, :]
+        new[:, n, :] = one
+        new[:, n + 1, :] = G[:, n + 1, :] + np.einsum("j,kjl->kl", c_m, p1[:, :, None] * zx
+                                                      + (p2 * b_m)[:, :, None] * one[:, None, :])
+        G = new
+    return G
+
+
+def loop_gain_fast(loop: Loop, orbit: Orbit, f: np.ndarray) -> np.ndarray:
+    """T at every frequency of ``f`` in one pass over the orbit's segments."""
+    n = loop.n
+    G = compose(loop, orbit.segments, 2j * math.pi * np.asarray(f, dtype=float), True)
+    p0 = np.linalg.solve(np.eye(n)[None] - G[:, :n, :n], G[:, :n, n][:, :, None])[:, :, 0]
+    vout = (np.einsum("kj,kj->k", G[:, n + 1, :n], p0) + G[:, n + 1, n]) / loop.per
+    return -vout / (vout + 1.0)
