@@ -346,16 +346,13 @@ def _event_matrix(loop: Loop, item, s: complex, inject: bool) -> np.ndarray:
             r[loop.i_out] = J @ r[hi:hi + 19]
             E[:n, n] = r
         return E
-    if kind == "pm":  # the duty command: the teacher's output or the NN's (delayed), inside 0..1
+    if kind == "pm":  # the duty command: the teacher's output or the NN's (delayed), limited to 0..1
         X = item[1]
-        value = X[loop.i_dcmd]
-        if not 0.0 < value < 1.0:
-            raise PopError(f"the duty command sits at {value:g} on the orbit (a limit of 0..1): no small-signal path "
-                           "through it; this point cannot be linearised")
         src = (loop.xi.index(OI) if loop.controller == "teacher" else
                loop.i_fifo + loop.delay - 1 if loop.delay else loop.i_out)
         E[loop.i_dcmd, :n] = 0.0
-        E[loop.i_dcmd, src] = 1.0
+        if 0.0 < X[loop.i_dcmd] < 1.0:  # at a limit the command does not move (a Newton step on the way may be there)
+            E[loop.i_dcmd, src] = 1.0
         return E
     if kind == "ps":  # the duty takes the command
         E[loop.i_duty, :n] = 0.0
@@ -453,12 +450,14 @@ def find_orbit(loop: Loop, max_iter: int = 60, tol: float = 1e-9) -> Orbit:
         K[free, free] = 1.0  # keep it where it is
         step = np.linalg.lstsq(K, -R, rcond=None)[0]
         lam = 1.0
-        for _ in range(8):  # a full Newton step unless it throws the state far off (non-monotone: the switching
+        inside = not _at_limit(loop, segments)
+        for _ in range(12):  # a full Newton step unless it throws the state far off (non-monotone: the switching
             Xn = X + lam * step  # instants and the conduction modes make the first steps grow the residual a little)
-            Rn = loop.period(Xn)[0] - Xn
+            Yn, seg_n = loop.period(Xn)  # or onto a duty limit, where the command has no gain to steer by
+            Rn = Yn - Xn
             Rn[free] = 0.0
             rn = float(np.max(np.abs(Rn) / scale))
-            if np.isfinite(rn) and rn < 100.0 * max(res, 1e-3):
+            if np.isfinite(rn) and rn < 100.0 * max(res, 1e-3) and not (inside and _at_limit(loop, seg_n)):
                 break
             lam /= 2
         X = X + lam * step
@@ -477,6 +476,10 @@ def loop_gain(controller: str, actor: nn.Module | None, params: EpisodeParams, f
     if not (np.all(f > 0) and np.all(f <= params.fsw / 2)):
         raise PopError(f"frequencies must lie in (0, fsw/2] = (0, {params.fsw / 2:g}] Hz; got {f.min():g}..{f.max():g}")
     orbit = find_orbit(loop)
+    limited = [item[1][loop.i_dcmd] for item in orbit.segments if item[0] == "pm" and not 0.0 < item[1][loop.i_dcmd] < 1.0]
+    if limited:
+        raise PopError(f"the {controller}'s duty command sits at {limited[0]:g} on the orbit at vin {params.vin:g} V, "
+                       f"vref {params.vref:g} V (a limit of 0..1): no small-signal path through it, no loop gain there")
     M = period_jacobian(loop, orbit.segments)
     keep = _loop_states(loop, M)
     rho = float(np.max(np.abs(np.linalg.eigvals(M[np.ix_(keep, keep)]))))
@@ -499,6 +502,11 @@ def loop_gain_reference(loop: Loop, orbit: Orbit, f: np.ndarray) -> np.ndarray:
         vout = (G[n + 1, :n] @ p0 + G[n + 1, n]) / loop.per  # the fundamental of V(out) per unit injection
         T[k] = -vout / (vout + 1.0)
     return T
+
+
+def _at_limit(loop: Loop, segments: list) -> bool:
+    """The duty command at 0 or 1 somewhere in the period."""
+    return any(item[0] == "pm" and not 0.0 < item[1][loop.i_dcmd] < 1.0 for item in segments)
 
 
 def _outside_loop(loop: Loop, X: np.ndarray) -> list[int]:
