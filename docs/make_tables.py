@@ -192,11 +192,18 @@ def agreement_table(runs: Path, reuse: bool) -> str:
     return res.stdout.strip()
 
 
+def pop_table(runs: Path, reuse: bool) -> str:
+    """benchmarks/bench_pop.py --markdown: POP + AC against the injection, one point; a margins sweep."""
+    res = subprocess.run([sys.executable, str(DOCS.parent / "benchmarks" / "bench_pop.py"), "--markdown"],
+                         capture_output=True, text=True, check=True, cwd=DOCS.parent / "benchmarks")
+    return res.stdout.strip()
+
+
 TABLES = {"plan": (plan_table, "findings.md"), "tolerances": (tolerance_table, "findings.md"),
           "deployment": (deployment_table, "findings.md"), "margins": (margins_table, "findings.md"),
           "evaluate": (evaluate_table, "results.md"), "startup": (startup_table, "measurements.md"),
           "speed": (speed_table, "measurements.md"), "sweep": (sweep_table, "measurements.md"),
-          "agreement": (agreement_table, "measurements.md")}
+          "agreement": (agreement_table, "measurements.md"), "pop": (pop_table, "measurements.md")}
 
 
 def write_table(doc: Path, name: str, text: str) -> None:
