@@ -12,17 +12,12 @@ from pathlib import Path
 
 import torch
 
-from buckbi.episodes.run import EpisodeParams, run_episode
+from buckbi.episodes.run import run_episode
 from buckbi.nn.checkpoint import seed_actor
-from buckbi.pwl.agreement import deviation
+from buckbi.pwl.agreement import reference_points, deviation
 
-PERIODS = 300
 T400 = 1 / 50e3 / 400
-POINTS = {
-    "light": EpisodeParams(vin=240.0, ro=80.0, Lo=95e-6, vref=60.0, steps=PERIODS),  # discontinuous conduction
-    "heavy": EpisodeParams(vin=158.0, ro=5.5, Lo=22e-6, vref=141.0, steps=PERIODS),  # duty near 0.9
-    "mid": EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, steps=PERIODS),
-}
+POINTS = reference_points()
 # an untrained actor in the loop at heavy load: T/400 ngspice is not converged there (tests/test_pwl_agreement.py)
 CASES = [("teacher", p) for p in POINTS] + [("gym1", p) for p in POINTS] + [("gym2", "light"), ("gym2", "mid"),
                                                                             ("deploy", "light"), ("deploy", "mid")]

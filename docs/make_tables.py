@@ -173,28 +173,27 @@ def startup_table(runs: Path, reuse: bool) -> str:
 
 def speed_table(runs: Path, reuse: bool) -> str:
     """benchmarks/bench_pwl.py --markdown: one 2048-period episode per gym, ngspice beside the fast simulator."""
-    res = subprocess.run([sys.executable, str(DOCS.parent / "benchmarks" / "bench_pwl.py"), "--markdown"],
-                         capture_output=True, text=True, check=True, cwd=DOCS.parent / "benchmarks")
-    return res.stdout.strip()
+    return _bench("bench_pwl.py")
 
 
 def sweep_table(runs: Path, reuse: bool) -> str:
     """benchmarks/bench_sweep.py --markdown: points per minute with 1 and 2 local Dask workers."""
-    res = subprocess.run([sys.executable, str(DOCS.parent / "benchmarks" / "bench_sweep.py"), "--markdown"],
-                         capture_output=True, text=True, check=True, cwd=DOCS.parent / "benchmarks")
-    return res.stdout.strip()
+    return _bench("bench_sweep.py")
 
 
 def agreement_table(runs: Path, reuse: bool) -> str:
     """benchmarks/agreement_table.py: pwl and T/20 ngspice against T/400 ngspice, per gym and point."""
-    res = subprocess.run([sys.executable, str(DOCS.parent / "benchmarks" / "agreement_table.py"), "--markdown"],
-                         capture_output=True, text=True, check=True, cwd=DOCS.parent / "benchmarks")
-    return res.stdout.strip()
+    return _bench("agreement_table.py")
 
 
 def pop_table(runs: Path, reuse: bool) -> str:
     """benchmarks/bench_pop.py --markdown: POP + AC against the injection, one point; a margins sweep."""
-    res = subprocess.run([sys.executable, str(DOCS.parent / "benchmarks" / "bench_pop.py"), "--markdown"],
+    return _bench("bench_pop.py")
+
+
+def _bench(script: str) -> str:
+    """A benchmark's markdown table (its --markdown output), run from benchmarks/ as a user would."""
+    res = subprocess.run([sys.executable, str(DOCS.parent / "benchmarks" / script), "--markdown"],
                          capture_output=True, text=True, check=True, cwd=DOCS.parent / "benchmarks")
     return res.stdout.strip()
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-from torch import nn
+
+from tests.shared import linear_actor
 
 from buckbi.nn.actors import resolve_actor
 from buckbi.converters.buck import EpisodeParams
@@ -99,14 +99,7 @@ def test_points_are_read_with_their_keys():
 
 # ---- the fast simulator ------------------------------------------------------------------------------------------
 
-def p_actor(k: float, b: float = 0.5) -> nn.Module:
-    """A network that is linear in the one input it uses: duty = b + k * NNin6 (the held error over vmax)."""
-    lin = nn.Linear(19, 1)
-    with torch.no_grad():
-        lin.weight.zero_()
-        lin.weight[0, 5] = k
-        lin.bias.fill_(b)
-    return nn.Sequential(lin).double().eval()
+p_actor = linear_actor
 
 
 def test_a_linear_network_gives_the_loop_gain_its_formula_predicts(tmp_path):

@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 import pytest
+
+from tests.shared import linear_actor
 import torch
 from torch import nn
 
@@ -77,14 +79,7 @@ def test_pop_gives_the_injections_loop_gain_and_margins(name, net, tmp_path):
     assert 0 < lg.critical_pole < 1  # these loops are stable
 
 
-def p_actor(k: float, b: float = 0.5) -> nn.Module:
-    """duty = b + k * NNin6 (the held error over vmax): linear in the one input it uses."""
-    lin = nn.Linear(19, 1)
-    with torch.no_grad():
-        lin.weight.zero_()
-        lin.weight[0, 5] = k
-        lin.bias.fill_(b)
-    return nn.Sequential(lin).double().eval()
+p_actor = linear_actor
 
 
 def test_a_linear_network_gives_its_formula():

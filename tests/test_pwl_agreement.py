@@ -11,18 +11,13 @@ import torch
 
 from buckbi.nn.actors import resolve_actor
 from buckbi.nn.checkpoint import seed_actor
-from buckbi.episodes.run import EpisodeParams, run_episode
-from buckbi.pwl.agreement import CONVERGED, DEFAULT_STEP, deviation, violations
+from buckbi.episodes.run import run_episode
+from buckbi.pwl.agreement import reference_points, CONVERGED, DEFAULT_STEP, deviation, violations
 
 pytestmark = pytest.mark.ltspice
 
-PERIODS = 300
 T400 = 1 / 50e3 / 400
-POINTS = {
-    "light": EpisodeParams(vin=240.0, ro=80.0, Lo=95e-6, vref=60.0, steps=PERIODS),  # discontinuous conduction
-    "heavy": EpisodeParams(vin=158.0, ro=5.5, Lo=22e-6, vref=141.0, steps=PERIODS),  # duty near 0.9
-    "mid": EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, steps=PERIODS),
-}
+POINTS = reference_points()
 
 
 def seeded_actor() -> torch.nn.Module:

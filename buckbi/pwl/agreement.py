@@ -5,6 +5,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+def reference_points():
+    """The points the fast simulator is held to converged ngspice at (tests/test_pwl_agreement.py and
+    benchmarks/agreement_table.py): light = discontinuous conduction, heavy = duty near 0.9, mid, 300 periods."""
+    from ..converters.buck.spec import EpisodeParams
+    return {"light": EpisodeParams(vin=240.0, ro=80.0, Lo=95e-6, vref=60.0, steps=300),
+            "heavy": EpisodeParams(vin=158.0, ro=5.5, Lo=22e-6, vref=141.0, steps=300),
+            "mid": EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, steps=300)}
+
+
 # Groups of the issue's agreement tolerances (1-based NN input numbers).
 PLANT_INPUTS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 17]  # Vout, error, vin, vref
 DUTY_INPUTS = [11, 12, 13, 14, 15, 18]  # held duties and their difference
