@@ -37,7 +37,8 @@ def main() -> None:
     params = EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, steps=args.steps)
     with tempfile.TemporaryDirectory() as warm:
         run_episode("gym2", actor, params, warm, "pwl")  # numba compiles (or loads its cache) once
-    print(f"{args.steps}-step episodes, vin=200 ro=20 Lo=50u vref=100, actor 19-32-16-1; medians of {args.repeat}")
+    if not args.markdown:
+        print(f"{args.steps}-step episodes, vin=200 ro=20 Lo=50u vref=100, actor 19-32-16-1; medians of {args.repeat}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for gym in ("teacher", "gym1", "gym2", "deploy"):
