@@ -1,0 +1,1 @@
+"""Closed-loop figures (DC error, overshoot, settling, ...) and the held-out evaluation of a network."""
