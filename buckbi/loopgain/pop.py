@@ -32,7 +32,6 @@ from torch import nn
 
 from ..converters.buck.spec import EpisodeParams
 from ..pwl.model import IL, ILO, N_INPUTS, N_STATES, OI, REF, VC, VIN, ILOAD, ONE, NOISE, mode_equations
-from ..pwl.propagate import N_T
 from ..pwl.simulate import circuit
 
 CONTROLLERS = ("nn", "teacher")
@@ -92,8 +91,8 @@ class Loop:
         self.c, self.p, self.controller = c, params, controller
         self.actor = actor.double().eval() if actor is not None else None
         self.delay = int(params.delay_periods) if controller == "nn" else 0
-        mats = [mode_equations(c, params.ro, params.Lo, params.vmax, False, plant, teacher)
-                for plant in range(3) for teacher in range(N_T)]
+        # the plant's three conduction modes with the teacher linear (the orbit is refused where it is not)
+        mats = [mode_equations(c, params.ro, params.Lo, params.vmax, False, plant, 0) for plant in range(3)]
         self.A = np.array([m[0] for m in mats])
         self.B = np.array([m[1] for m in mats])
         self.u = np.zeros(N_INPUTS)
@@ -125,7 +124,7 @@ class Loop:
     # --- the nonlinear period map ------------------------------------------------------------------------------
 
     def mode(self, plant: int) -> int:
-        return plant * N_T  # the teacher linear (checked on the orbit); in the NN's loop its states are not kept
+        return plant  # the teacher linear; in the NN's loop its states are not kept
 
     def _flow(self, X: np.ndarray, m: int, h: float) -> np.ndarray:
         """The circuit's states after ``h`` in mode ``m`` (inputs constant: exact, in modal form)."""
@@ -670,9 +669,13 @@ def _phi(mu: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     z = mu * h
     e = np.exp(z)
     small = np.abs(z) < 1e-4
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p1 = np.where(small, h * (1 + z / 2 + z * z / 6), (e - 1) / np.where(small, 1, mu))
-        p2 = np.where(small, h * h * (0.5 + z / 6 + z * z / 24), (e - 1 - z) / np.where(small, 1, mu) ** 2)
+    safe = np.where(small, 1.0, mu)
+    p1 = (e - 1) / safe
+    p2 = (e - 1 - z) / (safe * safe)
+    if small.any():
+        zs = z[small]
+        p1[small] = h * (1 + zs / 2 + zs * zs / 6)
+        p2[small] = h * h * (0.5 + zs / 6 + zs * zs / 24)
     return e, p1, p2
 
 
