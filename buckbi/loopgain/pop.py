@@ -21,6 +21,7 @@ periodic), a duty or the teacher at a limit on the orbit (no small-signal path),
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -89,7 +90,8 @@ class Loop:
         if not params.nominal_parts:
             c = dataclasses.replace(c, L=params.L1, C=params.C1, Rc=params.ESR)
         self.c, self.p, self.controller = c, params, controller
-        self.actor = actor.double().eval() if actor is not None else None
+        # a float64 copy: the caller's network (a learner's, say) keeps its dtype and mode
+        self.actor = copy.deepcopy(actor).double().eval() if actor is not None else None
         self.delay = int(params.delay_periods) if controller == "nn" else 0
         # the plant's three conduction modes with the teacher linear (the orbit is refused where it is not)
         mats = [mode_equations(c, params.ro, params.Lo, params.vmax, False, plant, 0) for plant in range(3)]
@@ -579,7 +581,6 @@ def loop_gain_torch(actor: nn.Module, params: EpisodeParams, f_Hz, orbit: Orbit 
     from .margins import margins
     f = np.asarray(f_Hz, dtype=float)
     loop = Loop("nn", actor, params)
-    loop.actor = actor  # the caller's model itself (its parameters carry the gradient); evaluated in float64 below
     if orbit is None:
         orbit = find_orbit(loop)
     segments = orbit.segments
@@ -588,9 +589,11 @@ def loop_gain_torch(actor: nn.Module, params: EpisodeParams, f_Hz, orbit: Orbit 
     n, hi = loop.n, loop.i_held
     X0 = segments[0][1]
     held = loop._sample(X0)[hi:hi + 19]
-    x = torch.tensor(held, dtype=torch.float64, requires_grad=True)
-    y = actor.double()(x[None, :])[0, 0]
+    dtype = next(actor.parameters()).dtype  # the caller's network as it is: its parameters carry the gradient
+    x = torch.tensor(held, dtype=dtype, requires_grad=True)
+    y = actor(x[None, :])[0, 0]
     (J,) = torch.autograd.grad(y, x, create_graph=True)  # d output / d inputs, a function of the parameters
+    J = J.to(torch.float64)
     base = _event_matrix(loop, segments[0], 0.0, True)  # the sample event; its NN row is rebuilt from J below
     new = np.zeros((19, n))  # the held inputs after the sample, as rows over the state
     new[:, :] = base[hi:hi + 19, :n].real
