@@ -21,8 +21,8 @@ from buckbi.nn.actors import pretrained_actor
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--sweep", type=int, default=100, help="random points of the margins sweep (default 100)")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--sweep", type=int, default=1000, help="random points of the margins sweep (default 1000)")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
     actor = pretrained_actor()

@@ -165,7 +165,7 @@ def test_the_margins_are_differentiable_in_the_networks_parameters():
         with torch.no_grad():
             where(other).add_(delta)
         s = loop_gain_torch(other, p, f, orbit=r.orbit)
-        return np.array([float(s.phase_margin_deg), float(s.gain_margin_dB), float(s.critical_pole)])
+        return np.array([s.phase_margin_deg.item(), s.gain_margin_dB.item(), s.critical_pole.item()])
 
     for pick, where in ((lambda m: m[-1].bias, lambda o: [m for m in o if isinstance(m, nn.Linear)][-1].bias),
                         (lambda m: m[0].weight, lambda o: [m for m in o if isinstance(m, nn.Linear)][0].weight)):

@@ -53,6 +53,7 @@ class Orbit:
     segments: list = field(repr=False)  # (kind, ...) as _period records them
     iterations: int = 0
     residual: float = 0.0
+    jacobian: np.ndarray | None = field(default=None, repr=False)  # the period map's, at X
 
 
 @dataclass
@@ -131,15 +132,24 @@ class Loop:
     def _flow(self, X: np.ndarray, m: int, h: float) -> np.ndarray:
         """The circuit's states after ``h`` in mode ``m`` (inputs constant: exact, in modal form)."""
         lam, V, Vi, _, _ = _modes(self)[m]
-        Bu = self._Bu(m)
         k = len(self.xi)
         e, p1, _ = _phi(lam, h)
         out = X.copy()
-        out[:k] = (V @ (e * (Vi @ X[:k]) + p1 * (Vi @ Bu))).real
+        out[:k] = (V @ (e * (Vi @ X[:k]) + p1 * self._modal_Bu[m])).real
         return out
 
-    def _Bu(self, m: int) -> np.ndarray:
-        return self.B[m][self.xi] @ self.u  # (the plant's rows do not read the teacher's states)
+    def _flow_state(self, X: np.ndarray, m: int, hs: np.ndarray, i: int) -> np.ndarray:
+        """State ``i`` after each time of ``hs`` in mode ``m`` (the discontinuous-conduction search's grid at once)."""
+        lam, V, Vi, _, _ = _modes(self)[m]
+        e, p1, _ = _phi(lam[None, :], hs[:, None])
+        return ((e * (Vi @ X[:len(self.xi)]) + p1 * self._modal_Bu[m]) @ V[i]).real
+
+    @property
+    def _modal_Bu(self) -> list[np.ndarray]:
+        """Per mode, the constant inputs' drive B u in modal coordinates (computed once)."""
+        if not hasattr(self, "_mbu"):
+            self._mbu = [mode[2] @ (self.B[m][self.xi] @ self.u) for m, mode in _modes(self).items()]
+        return self._mbu
 
     def _deriv(self, X: np.ndarray, m: int) -> np.ndarray:
         return self.A[m][np.ix_(self.xi, self.xi)] @ X[:len(self.xi)] + self.B[m][self.xi] @ self.u
@@ -237,9 +247,9 @@ class Loop:
             h = t1 - t
             if plant == 1:  # the diode conducts: find where iL reaches 0
                 grid = np.linspace(0.0, h, 9)[1:]
-                vals = [self._flow(X, m, g)[il] for g in grid]
-                hit = next((k for k, v in enumerate(vals) if v <= 0.0), None)
-                if hit is not None:
+                below = np.flatnonzero(self._flow_state(X, m, grid, il) <= 0.0)
+                if len(below):
+                    hit = int(below[0])
                     lo = 0.0 if hit == 0 else grid[hit - 1]
                     hi = grid[hit]
                     for _ in range(60):  # safeguarded Newton (bisection where it would leave the bracket)
@@ -445,7 +455,7 @@ def find_orbit(loop: Loop, max_iter: int = 60, tol: float = 1e-9) -> Orbit:
         res = float(np.max(np.abs(R) / scale))
         M = period_jacobian(loop, segments)
         if res < tol:
-            return Orbit(X=X, duty=float(X[loop.i_duty]), segments=segments, iterations=it, residual=res)
+            return Orbit(X=X, duty=float(X[loop.i_duty]), segments=segments, iterations=it, residual=res, jacobian=M)
         K = M - np.eye(loop.n)
         K[free, :] = 0.0
         K[free, free] = 1.0  # keep it where it is
@@ -481,7 +491,7 @@ def loop_gain(controller: str, actor: nn.Module | None, params: EpisodeParams, f
     if limited:
         raise PopError(f"the {controller}'s duty command sits at {limited[0]:g} on the orbit at vin {params.vin:g} V, "
                        f"vref {params.vref:g} V (a limit of 0..1): no small-signal path through it, no loop gain there")
-    M = period_jacobian(loop, orbit.segments)
+    M = orbit.jacobian if orbit.jacobian is not None else period_jacobian(loop, orbit.segments)
     keep = _loop_states(loop, M)
     rho = float(np.max(np.abs(np.linalg.eigvals(M[np.ix_(keep, keep)]))))
     if rho >= 1.0:
@@ -672,13 +682,15 @@ def _phi(mu: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     z = mu * h
     e = np.exp(z)
     small = np.abs(z) < 1e-4
+    if not small.any():
+        return e, (e - 1) / mu, (e - 1 - z) / (mu * mu)
     safe = np.where(small, 1.0, mu)
     p1 = (e - 1) / safe
     p2 = (e - 1 - z) / (safe * safe)
     if small.any():
-        zs = z[small]
-        p1[small] = h * (1 + zs / 2 + zs * zs / 6)
-        p2[small] = h * h * (0.5 + zs / 6 + zs * zs / 24)
+        zs, hs = z[small], np.broadcast_to(h, z.shape)[small]
+        p1[small] = hs * (1 + zs / 2 + zs * zs / 6)
+        p2[small] = hs * hs * (0.5 + zs / 6 + zs * zs / 24)
     return e, p1, p2
 
 
@@ -703,24 +715,39 @@ def compose(loop: Loop, segments: list, s: np.ndarray, inject: bool) -> np.ndarr
     K = len(s)
     modal = _modes(loop)
     G = np.broadcast_to(np.eye(n + 2, dtype=complex), (K, n + 2, n + 2)).copy()
-    for item in segments:
+    events = _events(loop, segments, inject)
+    for k, item in enumerate(segments):
         if item[0] != "flow":
-            G = _event_matrix(loop, item, 0.0, inject) @ G
+            G = events[k] @ G
             continue
         _, m, h, _ = item
         lam, V, Vi, b_m, c_m = modal[m]
-        b_m = b_m if inject else np.zeros_like(b_m)
         e, p1, p2 = _phi(lam[None, :] - s[:, None], h)  # (K, nx)
         new = np.empty_like(G)
-        zx = np.einsum("ij,kjl->kil", Vi, G[:, :nx, :])  # the circuit's rows, in modal coordinates
+        zx = Vi @ G[:, :nx, :]  # the circuit's rows, in modal coordinates
         one = G[:, n, :]  # the row of the constant 1 (the injection's unit amplitude)
-        new[:, :nx, :] = np.einsum("ij,kjl->kil", V, e[:, :, None] * zx + (p1 * b_m)[:, :, None] * one[:, None, :])
+        ez = e[:, :, None] * zx
+        iz = p1[:, :, None] * zx
+        if inject:
+            ez += (p1 * b_m)[:, :, None] * one[:, None, :]
+            iz += (p2 * b_m)[:, :, None] * one[:, None, :]
+        new[:, :nx, :] = V @ ez
         new[:, nx:n, :] = np.exp(-s * h)[:, None, None] * G[:, nx:n, :]
         new[:, n, :] = one
-        new[:, n + 1, :] = G[:, n + 1, :] + np.einsum("j,kjl->kl", c_m, p1[:, :, None] * zx
-                                                      + (p2 * b_m)[:, :, None] * one[:, None, :])
+        new[:, n + 1, :] = G[:, n + 1, :] + (c_m @ iz)
         G = new
     return G
+
+
+def _events(loop: Loop, segments: list, inject: bool) -> dict[int, np.ndarray]:
+    """The clocked events' matrices of a recorded period (they do not depend on s), kept with the segments."""
+    key = (id(segments), len(segments), inject)
+    cache = getattr(loop, "_event_cache", None)
+    if cache is None or cache[0] != key:
+        cache = (key, {k: _event_matrix(loop, item, 0.0, inject) for k, item in enumerate(segments)
+                       if item[0] != "flow"}, segments)  # (the segments kept: their id stays theirs)
+        loop._event_cache = cache
+    return cache[1]
 
 
 def loop_gain_fast(loop: Loop, orbit: Orbit, f: np.ndarray) -> np.ndarray:
