@@ -584,56 +584,100 @@ class TorchLoopGain:
     orbit: Orbit
 
 
+class FixedOrbitLoopGain:
+    """The NN loop's T(f) at one periodic operating point as a function of the network's parameters (the orbit held
+    fixed: the network enters through its Jacobian at the orbit's inputs). The rest of the period is composed once
+    per frequency list, so a learner can evaluate it at every optimiser step for the cost of one Jacobian."""
+
+    def __init__(self, actor: nn.Module, params: EpisodeParams, orbit: Orbit | None = None):
+        self.loop = loop = Loop("nn", actor, params)
+        self.orbit = orbit if orbit is not None else find_orbit(loop)
+        segments = self.orbit.segments
+        if segments[0][0] != "sample":
+            raise AssertionError("an NN period starts at its sampling instant")
+        n, hi = loop.n, loop.i_held
+        self.held = loop._sample(segments[0][1])[hi:hi + 19]
+        self.base = torch.from_numpy(_event_matrix(loop, segments[0], 0.0, True))  # its NN row rebuilt from J
+        self.new = torch.from_numpy(self.base[hi:hi + 19, :n].real.numpy().copy())  # held inputs after the sample
+        self.r_held = torch.from_numpy(self.base[hi:hi + 19, n].real.numpy().copy())
+        self.after = segments[1:]  # the rest of the period: no parameter in it
+        self._rest: dict = {}
+
+    def jacobian(self, actor: nn.Module) -> torch.Tensor:
+        """d output / d inputs at the orbit's held inputs, a function of the parameters."""
+        dtype = next(actor.parameters()).dtype  # the caller's network as it is: its parameters carry the gradient
+        x = torch.tensor(self.held, dtype=dtype, requires_grad=True)
+        (J,) = torch.autograd.grad(actor(x[None, :])[0, 0], x, create_graph=True)
+        return J.to(torch.float64)
+
+    def sample_matrix(self, actor: nn.Module) -> torch.Tensor:
+        J, n, E = self.jacobian(actor), self.loop.n, self.base.clone()
+        E[self.loop.i_out, :n] = (J @ self.new).to(torch.complex128)
+        E[self.loop.i_out, n] = (J @ self.r_held).to(torch.complex128)
+        return E
+
+    def rest(self, s: np.ndarray, inject: bool = True) -> torch.Tensor:
+        key = (s.tobytes(), inject)
+        if key not in self._rest:
+            if len(self._rest) > 8:
+                self._rest.clear()
+            self._rest[key] = torch.from_numpy(compose(self.loop, self.after, s, inject))
+        return self._rest[key]
+
+    def T(self, actor: nn.Module, f_Hz, Es: torch.Tensor | None = None) -> torch.Tensor:
+        """T at every frequency of ``f_Hz`` (complex, differentiable)."""
+        n, loop = self.loop.n, self.loop
+        G = self.rest(2j * math.pi * np.asarray(f_Hz, dtype=float)) @ (self.sample_matrix(actor) if Es is None else Es)
+        eye = torch.eye(n, dtype=torch.complex128)
+        p0 = torch.linalg.solve(eye - G[:, :n, :n], G[:, :n, n:n + 1])[:, :, 0]
+        vout = ((G[:, n + 1, :n] * p0).sum(-1) + G[:, n + 1, n]) / loop.per
+        return -vout / (vout + 1.0)
+
+    def period_map(self, Es: torch.Tensor) -> torch.Tensor:
+        n = self.loop.n
+        return (self.rest(np.zeros(1), False)[0] @ Es)[:n, :n]
+
+
+def orbit_at_teacher(actor: nn.Module, params: EpisodeParams, teacher: Orbit | None = None) -> Orbit:
+    """The network's loop placed on the teacher's periodic operating point: the plant's state there, the held inputs
+    the teacher's orbit samples, the accumulator at which the network gives the teacher's duty. Where the network
+    imitates the teacher this is its own orbit; elsewhere (even where its own loop has none) it is the point at which
+    to compare their small-signal laws."""
+    if teacher is None:
+        teacher = find_orbit(Loop("teacher", None, params))
+    loop = Loop("nn", actor, params)
+    p, d = params, teacher.duty
+    X = np.zeros(loop.n)
+    X[:len(loop.xi)] = teacher.X[list(loop.xi)]
+    vo = loop.vout(X) / p.vmax
+    h = np.zeros(19)
+    h[0:5], h[5:10], h[10:15] = vo, vo - p.vref / p.vmax, d
+    h[15], h[16] = p.vin / p.vmax, p.vref / p.vmax
+    h[18] = _accumulator_for(loop, h, d)
+    X[loop.i_held:loop.i_held + 19] = h
+    X[loop.i_out] = d
+    if loop.delay:
+        X[loop.i_fifo:loop.i_fifo + loop.delay] = d
+    X[loop.i_duty] = X[loop.i_dcmd] = d
+    _, segments = loop.period(X)
+    return Orbit(X=X, duty=d, segments=segments)
+
+
 def loop_gain_torch(actor: nn.Module, params: EpisodeParams, f_Hz, orbit: Orbit | None = None) -> TorchLoopGain:
     """The NN loop's T(f), phase and gain margin and critical pole, differentiable with respect to ``actor``'s
     parameters. ``orbit``: the periodic operating point to linearise at (found when not given); it is held fixed, so
     the gradient is the one at that orbit (what a learner's loss term needs between two orbit searches)."""
     from .margins import margins
     f = np.asarray(f_Hz, dtype=float)
-    loop = Loop("nn", actor, params)
-    if orbit is None:
-        orbit = find_orbit(loop)
-    segments = orbit.segments
-    if segments[0][0] != "sample":
-        raise AssertionError("an NN period starts at its sampling instant")
-    n, hi = loop.n, loop.i_held
-    X0 = segments[0][1]
-    held = loop._sample(X0)[hi:hi + 19]
-    dtype = next(actor.parameters()).dtype  # the caller's network as it is: its parameters carry the gradient
-    x = torch.tensor(held, dtype=dtype, requires_grad=True)
-    y = actor(x[None, :])[0, 0]
-    (J,) = torch.autograd.grad(y, x, create_graph=True)  # d output / d inputs, a function of the parameters
-    J = J.to(torch.float64)
-    base = _event_matrix(loop, segments[0], 0.0, True)  # the sample event; its NN row is rebuilt from J below
-    new = np.zeros((19, n))  # the held inputs after the sample, as rows over the state
-    new[:, :] = base[hi:hi + 19, :n].real
-    r_held = base[hi:hi + 19, n].real
-
-    def sample_matrix() -> torch.Tensor:
-        E = torch.tensor(base, dtype=torch.complex128)
-        row = (J @ torch.tensor(new, dtype=torch.float64)).to(torch.complex128)
-        inj = (J @ torch.tensor(r_held, dtype=torch.float64)).to(torch.complex128)
-        E = E.clone()
-        E[loop.i_out, :n] = row
-        E[loop.i_out, n] = inj
-        return E
-
-    Es = sample_matrix()
-    cache: dict = {}
-    rest = lambda s: torch.tensor(linearised_period(loop, segments[1:], s, True, cache), dtype=torch.complex128)  # noqa: E731
+    fixed = FixedOrbitLoopGain(actor, params, orbit)
+    loop, orbit, n = fixed.loop, fixed.orbit, fixed.loop.n
+    Es = fixed.sample_matrix(actor)
 
     def T_at(freqs: np.ndarray) -> torch.Tensor:
-        out = []
-        eye = torch.eye(n, dtype=torch.complex128)
-        for fk in freqs:
-            G = rest(2j * math.pi * fk) @ Es
-            p0 = torch.linalg.solve(eye - G[:n, :n], G[:n, n])
-            vout = (G[n + 1, :n] @ p0 + G[n + 1, n]) / loop.per
-            out.append(-vout / (vout + 1.0))
-        return torch.stack(out)
+        return fixed.T(actor, freqs, Es)
 
     T = T_at(f)
-    M = (torch.tensor(linearised_period(loop, segments[1:], 0.0, False), dtype=torch.complex128) @ Es)[:n, :n]
+    M = fixed.period_map(Es)
     keep = _loop_states(loop, M.detach().real.numpy())
     rho = torch.linalg.eigvals(M[keep][:, keep]).abs().max()
     m = margins(f, T.detach().numpy())
