@@ -164,7 +164,8 @@ class StartState:
 def operating_point(c: GymCircuit, vin: float, ro: float, vmax: float, load_step: bool, iload0: float) -> StartState:
     """Every hold at 0, so duty 0 and the switch off. What remains: the off switch's leak into an R-L load
     (Vout a few mV), or the current-source load pulling its current through the diode (Vout < 0); either
-    way fb != ref = 0 and the op-amp sits on a clamp diode, at the diode's voltage for the current it takes."""
+    way fb != ref = 0 and the op-amp sits on a clamp diode, at the diode's voltage for the current it takes, with
+    the compensator's capacitors charged to what its clamped output puts across them."""
     x = np.zeros(N_STATES)
     if load_step:
         vd0, rd = diode_line(c)
@@ -181,4 +182,7 @@ def operating_point(c: GymCircuit, vin: float, ro: float, vmax: float, load_step
     hi, lo = c.clamp_hi + drop, c.clamp_lo - drop
     teacher = 4 if fb > 0 else 3
     x[OI] = lo if teacher == 4 else hi
+    # The compensator's capacitors at DC carry no current: inv = t3 = fb and t1 = nnpwm (the clamped op-amp output),
+    # so CT1 and CT2 hold nnpwm - fb (1 V less fb behind the current-source load's negative Vout, not 0).
+    x[Q1] = x[Q2] = (1.0 if teacher == 3 else 0.0) - fb
     return StartState(x, plant, teacher, hi, lo)
