@@ -23,7 +23,7 @@ def buckbi(*args: str, **kw) -> subprocess.CompletedProcess:
 
 def test_train_cli_writes_every_artefact_and_continues(simulator, tmp_path):
     work = tmp_path / "gym"
-    res = buckbi("train", "--workdir", str(work), "--episodes", "3", "--steps", "256", "--seed", "4", "--quiet")
+    res = buckbi("train", "--recipe", "seed", "--workdir", str(work), "--episodes", "3", "--steps", "256", "--seed", "4", "--quiet")
     assert res.returncode == 0, res.stderr
     for ep in (1, 2, 3):
         for name in (f"actor_ep{ep}.pth", f"BUCK_VM_BI_nn_ep{ep}.sp", f"BUCK_VM_BI_param_ep{ep}.txt",
@@ -36,7 +36,7 @@ def test_train_cli_writes_every_artefact_and_continues(simulator, tmp_path):
     assert ".param STEPS=256" in (work / "BUCK_VM_BI_param_ep2.txt").read_text()
     rows = pd.read_csv(work / "episodes" / "ep3.csv.gz")
     assert len(rows) == 257 and {"V(nnin1)", "V(nnpwm)", "V(nnout1)"} <= set(rows.columns)
-    res = buckbi("train", "--workdir", str(work), "--episodes", "1", "--steps", "256", "--quiet")
+    res = buckbi("train", "--recipe", "seed", "--workdir", str(work), "--episodes", "1", "--steps", "256", "--quiet")
     assert res.returncode == 0, res.stderr
     assert "[Ep4] gym1" in res.stderr
     log = pd.read_csv(work / "log.csv")
@@ -46,7 +46,7 @@ def test_train_cli_writes_every_artefact_and_continues(simulator, tmp_path):
 
 def test_kill_minus_9_mid_episode_loses_at_most_that_episode(simulator, tmp_path):
     work = tmp_path / "gym"
-    cmd = [sys.executable, "-m", "buckbi", "train", "--workdir", str(work), "--episodes", "30", "--steps", "512",
+    cmd = [sys.executable, "-m", "buckbi", "train", "--recipe", "seed", "--workdir", str(work), "--episodes", "30", "--steps", "512",
            "--seed", "8", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:

@@ -9,25 +9,38 @@ from .common import SIM_HELP, STEP_HELP, add_network_options, check_simulator
 
 def add_parser(sub) -> None:
     from ..train.config import DEFAULT_SPICE_CHECK, TrainConfig
+    from ..train.recipes import RECIPES
     d = TrainConfig()  # train's defaults are the config's
-    t = sub.add_parser("train", help="behaviour-imitation training in SPICE (resumes where it stopped)",
-                       description="Behaviour imitation of the Type-III teacher, as the seed notebook: per episode "
-                       "export the actor, run a SPICE episode, fit 200 Adam epochs on its batch, log and plot.")
+    seed = RECIPES["seed"]
+    recipes = "; ".join(f"{r.name}: {r.description}" for r in RECIPES.values())
+    t = sub.add_parser("train", help="behaviour-imitation training of the network (resumes where it stopped)",
+                       description="Behaviour imitation of the Type-III teacher: per batch export the actor, run "
+                       "episodes, fit, log and plot. A recipe names what the episodes vary and how the learner fits "
+                       f"them ({recipes}).")
+    t.add_argument("--recipe", choices=tuple(RECIPES), default="signoff",
+                   help="what to train with (default signoff: the recipe whose networks pass the default plan; "
+                        "seed: the seed notebook's schedule, unchanged)")
     t.add_argument("--workdir", default=str(d.workdir), help=f"training folder (default ./{d.workdir}, as the seed)")
     t.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="start a new run from this network (buckbi checkpoint; a state dict with --arch; a module "
                         "or TorchScript file with --trust-pickle) instead of a seeded one")
     add_network_options(t)
-    t.add_argument("--schedule", default=d.schedule, help=f"GYM:EPISODES,... (default {d.schedule})")
+    t.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="recipe_set",
+                   help="change one setting of the recipe, e.g. --set loop_gain_weight=0 --set excitation_mV=[0,50] "
+                        "(the fields of buckbi.train.recipes.Recipe); the run records the changed recipe's name")
+    t.add_argument("--schedule", default=None, help=f"GYM:EPISODES,... (default: the recipe's; seed's {seed.schedule}; "
+                   "the signoff recipe draws its gyms itself)")
     t.add_argument("--gym", choices=("gym1", "gym2"), help="run every episode in this gym (overrides --schedule)")
-    t.add_argument("--episodes", type=int, help="episodes to run now (default: to the end of the schedule)")
-    t.add_argument("--steps", type=int, default=d.steps, help=f"control periods per episode (default {d.steps})")
-    t.add_argument("--epochs", type=int, default=d.epochs, help=f"Adam epochs per update (default {d.epochs})")
-    t.add_argument("--lr", type=float, default=d.lr, help=f"Adam learning rate (default {d.lr:g})")
+    t.add_argument("--episodes", type=int, help="episodes to run now (default: to the end of the recipe)")
+    t.add_argument("--steps", type=int, default=None,
+                   help=f"control periods of a start-up episode (default: the recipe's, {seed.steps})")
+    t.add_argument("--epochs", type=int, default=None,
+                   help=f"Adam steps per update (default: the recipe's; seed {seed.epochs} full-batch epochs)")
+    t.add_argument("--lr", type=float, default=None, help=f"Adam learning rate (default: the recipe's; seed {seed.lr:g})")
     t.add_argument("--seed", type=int, help="makes parameter draws and initial weights reproducible")
-    t.add_argument("--jobs", type=int, default=d.jobs,
-                   help="simulate N episodes at once with the same actor and update on their joined batch; "
-                        "--jobs 1 (default) is the seed's strictly sequential behaviour")
+    t.add_argument("--jobs", type=int, default=None,
+                   help="simulate N episodes at once with the same actor and update on their joined batch (default: "
+                        "the recipe's; the seed's 1 is strictly sequential, signoff's 8)")
     t.add_argument("--start-episode", type=int, help="restart at episode N: log rows >= N are dropped (the seed's "
                    "train_loop(N, ...)); the actor is the latest (actor_final.pth)")
     t.add_argument("--fresh", action="store_true", help="start over; an earlier run is moved to previous-<time>/")
@@ -40,14 +53,20 @@ def add_parser(sub) -> None:
     t.add_argument("--spice-check-every", type=int, default=None, metavar="N",
                    help="with --simulator pwl: every N-th episode also runs in ngspice with the same actor and "
                         "point, at a converged step (T/400); its deviation goes into log.csv and one beyond "
-                        f"buckbi.pwl.agreement.SPICE_CHECK stops training (default {DEFAULT_SPICE_CHECK}; 0: off)")
+                        f"buckbi.pwl.agreement.SPICE_CHECK stops training (default: the recipe's, seed {DEFAULT_SPICE_CHECK}, "
+                        "signoff 400; 0: off)")
     t.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     from ..train import TrainConfig, train
+    if args.simulator is None and not os.environ.get("BUCKBI_SIMULATOR") and args.recipe != "seed":
+        args.simulator = "pwl"  # a recipe of thousands of episodes trains on the fast engine, SPICE checking it
     check_simulator(args.simulator)
-    config = TrainConfig(workdir=Path(args.workdir), schedule=args.schedule, gym=args.gym, episodes=args.episodes,
+    from ..train.recipes import with_settings
+    recipe = with_settings(args.recipe, args.recipe_set)
+    config = TrainConfig(workdir=Path(args.workdir), recipe=recipe, schedule=args.schedule, gym=args.gym, episodes=args.episodes,
                          steps=args.steps, epochs=args.epochs, lr=args.lr, seed=args.seed, jobs=args.jobs,
                          simulator=args.simulator, start_episode=args.start_episode, fresh=args.fresh,
                          max_failures=args.max_failures, timeout=args.timeout, progress=not args.quiet,

@@ -13,7 +13,7 @@ from ..util.fsutil import atomic_write, atomic_write_text
 # The seed notebook's columns first (its 'std' stays empty as in the seed), then buckbi's.
 SEED_COLUMNS = ["episode", "sim time", "loss_actor", "vin", "ro", "Lo", "vref", "fsw", "std", "steps", "epoch",
                 "Vout/Vin", "Iout/Icrit"]
-COLUMNS = SEED_COLUMNS + ["gym", "status", "wall_s", "error"]
+COLUMNS = SEED_COLUMNS + ["gym", "status", "wall_s", "error", "scenario", "noise_mV"]
 # --spice-check-every: the fast episode against the same episode in ngspice (worst deviations at the rows)
 CHECK_COLUMNS = ["spice_vout_pct_of_vin", "spice_plant_inputs", "spice_duty_inputs", "spice_nn_out",
                  "spice_accumulator"]
@@ -23,14 +23,15 @@ NN_STEM, PARAM_STEM = "BUCK_VM_BI_nn", "BUCK_VM_BI_param"  # the seed's file nam
 STATUSES = ("ok", "failed", "spice_mismatch", "not_updated")
 
 
-def log_row(episode: int, params, *, gym: str, stamp: str, epochs: int, status: str, loss: float, wall_s: float,
+def log_row(episode: int, params, *, gym: str, stamp: str, scenario: str = "startup", epochs: int, status: str, loss: float, wall_s: float,
             error: str = "", checks: dict[str, float] | None = None) -> dict:
     """One log.csv row: the seed's columns (its 'std' stays empty), then buckbi's, then any SPICE check figures."""
     assert status in STATUSES, status
     return {"episode": episode, "sim time": stamp, "loss_actor": loss if status == "ok" else np.nan,
             "vin": params.vin, "ro": params.ro, "Lo": params.Lo, "vref": params.vref, "fsw": params.fsw, "std": np.nan,
             "steps": params.steps, "epoch": epochs, "Vout/Vin": params.vout_vin, "Iout/Icrit": params.iout_icrit,
-            "gym": gym, "status": status, "wall_s": round(wall_s, 3), "error": error} | {
+            "gym": gym, "status": status, "wall_s": round(wall_s, 3), "error": error, "scenario": scenario,
+            "noise_mV": params.noise_mV} | {
         f"spice_{k}": v for k, v in (checks or {}).items()}
 
 

@@ -30,15 +30,18 @@ class SpiceCheck:
         self.max_step, self.timeout = max_step, timeout
 
     def __call__(self, gym: str, actor, batch: list[int], params: list, results: list,
-                 workdir: Path) -> dict[int, CheckResult]:
+                 workdir: Path, **scenario) -> dict[int, CheckResult]:
         todo = [(ep, p, r) for ep, p, r in zip(batch, params, results) if self.every and ep % self.every == 0
                 and isinstance(r, Episode)]
         if not todo:
             return {}
         max_step = self.max_step or check_step(todo[0][1].fsw)
         scratch = Path(workdir) / "spice-check"
+        if "settings" in scenario:  # the settings of the episodes checked
+            keep = {ep for ep, _, _ in todo}
+            scenario = scenario | {"settings": [st for ep, st in zip(batch, scenario["settings"]) if ep in keep]}
         spice = self.runner(gym, actor, [p for _, p, _ in todo], scratch, self.simulator, parallel=len(todo),
-                            timeout=self.timeout, max_step=max_step)
+                            timeout=self.timeout, max_step=max_step, **scenario)
         shutil.rmtree(scratch, ignore_errors=True)
         out = {}
         for (ep, _, fast), ref in zip(todo, spice):

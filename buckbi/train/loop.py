@@ -7,6 +7,7 @@ import logging
 import secrets
 import shutil
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -24,8 +25,10 @@ from .artefacts import CHECK_COLUMNS, COLUMNS, RunDir, log_row
 from .checks import SpiceCheck
 from .config import TrainConfig
 from .learners import Learner, bi_update, behaviour_imitation
+from .signoff import signoff_learner
 from ..util.html import write_html
 from .plots import episode_figure, loss_figure, loss_header
+from .recipes import EpisodePlan, get_recipe
 from .schedule import gym_for_episode, parse_schedule, schedule_length
 
 log = logging.getLogger("buckbi.train")
@@ -40,10 +43,12 @@ class Trainer:
     """One training folder: resumes where its last committed episode ended."""
 
     def __init__(self, config: TrainConfig):
-        self.cfg = config
+        self.recipe = get_recipe(config.recipe)  # RecipeError names the recipes there are
+        self.cfg = config = config.resolved()
         _validate(config)  # before anything is written
         self.dir = RunDir(config.workdir)
         self.stages = parse_schedule(config.schedule)
+        self._plans: dict[int, EpisodePlan] = {}
         self.dir.root.mkdir(parents=True, exist_ok=True)
         self.dir.remove_stale_temporaries()
         if config.fresh:
@@ -67,6 +72,11 @@ class Trainer:
         meta: dict = {}
         if self.dir.final.exists():
             actor, meta = load_checkpoint(self.dir.final)  # CheckpointError names the file and the way out
+            if meta.get("recipe", "seed") != self.recipe.name:
+                raise CheckpointError(
+                    f"{self.dir.root} holds a run of the {meta.get('recipe', 'seed')!r} recipe, not "
+                    f"{self.recipe.name!r}: resume it with --recipe {meta.get('recipe', 'seed')}, or add --fresh to "
+                    f"move it aside and start the {self.recipe.name} recipe")
             if cfg.init is not None and meta.get("init") != str(Path(cfg.init).resolve()):
                 raise CheckpointError(
                     f"--init {cfg.init} starts a new run, but {self.dir.root} already holds another "
@@ -83,10 +93,11 @@ class Trainer:
                 actor = seed_actor()
             meta = {"seed": seed, "episode": 0, "init": str(Path(cfg.init).resolve()) if cfg.init else None}
         self.init_source = meta.get("init")
-        learner = (cfg.learner or behaviour_imitation)(actor, cfg)
+        seed = int(meta.get("seed", cfg.seed if cfg.seed is not None else 0))
+        factory = cfg.learner or (behaviour_imitation if self.recipe.learner == "bi" else signoff_learner)
+        learner = factory(actor, replace(cfg, seed=seed))
         if "optimizer" in meta:
             learner.load_state_dict(meta["optimizer"])
-        seed = int(meta.get("seed", cfg.seed if cfg.seed is not None else 0))
         if cfg.seed is not None and cfg.seed != seed and self.dir.final.exists():
             log.warning("resuming a run started with --seed %d; keeping it (use --fresh for seed %d)", seed, cfg.seed)
         done = int(meta["episode"]) if "episode" in meta else self._last_logged()
@@ -96,25 +107,41 @@ class Trainer:
         logged = self.dir.read_log()
         return int(logged["episode"].max()) if len(logged) else 0
 
+    def plan_for(self, episode: int) -> EpisodePlan:
+        """Episode ``episode``'s gym, scenario, settings and point, drawn from (seed, episode) by the recipe: the
+        same draw on a resumed run."""
+        if episode not in self._plans:
+            self._plans[episode] = self.recipe.plan(self.seed, episode, self.cfg.steps)
+        return self._plans[episode]
+
     def params_for(self, episode: int) -> EpisodeParams:
         """Episode parameters drawn from (seed, episode): the same draw on a resumed run."""
-        return EpisodeParams.random(np.random.default_rng([self.seed, episode]), steps=self.cfg.steps)
+        return self.plan_for(episode).params
 
     def gym_for(self, episode: int) -> str:
-        return self.cfg.gym or gym_for_episode(self.stages, episode)
+        if self.cfg.gym:
+            return self.cfg.gym
+        return self.plan_for(episode).gym if not self.recipe.seed_draw else gym_for_episode(self.stages, episode)
+
+    @property
+    def length(self) -> int:
+        """The run's planned episodes: the schedule's, or the recipe's where it draws the gyms itself."""
+        return self.recipe.episodes if not self.recipe.seed_draw else schedule_length(self.stages)
 
     def planned(self) -> list[int]:
         """Episode numbers this invocation runs."""
         count = self.cfg.episodes
         if count is None:
-            count = max(0, schedule_length(self.stages) - self.next_episode + 1)
+            count = max(0, self.length - self.next_episode + 1)
         return list(range(self.next_episode, self.next_episode + count))
 
     def batches(self, planned: list[int]) -> list[list[int]]:
-        """Up to ``jobs`` consecutive episodes of one gym per batch (they share one actor update)."""
+        """Up to ``jobs`` consecutive episodes per batch (they share one actor update); of one gym where the
+        schedule sets the gyms, mixed where the recipe draws them."""
         out: list[list[int]] = []
         for ep in planned:
-            if out and len(out[-1]) < self.cfg.jobs and self.gym_for(out[-1][0]) == self.gym_for(ep):
+            if out and len(out[-1]) < self.cfg.jobs and (not self.recipe.seed_draw
+                                                         or self.gym_for(out[-1][0]) == self.gym_for(ep)):
                 out[-1].append(ep)
             else:
                 out.append([ep])
@@ -124,8 +151,8 @@ class Trainer:
         """Run the planned episodes in batches of ``jobs``; returns the log."""
         planned = self.planned()
         if not planned:
-            log.warning("nothing to run: the schedule %s ends at episode %d (use --episodes N to go on)",
-                        self.cfg.schedule, schedule_length(self.stages))
+            log.warning("nothing to run: the %s recipe ends at episode %d (use --episodes N to go on)",
+                        self.recipe.name, self.length)
             return self.log
         bar = _progress(len(planned), self.cfg.progress)
         try:
@@ -141,30 +168,51 @@ class Trainer:
             bar.close()
         return self.log
 
+    def groups(self, batch: list[int]) -> dict[tuple[str, str], list[int]]:
+        """The batch's episodes by (gym, scenario): one runner call each."""
+        out: dict[tuple[str, str], list[int]] = {}
+        for ep in batch:
+            out.setdefault((self.gym_for(ep), self.plan_for(ep).scenario), []).append(ep)
+        return out
+
+    def _scenario_args(self, eps: list[int]) -> dict:
+        plan = self.plan_for(eps[0])
+        if plan.scenario == "startup" and not any(self.plan_for(ep).settings for ep in eps):
+            return {}  # the seed's call, as a custom runner of the seed's signature takes it
+        return {"scenario": plan.scenario, "settings": [self.plan_for(ep).settings for ep in eps]}
+
     def run_batch(self, batch: list[int], bar=None) -> tuple[pd.DataFrame, list]:
-        """Simulate ``batch`` (one gym), update the actor on the joined data, commit; returns rows and results."""
-        gym = self.gym_for(batch[0])
+        """Simulate ``batch``, update the actor on the joined data, commit; returns rows and results."""
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         params = [self.params_for(ep) for ep in batch]
         for ep in batch:  # the actor as it enters the episode, as the seed saves it
             save_checkpoint(self.dir.actor(ep), self.actor, episode=ep - 1, seed=self.seed)
         t0 = time.perf_counter()
         step = {"max_step": self.cfg.max_step} if self.cfg.max_step is not None else {}
-        results = self.runner(gym, self.actor, params, self.dir.sim, self.cfg.simulator,
-                                  parallel=len(batch), timeout=self.cfg.timeout, **step)
+        found: dict[int, object] = {}
+        for (gym, _), eps in self.groups(batch).items():
+            out = self.runner(gym, self.actor, [self.params_for(ep) for ep in eps], self.dir.sim, self.cfg.simulator,
+                              parallel=len(eps), timeout=self.cfg.timeout, **step, **self._scenario_args(eps))
+            found |= dict(zip(eps, out))
+        results = [found[ep] for ep in batch]
         wall = time.perf_counter() - t0
         for ep, r in zip(batch, results):
             if isinstance(r, Episode):
                 self.dir.keep_episode_files(ep, r.artefacts)
         shutil.rmtree(self.dir.sim, ignore_errors=True)
-        checks = self.check(gym, self.actor, batch, params, results, self.dir.root) if self.check else {}
+        checks = {}
+        if self.check:
+            for (gym, _), eps in self.groups(batch).items():
+                checks |= self.check(gym, self.actor, eps, [self.params_for(ep) for ep in eps],
+                                     [found[ep] for ep in eps], self.dir.root, **self._scenario_args(eps))
         mismatch = {ep: c.violations for ep, c in checks.items() if c.violations}
         good = [(ep, r) for ep, r in zip(batch, results) if isinstance(r, Episode)] if not mismatch else []
         loss = self.learner.update([r for _, r in good]) if good else float("nan")
         rows = []
         for ep, p, r in zip(batch, params, results):
             status, error = self._verdict(ep, r, loss, mismatch)
-            rows.append(log_row(ep, p, gym=gym, stamp=stamp, epochs=self.cfg.epochs, status=status, loss=loss,
+            gym = self.gym_for(ep)
+            rows.append(log_row(ep, p, gym=gym, scenario=self.plan_for(ep).scenario, stamp=stamp, epochs=self.cfg.epochs, status=status, loss=loss,
                                 wall_s=wall, error=error, checks=checks[ep].deviations if ep in checks else None))
             if status == "ok":
                 self.dir.write_rows(ep, r.rows)
@@ -184,7 +232,7 @@ class Trainer:
         self._commit(rows, batch[-1])
         if good:
             ep, r = good[-1]
-            write_html(episode_figure(r.rows, f"Ep{ep} ({gym}): Vout/Vin={r.params.vout_vin:.2f}, "
+            write_html(episode_figure(r.rows, f"Ep{ep} ({self.gym_for(ep)}, {self.plan_for(ep).scenario}): Vout/Vin={r.params.vout_vin:.2f}, "
                                               f"Iout/Icrit={r.params.iout_icrit:.2f}"), self.dir.episode_plot)
         return rows, results
 
@@ -209,7 +257,7 @@ class Trainer:
         self.dir.write_log(self.log)
         save_checkpoint(self.dir.final, self.actor, episode=last_episode, seed=self.seed,
                         optimizer=self.learner.state_dict(), learner=self.learner.name, schedule=self.cfg.schedule,
-                        init=self.init_source)
+                        init=self.init_source, recipe=self.recipe.name)
         self.next_episode = last_episode + 1
         write_html(loss_figure(self.log), self.dir.loss_plot, header=loss_header(self.log, self.dir.root))
 

@@ -132,20 +132,21 @@ STEP_EVENTS = (("up", "t_step_ms"), ("down", "t_back_ms"))
 STEP_TIMING = (("t_step_ms", 40.0), ("t_back_ms", 60.0), ("duration_ms", 80.0))
 SOFT_START = (("soft_start_ms", 2.0),)  # the reference's soft start: vref per 2 ms
 ALONE = ("teacher", "deploy")  # a controller alone, no label needed
+ANY_GYM = ("teacher", "gym1", "gym2", "deploy")  # steps a training recipe also runs with the teacher labelling
 
 SCENARIOS = {s.name: s for s in (
     Scenario("startup", "soft start into the R-L load", "load_rl.inc", "source_dc.inc", "ref_softstart.inc",
              settings=SOFT_START),
     Scenario("loadstep", "current-source load vref/light_ohm -> vref/heavy_ohm A at t_step_ms and back at "
              "t_back_ms (default vref/80 -> vref/10 A at 40 and 60 ms, the reference's deployment test)",
-             "load_step.inc", "source_dc.inc", "ref_softstart.inc", STEP_EVENTS, ALONE, "load step",
+             "load_step.inc", "source_dc.inc", "ref_softstart.inc", STEP_EVENTS, ANY_GYM, "load step",
              settings=SOFT_START + (("light_ohm", 80.0), ("heavy_ohm", 10.0)) + STEP_TIMING),
     Scenario("linestep", "vin -> vin (1 + step_pct/100) (at most vmax) at t_step_ms and back at t_back_ms, into the "
              "R-L load (default +20 % at 40 and 60 ms)", "load_rl.inc", "source_linestep.inc", "ref_softstart.inc",
-             STEP_EVENTS, ALONE, "line step", settings=SOFT_START + (("step_pct", 20.0),) + STEP_TIMING),
+             STEP_EVENTS, ANY_GYM, "line step", settings=SOFT_START + (("step_pct", 20.0),) + STEP_TIMING),
     Scenario("refstep", "the soft start, then vref -> vref (1 + step_pct/100) at t_step_ms and back at t_back_ms "
              "(default -10 % at 40 and 60 ms), into the R-L load", "load_rl.inc", "source_dc.inc", "ref_step.inc",
-             (("step", "t_step_ms"), ("back", "t_back_ms")), ALONE, "reference step",
+             (("step", "t_step_ms"), ("back", "t_back_ms")), ANY_GYM, "reference step",
              settings=SOFT_START + (("step_pct", -10.0),) + STEP_TIMING),
     Scenario("fra", "the start-up, a sine injected in series with the sensed Vout (loop gain, buckbi.loopgain)",
              "load_rl.inc", "source_dc.inc", "ref_softstart.inc", gyms=ALONE, sense="sense_inject.inc",

@@ -1,0 +1,135 @@
+"""The sign-off recipe's learner: imitation on a replay buffer in minibatches, plus a loop-gain term that matches the
+network's small-signal loop gain T(f) to the teacher's at the batch's own operating points (POP + AC)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..contract import Episode
+from ..converters.buck.spec import EpisodeParams
+from .learners import BehaviourImitation
+from .recipes import Recipe
+
+log = logging.getLogger("buckbi.train")
+
+
+class LoopGainTarget:
+    """The teacher's T(f) at one operating point and the network's, differentiable, at the teacher's orbit."""
+
+    def __init__(self, actor: nn.Module, params: EpisodeParams, f_Hz: np.ndarray):
+        from ..loopgain.pop import FixedOrbitLoopGain, loop_gain, orbit_at_teacher
+        clean = replace(params, noise_mV=0.0, adc_bits=0)  # the small-signal law, not the sensor
+        teacher = loop_gain("teacher", None, replace(clean, delay_periods=0), f_Hz)
+        self.f, self.params = f_Hz, clean
+        self.T_teacher = torch.from_numpy(teacher.T)
+        self.fixed = FixedOrbitLoopGain(actor, clean, orbit_at_teacher(actor, clean, teacher.orbit))
+
+    def loss(self, actor: nn.Module) -> torch.Tensor:
+        """mean over f of |ln(T_nn / T_teacher)|^2: gain error in nepers and phase error in radians, squared."""
+        ratio = self.fixed.T(actor, self.f) / self.T_teacher
+        return (torch.log(ratio.abs()) ** 2 + torch.angle(ratio) ** 2).mean()
+
+
+def loop_gain_loss(actor: nn.Module, targets: list[LoopGainTarget]) -> torch.Tensor:
+    """The loop-gain term over several operating points (0 where there are none)."""
+    if not targets:
+        return torch.zeros((), dtype=torch.float64)
+    return torch.stack([t.loss(actor) for t in targets]).mean()
+
+
+class SignoffImitation(BehaviourImitation):
+    """Behaviour imitation on the last ``replay`` batches in minibatches, plus ``loop_gain_weight`` x the loop-gain
+    term at ``loop_gain_points`` operating points of each batch. Its state (optimiser, buffer, generator) resumes."""
+
+    name = "signoff"
+
+    def __init__(self, actor: nn.Module, recipe: Recipe, lr: float, epochs: int, seed: int = 0):
+        super().__init__(actor, lr=lr, epochs=epochs)
+        self.recipe = recipe
+        self.buffer: list[tuple[np.ndarray, np.ndarray]] = []
+        self.generator = torch.Generator().manual_seed(seed)
+        self.last_terms: dict[str, float] = {}
+        self.updates = 0  # done so far: sets the learning rate of the recipe's decay
+
+    def targets(self, episodes: list[Episode]) -> list[LoopGainTarget]:
+        """Loop-gain targets at ``loop_gain_points`` of the batch's points (where both have an orbit)."""
+        from ..loopgain.pop import PopError
+        r = self.recipe
+        if not (r.loop_gain_weight and r.loop_gain_points and episodes):
+            return []
+        order = torch.randperm(len(episodes), generator=self.generator).tolist()
+        out = []
+        for i in order:
+            if len(out) == r.loop_gain_points:
+                break
+            try:
+                target = LoopGainTarget(self.actor, episodes[i].params, r.frequencies())
+                if not torch.isfinite(target.loss(self.actor).detach()):
+                    raise PopError("the network's T(f) at the teacher's orbit is not finite")
+                out.append(target)
+            except PopError as e:  # a point without an orbit (e.g. the teacher at its duty limit): another one
+                log.debug("loop-gain term skips vin %.1f vref %.1f: %s", episodes[i].params.vin,
+                          episodes[i].params.vref, e)
+        return out
+
+    def update(self, episodes: list[Episode]) -> float:
+        r = self.recipe
+        self.buffer.append((np.concatenate([e.x for e in episodes]).astype(np.float32),
+                            np.concatenate([e.y for e in episodes]).astype(np.float32)))
+        self.buffer = self.buffer[-max(1, r.replay):]
+        x = torch.from_numpy(np.concatenate([b[0] for b in self.buffer]))
+        y = torch.from_numpy(np.concatenate([b[1] for b in self.buffer])).reshape(-1, 1)
+        targets = self.targets(episodes)
+        lr = self.recipe.lr_at(self.updates) * self.lr / self.recipe.lr  # --lr scales the recipe's schedule
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        self.actor.train()
+        mse = lg = torch.zeros(())
+        try:
+            for _ in range(self.epochs):
+                rows = (torch.randint(len(x), (r.minibatch,), generator=self.generator) if r.minibatch
+                        else slice(None))
+                self.optimizer.zero_grad()
+                mse = nn.functional.mse_loss(self.actor(x[rows]), y[rows])
+                lg = loop_gain_loss(self.actor, targets)
+                if not torch.isfinite(lg):  # a point whose linearisation broke down under this step: drop it
+                    targets = [t for t in targets if torch.isfinite(t.loss(self.actor).detach())]
+                    lg = loop_gain_loss(self.actor, targets)
+                total = mse + r.loop_gain_weight * lg.to(mse.dtype)
+                if not torch.isfinite(total):
+                    continue  # never a step on a non-finite loss: the weights stay as they were
+                total.backward()
+                self.optimizer.step()
+        finally:
+            torch.set_num_threads(threads)
+            self.actor.eval()
+        self.updates += 1
+        self.last_terms = {"mse": float(mse.detach()), "loop_gain": float(lg.detach()), "loop_gain_points": len(targets)}
+        log.debug("signoff update: mse %.3e, loop-gain term %.3e at %d points", *self.last_terms.values())
+        return self.last_terms["mse"] + r.loop_gain_weight * self.last_terms["loop_gain"]
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(), "updates": self.updates,
+                "buffer": [(torch.from_numpy(x.copy()), torch.from_numpy(y.copy())) for x, y in self.buffer]}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "optimizer" not in state or "buffer" not in state:
+            raise ValueError("this checkpoint's learner state is not the signoff recipe's: resume it with the recipe "
+                             "it was trained with, or start over with --fresh")
+        super().load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.updates = int(state.get("updates", 0))
+        self.buffer = [(torch.as_tensor(x).numpy(), torch.as_tensor(y).numpy()) for x, y in state["buffer"]]
+
+
+def signoff_learner(actor: nn.Module, config) -> SignoffImitation:
+    """The ``TrainConfig.learner`` factory of recipes with ``learner = "signoff"``."""
+    from .recipes import get_recipe
+    recipe = get_recipe(config.recipe)
+    return SignoffImitation(actor, recipe, lr=config.lr, epochs=config.epochs, seed=config.seed or 0)

@@ -1,0 +1,190 @@
+"""Training recipes: the seed's kept as it was, the sign-off recipe's episodes carry what they claim, its loss terms,
+reproducibility and an exact resume (the fast engine; the SPICE side under the ltspice marker)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from buckbi.converters.buck.spec import EpisodeParams
+from buckbi.episodes.run import run_episode
+from buckbi.nn.checkpoint import load_checkpoint, seed_actor
+from buckbi.train import TrainConfig, Trainer, train
+from buckbi.train.recipes import HOLDOUT, RECIPES, RecipeError, ablation, get_recipe
+from buckbi.train.signoff import LoopGainTarget, SignoffImitation, loop_gain_loss
+
+SIGNOFF = get_recipe("signoff")
+# The sign-off recipe cut down to seconds: the same ingredients, short episodes, few steps.
+TINY = ablation("signoff", name="tiny", episodes=12, jobs=4, epochs=10, steps=400, duration_ms=8.0,
+                soft_start_ms=(0.5, 1.5), step_ms=(2.5, 3.5), back_ms=(5.0, 6.0), dagger_after=4, replay=2,
+                minibatch=64, loop_gain_points=1)
+
+
+def test_the_seed_recipe_draws_what_the_seed_drew():
+    seed = get_recipe("seed")
+    for ep in (1, 2, 301, 500):
+        plan = seed.plan(7, ep)
+        assert plan.params == EpisodeParams.random(np.random.default_rng([7, ep]), steps=2048)
+        assert plan.scenario == "startup" and plan.settings == {}
+        assert plan.gym == ("gym1" if ep <= 300 else "gym2")
+    assert (seed.epochs, seed.lr, seed.jobs, seed.schedule) == (200, 1e-4, 1, "gym1:300,gym2:200")
+
+
+def test_signoff_draws_are_reproducible_varied_and_keep_out_of_the_held_out_corners():
+    plans = [SIGNOFF.plan(3, ep) for ep in range(1, 801)]
+    assert plans[10] == SIGNOFF.plan(3, 11) and plans[10] != SIGNOFF.plan(4, 11)
+    scenarios = [p.scenario for p in plans]
+    for name, weight in SIGNOFF.scenarios:
+        assert scenarios.count(name) / len(plans) == pytest.approx(weight, abs=0.06), name
+    late = [p.gym for p in plans[SIGNOFF.dagger_after:]]
+    assert all(p.gym == "gym1" for p in plans[:SIGNOFF.dagger_after])
+    assert late.count("gym2") / len(late) == pytest.approx(SIGNOFF.dagger_share, abs=0.06)
+    dv, dr = SIGNOFF.holdout_box
+    for p in plans:
+        q = p.params
+        assert not any(abs(q.vin - v) < dv and abs(q.vref - r) < dr for v, r in HOLDOUT)
+        assert 0.8 * 250e-6 <= q.L1 <= 1.2 * 250e-6 and 0.2449 / 2 <= q.ESR <= 0.2449 * 2
+        assert 0 <= q.noise_mV <= 100
+    refsteps = [p.settings["step_pct"] for p in plans if p.scenario == "refstep"]
+    assert min(refsteps) < -5 and max(refsteps) > 5  # up and down
+    assert {p.params.steps for p in plans if p.scenario != "startup"} == {round(41e-3 * 50e3) - 2}
+
+
+def test_an_unknown_recipe_or_a_contradictory_one_is_refused():
+    with pytest.raises(RecipeError, match="choose one of seed, signoff"):
+        get_recipe("fast")
+    with pytest.raises(RecipeError, match="dagger_share"):
+        ablation("signoff", dagger_share=1.5)
+    with pytest.raises(ValueError, match="recipe"):
+        Trainer(TrainConfig(recipe="nope"))
+
+
+def _plan_of(recipe, scenario: str, seed: int = 1):
+    return next(p for ep in range(1, 400) if (p := recipe.plan(seed, ep)).scenario == scenario)
+
+
+def test_a_reference_step_moves_nnin17_at_its_row(tmp_path):
+    plan = _plan_of(TINY, "refstep")
+    ep = run_episode("gym1", seed_actor(), plan.params, tmp_path, "pwl", scenario="refstep", settings=plan.settings)
+    p, st = plan.params, plan.settings
+    ref = ep.x[:, 16] * p.vmax
+    moved = np.flatnonzero(np.abs(ref - p.vref) > 1e-6 * p.vref)
+    after_soft_start = moved[moved * 1e3 / p.fsw > st["soft_start_ms"] + 0.1]
+    first = after_soft_start[0]
+    assert abs((first + 1) / p.fsw * 1e3 - st["t_step_ms"]) < 2 / p.fsw * 1e3  # within two periods of the step
+    assert ref[first + 2] == pytest.approx(p.vref * (1 + st["step_pct"] / 100), rel=1e-6)
+    # NNin6..10 (the error) moves with it, NNin1..5 (Vo) does not jump: the rows tell e from Vo
+    assert abs(ep.x[first + 2, 5] - ep.x[first - 2, 5]) > 0.5 * abs(st["step_pct"]) / 100 * p.vref / p.vmax
+    assert abs(ep.x[first + 1, 0] - ep.x[first - 1, 0]) < 0.2 * abs(st["step_pct"]) / 100 * p.vref / p.vmax
+
+
+def test_the_excitation_has_the_rms_asked_for_and_the_teacher_labels_its_response(tmp_path):
+    from dataclasses import replace
+    plan = _plan_of(TINY, "startup")
+    noisy = replace(plan.params, noise_mV=60.0)
+    actor = seed_actor()
+    ep = run_episode("gym1", actor, noisy, tmp_path / "n", "pwl", keep_waveforms=True)
+    clean = run_episode("gym1", actor, replace(noisy, noise_mV=0.0), tmp_path / "c", "pwl")
+    from buckbi.pwl.simulate import circuit
+    c, w = circuit(noisy.fsw), ep.waveforms
+    ts = np.arange(noisy.steps + 1) / noisy.fsw + c.t_ctrl + c.master_vt * c.edge  # the sampling instants
+    seen = np.interp(ts, w["time"], w["V(vsense)"]) - np.interp(ts, w["time"], w["V(out)"])
+    assert seen.std() == pytest.approx(0.060, rel=0.1)  # the sensed Vout carries the rms asked for
+    assert np.abs(seen - noisy.noise_volts()[:len(seen)]).max() < 1e-8
+    assert np.abs(ep.y - clean.y).max() > 1e-3  # the teacher's duty (the label) responds to what it reads
+
+
+@pytest.mark.ltspice
+@pytest.mark.parametrize("scenario", ["refstep", "loadstep"])
+def test_the_recipes_labelled_episodes_agree_in_ngspice(simulator, tmp_path, scenario):
+    from dataclasses import replace
+    from buckbi.pwl.agreement import check_step, deviation, tolerance_for, violations
+    plan = _plan_of(TINY, scenario)
+    params = replace(plan.params, noise_mV=30.0)
+    actor = seed_actor()
+    fast = run_episode("gym1", actor, params, tmp_path / "f", "pwl", scenario=scenario, settings=plan.settings)
+    step = check_step(params.fsw)
+    spice = run_episode("gym1", actor, params, tmp_path / "s", simulator, scenario=scenario,
+                        settings=plan.settings, max_step=step)
+    dev = deviation(fast, spice)
+    assert not violations(dev, tolerance_for(step, params.fsw)), dev
+    assert np.abs(fast.y - spice.y).max() < 0.02  # the labels: the teacher's response, alike in both
+
+
+def test_the_loop_gain_term_is_zero_for_the_teacher_law_and_grows_with_a_mismatch():
+    from buckbi.nn.actors import resolve_actor
+    actor = resolve_actor("pretrained")
+    p = EpisodeParams(vin=200.0, vref=100.0, ro=20.0, Lo=50e-6)
+    target = LoopGainTarget(actor, p, SIGNOFF.frequencies())
+    own = float(target.loss(actor).detach())
+    assert own > 0.05  # the pretrained actor's 6-15 degrees of margin: its T is not the teacher's
+    # its gradient points downhill: one small step along -grad lowers it
+    loss = target.loss(actor)
+    grads = torch.autograd.grad(loss, list(actor.parameters()))
+    with torch.no_grad():
+        for w, g in zip(actor.parameters(), grads):
+            w -= 1e-3 * g / max(float(g.abs().max()), 1e-12)
+    assert float(target.loss(actor).detach()) < own
+    assert float(loop_gain_loss(actor, [])) == 0.0
+
+
+def test_the_signoff_learner_fits_mse_and_the_loop_gain_term_together():
+    actor = seed_actor()
+    torch.manual_seed(0)
+    learner = SignoffImitation(actor, TINY, lr=1e-3, epochs=30, seed=2)
+    from tests.test_train import FakeRunner
+    eps = FakeRunner()("gym1", actor, [EpisodeParams(vin=200.0 + i, vref=100.0, ro=20.0, Lo=50e-6, steps=64)
+                                       for i in range(3)], None)
+    first = learner.update(eps)
+    for _ in range(5):
+        last = learner.update(eps)
+    assert np.isfinite(first) and last < first
+    assert learner.last_terms["loop_gain_points"] == 1 and learner.last_terms["loop_gain"] > 0
+    assert len(learner.buffer) == TINY.replay
+
+
+def _tiny(tmp_path, name: str, **kw) -> TrainConfig:
+    return TrainConfig(workdir=tmp_path / name, recipe=TINY, simulator="pwl", seed=11, progress=False,
+                       spice_check_every=0, **kw)
+
+
+def test_same_seed_same_network_and_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    whole = train(_tiny(tmp_path, "a"))
+    again = train(_tiny(tmp_path, "b"))
+    assert (whole["status"] == "ok").all() and len(whole) == TINY.episodes
+    assert set(whole["scenario"]) > {"startup"} and "gym2" in set(whole["gym"])
+    a, _ = load_checkpoint(tmp_path / "a" / "actor_final.pth")
+    b, _ = load_checkpoint(tmp_path / "b" / "actor_final.pth")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    train(_tiny(tmp_path, "c", episodes=8))  # stopped after two of three batches
+    resumed = train(_tiny(tmp_path, "c"))  # a new process would build this Trainer from the checkpoint
+    c, meta = load_checkpoint(tmp_path / "c" / "actor_final.pth")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values()))
+    assert meta["recipe"] == "tiny" and list(resumed["loss_actor"]) == list(whole["loss_actor"])
+
+
+def test_a_run_of_one_recipe_is_not_resumed_with_another(tmp_path):
+    train(_tiny(tmp_path, "a", episodes=4))
+    with pytest.raises(ValueError, match="--recipe tiny, or add --fresh"):
+        Trainer(TrainConfig(workdir=tmp_path / "a", recipe="seed", simulator="pwl", progress=False))
+    assert len(list((tmp_path / "a").glob("actor_ep*.pth"))) == 4  # nothing lost
+
+
+def test_every_recipe_has_a_description_and_the_cli_lists_them():
+    from buckbi.cli import build_parser
+    text = build_parser().parse_args(["train"]).recipe
+    assert text == "signoff"
+    for r in RECIPES.values():
+        assert r.description and r.name in ("seed", "signoff")
+
+
+def test_set_changes_one_ingredient_and_names_the_run_after_it():
+    from buckbi.train.recipes import with_settings
+    r = with_settings("signoff", ["loop_gain_weight=0", "excitation_mV=[0, 50]", "box={'ro': [5, 80, 'uniform']}"])
+    assert r.loop_gain_weight == 0.0 and r.excitation_mV == (0, 50) and r.box == {"ro": (5, 80, "uniform")}
+    assert r.name == "signoff+loop_gain_weight=0,excitation_mV=[0,50],box={'ro':[5,80,'uniform']}"
+    assert with_settings("seed", []) is get_recipe("seed")
+    for bad, message in [("loop_gain=1", "NAME one of"), ("excitation_mV=5", "a list"), ("lr=fast", "literal"),
+                         ("dagger_share=2", "dagger_share"), ("epochs=True", "a number")]:
+        with pytest.raises(RecipeError, match=message):
+            with_settings("signoff", [bad])
