@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 DOCS = Path(__file__).resolve().parent
-NETWORKS = {"pretrained": "pretrained", "published": "published", "ngspice-trained": str(DOCS / "actors" /
-                                                                                       "ngspice_trained.pth")}
+NETWORKS = {"pretrained": "pretrained", "seed-pretrained": "seed-pretrained", "published": "published",
+            "ngspice-trained": str(DOCS / "actors" / "ngspice_trained.pth")}
 
 
 def buckbi(*args: str) -> None:
@@ -74,28 +74,29 @@ def plan_table(runs: Path, reuse: bool) -> str:
 def tolerance_table(runs: Path, reuse: bool) -> str:
     """docs/plans/tolerances.toml: the yield per test and corner, each network and the teacher."""
     rows: dict[tuple, dict] = {}
-    for name in ("pretrained", "ngspice-trained"):
+    for name in ("pretrained", "seed-pretrained", "ngspice-trained"):
         t = plan_results(str(DOCS / "plans" / "tolerances.toml"), NETWORKS[name], runs / f"tol-{name}", reuse)
         y = t[t["figure"] == "yield_pct"]
         for r in y.itertuples():
             key = (r.test, r.corner)
             rows.setdefault(key, {"test": r.test, "corner": r.corner})
             rows[key][name if r.controller == "nn" else "teacher"] = f"{float(r.value):.1f}"
-    return md(pd.DataFrame(rows.values())[["test", "corner", "pretrained", "ngspice-trained", "teacher"]])
+    return md(pd.DataFrame(rows.values())[["test", "corner", "pretrained", "seed-pretrained", "ngspice-trained", "teacher"]])
 
 
 def deployment_table(runs: Path, reuse: bool) -> str:
     """docs/plans/deployment.toml: each figure's range over the corners, per non-ideality (min..max)."""
     figures = {"startup": ("overshoot_pct", "settle_ms", "dc_error_pct"), "loadstep": ("step_dev_pct", "recovery_ms"),
                "loopgain": ("phase_margin_deg", "gain_margin_dB")}
-    kinds = {"ideal": "ideal", "adc10": "10-bit ADC", "delay1": "1-period delay", "int8": "int8 weights",
-             "noise50": "50 mV noise"}
+    kinds = {"ideal": "ideal", "adc10": "10-bit ADC", "delay1": "1-period delay", "adc10delay1": "ADC and delay",
+             "int8": "int8 weights", "noise50": "50 mV noise"}
     out = []
     results = {n: plan_results(str(DOCS / "plans" / "deployment.toml"), NETWORKS[n], runs / f"dep-{n}", reuse)
-               for n in ("pretrained", "ngspice-trained")}
+               for n in ("pretrained", "seed-pretrained", "ngspice-trained")}
     for label, t, who in [("pretrained", results["pretrained"], "nn"),
+                          ("seed-pretrained", results["seed-pretrained"], "nn"),
                           ("ngspice-trained", results["ngspice-trained"], "nn"),
-                          ("teacher", results["pretrained"], "teacher")]:
+                          ("teacher", results["seed-pretrained"], "teacher")]:
         for test, figs in figures.items():
             for fig in figs:
                 row = {"controller": label, "figure (3 corners)": f"{test} {fig}"}
@@ -113,16 +114,17 @@ def deployment_table(runs: Path, reuse: bool) -> str:
 def margins_table(runs: Path, reuse: bool) -> str:
     """The 6 held-out points of ``evaluate --seed 1``: crossover / phase margin / gain margin (at Hz)."""
     marg = {}
-    for name in ("pretrained", "published"):
+    for name in ("pretrained", "seed-pretrained", "published"):
         out = runs / f"fra-{name}"
         if not (reuse and (out / "margins.csv").exists()):
             buckbi("evaluate", "--actor", NETWORKS[name], "--scenario", "fra", "--simulator", "pwl", "--out", str(out))
         marg[name] = pd.read_csv(out / "margins.csv")
     rows = []
-    for k in sorted(marg["pretrained"]["point"].unique()):
+    for k in sorted(marg["seed-pretrained"]["point"].unique()):
         row = {"point": int(k)}
-        for name, src, who in (("pretrained", marg["pretrained"], "nn"), ("published", marg["published"], "nn"),
-                               ("teacher", marg["pretrained"], "teacher")):
+        for name, src, who in (("pretrained", marg["pretrained"], "nn"),
+                               ("seed-pretrained", marg["seed-pretrained"], "nn"), ("published", marg["published"], "nn"),
+                               ("teacher", marg["seed-pretrained"], "teacher")):
             r = src[(src["point"] == k) & (src["controller"] == who)].iloc[0]
             gm = f"{r.gain_margin_dB:.1f} ({r.gain_margin_Hz:.0f})" if np.isfinite(r.gain_margin_dB) else "-"
             row[f"{name}: fc Hz / PM deg / GM dB (at Hz)"] = f"{r.crossover_Hz:.0f} / {r.phase_margin_deg:.1f} / {gm}"
@@ -135,13 +137,13 @@ def evaluate_table(runs: Path, reuse: bool, simulator: str = "ngspice") -> str:
     parts = []
     for scenario in ("startup", "loadstep"):
         frames = {}
-        for name in NETWORKS:
+        for name in ("seed-pretrained", "published", "ngspice-trained"):  # (the signoff network: docs/training.md)
             out = runs / f"eval-{scenario}-{name}"
             if not (reuse and (out / "evaluate.csv").exists()):
                 buckbi("evaluate", "--actor", NETWORKS[name], "--scenario", scenario, "--simulator", simulator,
                        "--out", str(out))
             frames[name] = pd.read_csv(out / "evaluate.csv")
-        base = frames["pretrained"]
+        base = frames["seed-pretrained"]
         rows = []
         for i, r in base.iterrows():
             row = {"point": int(r.point), "vin V": f"{r.vin:.1f}", "vref V": f"{r.vref:.1f}"}
@@ -191,9 +193,20 @@ def pop_table(runs: Path, reuse: bool) -> str:
     return _bench("bench_pop.py")
 
 
-def _bench(script: str) -> str:
+def recipes_table(runs: Path, reuse: bool) -> str:
+    """benchmarks/bench_recipes.py: the ablation, each ingredient added in turn, seed 1 (~35 min)."""
+    return _bench("bench_recipes.py", "--runs", str((runs / "recipes").resolve()), *(["--reuse"] if reuse else []))
+
+
+def seeds_table(runs: Path, reuse: bool) -> str:
+    """benchmarks/bench_recipes.py: the signoff recipe from scratch with four seeds (~20 min; seed 1 shared)."""
+    return _bench("bench_recipes.py", "--rows", "signoff", "--seeds", "1,2,3,4", "--runs",
+                  str((runs / "recipes").resolve()), *(["--reuse"] if reuse else []))
+
+
+def _bench(script: str, *args: str) -> str:
     """A benchmark's markdown table (its --markdown output), run from benchmarks/ as a user would."""
-    res = subprocess.run([sys.executable, str(DOCS.parent / "benchmarks" / script), "--markdown"],
+    res = subprocess.run([sys.executable, str(DOCS.parent / "benchmarks" / script), "--markdown", *args],
                          capture_output=True, text=True, check=True, cwd=DOCS.parent / "benchmarks")
     return res.stdout.strip()
 
@@ -202,7 +215,8 @@ TABLES = {"plan": (plan_table, "findings.md"), "tolerances": (tolerance_table, "
           "deployment": (deployment_table, "findings.md"), "margins": (margins_table, "findings.md"),
           "evaluate": (evaluate_table, "results.md"), "startup": (startup_table, "measurements.md"),
           "speed": (speed_table, "measurements.md"), "sweep": (sweep_table, "measurements.md"),
-          "agreement": (agreement_table, "measurements.md"), "pop": (pop_table, "measurements.md")}
+          "agreement": (agreement_table, "measurements.md"), "pop": (pop_table, "measurements.md"),
+          "recipes": (recipes_table, "training.md"), "seeds": (seeds_table, "training.md")}
 
 
 def write_table(doc: Path, name: str, text: str) -> None:

@@ -25,7 +25,7 @@ def test_bad_deployment_values_are_refused(bad, message):
 
 
 def test_the_adc_quantises_the_sensed_inputs_and_the_delay_shifts_the_duty_on_the_fast_simulator(tmp_path):
-    actor = resolve_actor("pretrained")
+    actor = resolve_actor("seed-pretrained")
     ep = run_episode("deploy", actor, EpisodeParams(**BASE, adc_bits=10, delay_periods=2), tmp_path, "pwl")
     levels = 2 ** 10 - 1
     for col in ("V(nnin1)", "V(nnin5)", "V(nnin16)"):  # Vout (now and 4 periods back) and vin, in whole steps
@@ -47,7 +47,7 @@ SPICE_DELAY_TOL = 2e-3
 
 @pytest.mark.ltspice
 def test_the_adc_and_the_delay_in_spice(simulator, tmp_path):
-    actor = resolve_actor("pretrained")
+    actor = resolve_actor("seed-pretrained")
     ep = run_episode("deploy", actor, EpisodeParams(**BASE, adc_bits=10), tmp_path / "adc", simulator)
     steps = ep.rows["V(nnin1)"].to_numpy()[5:] * (2 ** 10 - 1)
     off = np.abs(steps - np.round(steps))
@@ -72,7 +72,7 @@ def test_the_nn_behind_an_adc_gives_the_same_figures_in_both_engines(simulator):
     from buckbi.testplan.plan import Corner, Test
     test = Test("t", "startup", ("c",), (), {}, adc_bits=10)
     corner = Corner("c", 200.0, 100.0, 20.0, 50e-6)
-    actor = resolve_actor("pretrained")
+    actor = resolve_actor("seed-pretrained")
     f = run_cell(actor, test, corner, "nn", "pwl")["figures"]
     s = run_cell(actor, test, corner, "nn", simulator)["figures"]
     for fig, tol in TOL.items():
@@ -117,7 +117,7 @@ def test_sensor_noise_is_the_same_seeded_staircase_in_both_engines(request, engi
     from buckbi.pwl.simulate import circuit
     sim = "pwl" if engine == "pwl" else request.getfixturevalue("simulator")
     p = EpisodeParams(**BASE, noise_mV=50.0, noise_seed=3)
-    ep = run_episode(gym, resolve_actor("pretrained") if gym == "deploy" else None, p, tmp_path, sim,
+    ep = run_episode(gym, resolve_actor("seed-pretrained") if gym == "deploy" else None, p, tmp_path, sim,
                      keep_waveforms=True)
     c = circuit(p.fsw)
     ts = np.arange(p.steps + 1) / p.fsw + c.t_ctrl + c.master_vt * c.edge
@@ -126,6 +126,6 @@ def test_sensor_noise_is_the_same_seeded_staircase_in_both_engines(request, engi
     noise = p.noise_volts()[:p.steps + 1]
     assert np.abs(seen - noise).max() < 1e-8
     assert noise.std() == pytest.approx(0.05, rel=0.15) and np.array_equal(noise, p.noise_volts()[:p.steps + 1])
-    clean = run_episode(gym, resolve_actor("pretrained") if gym == "deploy" else None, EpisodeParams(**BASE),
+    clean = run_episode(gym, resolve_actor("seed-pretrained") if gym == "deploy" else None, EpisodeParams(**BASE),
                         tmp_path / "clean", sim)
     assert np.abs(ep.rows["V(duty)"] - clean.rows["V(duty)"]).max() > 1e-3  # the loop responds to it

@@ -93,7 +93,7 @@ def test_the_duty_hold_takes_exactly_the_nn_command_with_a_trained_actor_in_the_
     # and a limit cycle. The breakpoint cluster before each pwmclk edge (buck.inc) restarts the integration.
     from buckbi.nn.actors import resolve_actor
     params = EpisodeParams(vin=230.428, ro=10.5386, Lo=58.94e-6, vref=117.714, steps=400)
-    ep = run_episode("deploy", resolve_actor("pretrained"), params, tmp_path, simulator)
+    ep = run_episode("deploy", resolve_actor("seed-pretrained"), params, tmp_path, simulator)
     expected = np.clip(ep.pred, 0.0, 1.0)
     err = np.abs(ep.rows["V(duty)"].to_numpy() - expected)[2:]  # row k's duty is NNout1 of row k's inputs
     assert err.max() <= 1e-6, f"held duty differs from the NN command by {err.max():.2e} at row {err.argmax() + 2}"

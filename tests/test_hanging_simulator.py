@@ -19,7 +19,7 @@ def test_a_hanging_simulator_is_stopped_by_the_timeout_with_a_clear_error(tmp_pa
     env.pop("BUCKBI_SIMULATOR", None)
     (tmp_path / "plan.toml").write_text('[corners.a]\nvin = 200\nvref = 100\nro = 20\n[[tests]]\nname = "s"\n'
                                         'scenario = "startup"\nlimits = { overshoot_pct = 5 }\n')
-    res = subprocess.run([sys.executable, "-m", "buckbi", "testplan", "plan.toml", "--actor", "pretrained",
+    res = subprocess.run([sys.executable, "-m", "buckbi", "testplan", "plan.toml", "--actor", "seed-pretrained",
                           "--simulator", "ngspice", "--timeout", "3", "--jobs", "1", "--quiet", "--out", "out"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     assert res.returncode == 1, res.stderr[-2000:]  # the NN cell fails (it could not run), the run ends

@@ -52,12 +52,12 @@ def test_the_package_comes_from_the_new_environment_with_its_circuits(installed)
 
 
 @pytest.mark.parametrize("command", [
-    ["evaluate", "--actor", "pretrained", "--simulator", "pwl", "--points", "1", "--steps", "64", "--out", "ev"],
-    ["evaluate", "--actor", "pretrained", "--simulator", "ngspice", "--points", "1", "--steps", "64",
+    ["evaluate", "--actor", "seed-pretrained", "--simulator", "pwl", "--points", "1", "--steps", "64", "--out", "ev"],
+    ["evaluate", "--actor", "seed-pretrained", "--simulator", "ngspice", "--points", "1", "--steps", "64",
      "--scenario", "linestep", "--out", "ev-line"],
     ["train", "--simulator", "pwl", "--episodes", "1", "--steps", "64", "--spice-check-every", "0", "--quiet",
      "--workdir", "gym"],
-    ["sweep", "--actor", "pretrained", "--simulator", "pwl", "--grid", "vin=200,vref=100", "--steps", "64",
+    ["sweep", "--actor", "seed-pretrained", "--simulator", "pwl", "--grid", "vin=200,vref=100", "--steps", "64",
      "--jobs", "1", "--quiet", "--out", "sw"],
 ], ids=["evaluate-pwl", "evaluate-ngspice-linestep", "train", "sweep"])
 def test_the_cli_runs_from_outside_the_repository(installed, command):
@@ -71,15 +71,15 @@ def test_the_cli_runs_from_outside_the_repository(installed, command):
 def test_the_installed_checks_run_as_pytest_items(installed):
     res = run(installed, "-m", "pytest", "--pyargs", "buckbi.checks", "-m", "ltspice", "-q", "-p",
               "no:cacheprovider", "--buckbi-steps", "64", "--buckbi-regulation-points", "1", "--buckbi-regulation-steps", "256",
-              "--buckbi-regulation-scenarios", "startup,loadstep", "--buckbi-actor", "pretrained")
+              "--buckbi-regulation-scenarios", "startup,loadstep", "--buckbi-actor", "seed-pretrained")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert " passed" in res.stdout and "failed" not in res.stdout
 
 
 def test_the_installed_regulation_check_asks_for_the_loop_gain_and_fails_a_barely_stable_network(installed):
-    """The pre-round pretrained actor has 6-16 degrees of phase margin (README): the default check fails it there."""
+    """The seed-pretrained actor has 6-16 degrees of phase margin (README): the default check fails it there."""
     res = run(installed, "-m", "pytest", "--pyargs", "buckbi.checks.test_regulation", "-q", "-p", "no:cacheprovider",
-              "--buckbi-simulator", "pwl", "--buckbi-actor", "pretrained", "--buckbi-regulation-points", "2",
+              "--buckbi-simulator", "pwl", "--buckbi-actor", "seed-pretrained", "--buckbi-regulation-points", "2",
               "--junitxml", "regulation.xml", "-W", "error::pytest.PytestWarning")
     assert res.returncode == 1, res.stdout[-3000:] + res.stderr[-2000:]
     assert "test_the_network_regulates_alone[fra]" in res.stdout and "phase_margin_deg" in res.stdout
@@ -89,12 +89,12 @@ def test_the_installed_regulation_check_asks_for_the_loop_gain_and_fails_a_barel
 
 def test_the_default_plan_runs_from_the_installed_package_as_cli_and_as_pytest_items(installed):
     # PLAN "default" is package data: one test at one corner through the CLI, three start-up items in pytest (-n 2)
-    res = run(installed, "-m", "buckbi", "testplan", "default", "--actor", "pretrained", "--simulator", "pwl",
+    res = run(installed, "-m", "buckbi", "testplan", "default", "--actor", "seed-pretrained", "--simulator", "pwl",
               "--only", "loadstep[vin200-vref100-half]", "--jobs", "1", "--quiet", "--out", "plan")
     assert res.returncode == 0, res.stderr[-3000:]
     assert (installed[1] / "plan" / "report.html").is_file()
     res = run(installed, "-m", "pytest", "--pyargs", "buckbi.checks.test_plan", "--buckbi-plan", "default",
-              "--buckbi-actor", "pretrained", "--buckbi-simulator", "pwl", "-k", "startup and vin200 and half",
+              "--buckbi-actor", "seed-pretrained", "--buckbi-simulator", "pwl", "-k", "startup and vin200 and half",
               "-q", "-p", "no:cacheprovider", "--junitxml", "plan.xml", "-W", "error::pytest.PytestWarning")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert "3 passed" in res.stdout and "warning" not in res.stdout.lower()

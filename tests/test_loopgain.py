@@ -118,7 +118,7 @@ def test_a_linear_network_gives_the_loop_gain_its_formula_predicts(tmp_path):
 @pytest.mark.parametrize("who", ["nn", "teacher"])
 def test_halving_the_amplitude_moves_no_gain_by_more_than_0_2_db(tmp_path, who):
     f = frequencies(10, 10e3, 1)
-    t = measure(resolve_actor("pretrained"), [POINTS["mid"]], f, tmp_path, "pwl", controllers=(who,),
+    t = measure(resolve_actor("seed-pretrained"), [POINTS["mid"]], f, tmp_path, "pwl", controllers=(who,),
                 check_linearity=True).table
     assert t["half_amplitude_dB"].max() <= LINEAR_DB and t["linear"].all()
 
@@ -139,7 +139,7 @@ SPICE_F = frequencies(40, 10240, 1)  # 40 Hz .. 10 kHz, an octave apart (the ful
 @pytest.fixture(scope="module")
 def spice_and_fast(simulator, tmp_path_factory):
     """NN (the pretrained actor) and teacher loop gains at the three points, in ngspice and on the fast simulator."""
-    actor, out = resolve_actor("pretrained"), {}
+    actor, out = resolve_actor("seed-pretrained"), {}
     for name, p in POINTS.items():
         for sim in ("spice", "pwl"):
             engine = simulator if sim == "spice" else "pwl"
@@ -179,7 +179,7 @@ pytest_plugins = ["pytester"]
 
 
 def test_the_regulation_check_fails_on_a_small_phase_margin_with_a_table(pytester):
-    args = ["--pyargs", "buckbi.checks.test_regulation", "--buckbi-simulator", "pwl", "--buckbi-actor", "pretrained",
+    args = ["--pyargs", "buckbi.checks.test_regulation", "--buckbi-simulator", "pwl", "--buckbi-actor", "seed-pretrained",
             "--buckbi-regulation-scenarios", "fra", "--buckbi-regulation-points", "1", "-p", "no:cacheprovider", "-q"]
     result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(failed=1)
@@ -191,7 +191,7 @@ def test_fra_cli_writes_bode_data_margins_and_plots(tmp_path):
     import subprocess
     import sys
     out = tmp_path / "fra"
-    res = subprocess.run([sys.executable, "-m", "buckbi", "fra", "--actor", "pretrained", "--simulator", "pwl",
+    res = subprocess.run([sys.executable, "-m", "buckbi", "fra", "--actor", "seed-pretrained", "--simulator", "pwl",
                           "--point", "vin=200,vref=100,ro=20,Lo=50e-6", "--fstart", "100", "--fend", "10e3",
                           "--per-octave", "2", "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert res.returncode == 1 and "verdict: FAIL" in res.stdout, res.stderr  # the pre-round actor: PM < 45 deg
@@ -203,7 +203,7 @@ def test_fra_cli_writes_bode_data_margins_and_plots(tmp_path):
     teacher = marg[marg["controller"] == "teacher"].iloc[0]
     assert 1e3 < teacher["crossover_Hz"] < 5e3 and 60 < teacher["phase_margin_deg"] < 120
     assert "plotly.min.js" in (out / "fra.html").read_text() and "crossover" in res.stdout
-    bad = subprocess.run([sys.executable, "-m", "buckbi", "fra", "--actor", "pretrained", "--simulator", "pwl",
+    bad = subprocess.run([sys.executable, "-m", "buckbi", "fra", "--actor", "seed-pretrained", "--simulator", "pwl",
                           "--fend", "30e3", "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "fsw/2" in bad.stderr and "Traceback" not in bad.stderr
 
@@ -212,9 +212,9 @@ def test_fra_on_dask_gives_the_local_table(tmp_path):
     from buckbi.loopgain import measure_on_dask
     from buckbi.sweep import dask_client
     f, p = [200.0, 2000.0], POINTS["mid"]
-    local = measure(resolve_actor("pretrained"), [p], f, tmp_path, "pwl").table
+    local = measure(resolve_actor("seed-pretrained"), [p], f, tmp_path, "pwl").table
     with dask_client(None, 1) as client:
-        remote = measure_on_dask(resolve_actor("pretrained"), [p], f, client, "pwl").table
+        remote = measure_on_dask(resolve_actor("seed-pretrained"), [p], f, client, "pwl").table
     cols = ["point", "controller", "f_Hz", "gain_dB", "phase_deg"]
     pd.testing.assert_frame_equal(local[cols].sort_values(cols[:3]).reset_index(drop=True),
                                   remote[cols].sort_values(cols[:3]).reset_index(drop=True))
@@ -227,7 +227,7 @@ def test_pop_gives_the_loop_gain_ngspice_measures(spice_and_fast, point, who):
     """POP + AC on the fast model against the injection in ngspice (T/400), 40 Hz .. 10 kHz."""
     from buckbi.loopgain.pop import loop_gain
     a, fast = by(spice_and_fast[point, "spice"], who), by(spice_and_fast[point, "pwl"], who)
-    lg = loop_gain(who, resolve_actor("pretrained") if who == "nn" else None, POINTS[point], a["f_Hz"].to_numpy())
+    lg = loop_gain(who, resolve_actor("seed-pretrained") if who == "nn" else None, POINTS[point], a["f_Hz"].to_numpy())
     linear = np.abs(fast["gain_dB"].to_numpy() - lg.gain_dB) <= 0.5  # the injection's amplitude in its linear range
     assert (~linear).sum() <= 1, f"{who} at {point}: the injection is not linear at {a['f_Hz'][~linear].tolist()}"
     d_db = np.abs(a["gain_dB"].to_numpy() - lg.gain_dB)[linear]

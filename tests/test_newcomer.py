@@ -162,20 +162,20 @@ def test_a_network_that_does_not_regulate_gets_a_fail_verdict_exit_1_and_its_rea
 
 
 def test_the_teacher_like_evaluation_passes_with_exit_0(tmp_path, capsys):
-    code = main(["evaluate", "--actor", "pretrained", "--points", "1", "--steps", "1024", "--simulator", "pwl",
+    code = main(["evaluate", "--actor", "seed-pretrained", "--points", "1", "--steps", "1024", "--simulator", "pwl",
                  "--max-sse", "50", "--max-overshoot", "100", "--out", str(tmp_path / "o")])
     assert code == 0 and "verdict: PASS" in capsys.readouterr().out
     assert "PASS: " in (tmp_path / "o" / "evaluate_plot.html").read_text()
 
 
 def test_fra_fails_a_network_below_the_phase_margin_limit_with_exit_1(tmp_path, capsys):
-    code = main(["fra", "--actor", "pretrained", "--simulator", "pwl", "--fstart", "300", "--fend", "6000",
+    code = main(["fra", "--actor", "seed-pretrained", "--simulator", "pwl", "--fstart", "300", "--fend", "6000",
                  "--per-octave", "2", "--out", str(tmp_path / "f")])
     out = capsys.readouterr()
     assert code == 1 and "verdict: FAIL" in out.out and "phase_margin_deg" in out.err, out
     page = (tmp_path / "f" / "fra.html").read_text()
     assert "FAIL: " in page and "phase margin &gt;= 45 deg" in page
-    assert main(["fra", "--actor", "pretrained", "--simulator", "pwl", "--fstart", "300", "--fend", "6000",
+    assert main(["fra", "--actor", "seed-pretrained", "--simulator", "pwl", "--fstart", "300", "--fend", "6000",
                  "--per-octave", "2", "--min-phase-margin", "1", "--min-gain-margin", "0",
                  "--out", str(tmp_path / "g")]) == 0
 
@@ -212,7 +212,7 @@ def test_an_output_below_a_regular_file_is_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
     res = cli("export", "a.pth", "--out", "file/net.sp", cwd=tmp_path)
     assert res.returncode == 2 and "is a file, not a folder" in res.stderr and res.stderr.count("\n") == 1
-    res = cli("evaluate", "--actor", "pretrained", "--simulator", "pwl", "--points", "1", "--steps", "64",
+    res = cli("evaluate", "--actor", "seed-pretrained", "--simulator", "pwl", "--points", "1", "--steps", "64",
               "--out", "file/ev", cwd=tmp_path)
     assert res.returncode == 2 and "Traceback" not in res.stderr and res.stderr.count("\n") == 1, res.stderr
     assert (tmp_path / "file").read_text() == "x"
@@ -236,7 +236,7 @@ def test_a_full_disk_or_an_unwritable_folder_is_one_line_and_the_saved_file_is_k
 
 def test_a_missing_ngspice_names_the_fast_simulator(tmp_path):
     env = dict(os.environ, PATH="/nonexistent", BUCKBI_SIMULATOR="ngspice")
-    res = subprocess.run([sys.executable, "-m", "buckbi", "evaluate", "--actor", "pretrained", "--simulator",
+    res = subprocess.run([sys.executable, "-m", "buckbi", "evaluate", "--actor", "seed-pretrained", "--simulator",
                           "ngspice", "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env,
                          timeout=120)
     assert res.returncode == 2 and "--simulator pwl" in res.stderr and "Traceback" not in res.stderr, res.stderr

@@ -17,7 +17,7 @@ from buckbi.converters.buck.spec import EpisodeParams
 from buckbi.loopgain import frequencies, margins, measure
 from buckbi.loopgain.averaged import linear_nn_loop_gain
 from buckbi.loopgain.pop import Loop, PopError, find_orbit, loop_gain, period_jacobian
-from buckbi.nn.actors import pretrained_actor, published_model
+from buckbi.nn.actors import seed_pretrained_actor, published_model
 
 # The agreement: 0.5 dB and 3 degrees from 10 Hz to fsw/4 (measured here at most 0.45 dB and 2.2 degrees,
 # at 12.5 kHz and in discontinuous conduction); crossover 2 %, phase margin 1 degree, gain margin 0.3 dB where the
@@ -39,7 +39,7 @@ F = frequencies(10, 12.5e3, 2)  # 10 Hz .. fsw/4
 
 
 def networks():
-    return {"teacher": None, "pretrained": pretrained_actor(), "published": published_model()}
+    return {"teacher": None, "seed-pretrained": seed_pretrained_actor(), "published": published_model()}
 
 
 # The injection's start-up before its window: 50 ms. At the default 10 ms the published actor's lightly damped loop
@@ -56,7 +56,7 @@ def injection(actor, point, who, tmp_path, f=F):
 
 
 @pytest.mark.parametrize("name", list(POINTS))
-@pytest.mark.parametrize("net", ["teacher", "pretrained", "published"])
+@pytest.mark.parametrize("net", ["teacher", "seed-pretrained", "published"])
 def test_pop_gives_the_injections_loop_gain_and_margins(name, net, tmp_path):
     actor = networks()[net]
     who = "teacher" if net == "teacher" else "nn"
@@ -104,13 +104,13 @@ def test_behind_a_one_period_delay(tmp_path):
     lost = np.degrees(np.angle(undelayed.T[i] / lg.T[i]))
     assert lost == pytest.approx(360 * F[i] / 50e3, abs=1.0)
     with pytest.raises(PopError, match=r"largest \|eigenvalue\| is 1\.0[0-9]+ \(>= 1: the loop oscillates\)"):
-        loop_gain("nn", pretrained_actor(), p, F)
+        loop_gain("nn", seed_pretrained_actor(), p, F)
 
 
 @pytest.mark.parametrize("name", ["ccm-mid", "dcm-light"])
 @pytest.mark.parametrize("who", ["teacher", "nn"])
 def test_the_period_maps_jacobian_equals_finite_differences(name, who):
-    loop = Loop(who, pretrained_actor() if who == "nn" else None, POINTS[name])
+    loop = Loop(who, seed_pretrained_actor() if who == "nn" else None, POINTS[name])
     orbit = find_orbit(loop)
     assert orbit.residual < 1e-9 and orbit.iterations <= 10
     M = period_jacobian(loop, orbit.segments)
@@ -128,7 +128,7 @@ def test_bad_input_is_one_clear_error():
     with pytest.raises(PopError, match=r"\(0, fsw/2\]"):
         loop_gain("teacher", None, p, [10.0, 30e3])
     with pytest.raises(PopError, match="without the ADC"):
-        loop_gain("nn", pretrained_actor(), EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, adc_bits=10), F)
+        loop_gain("nn", seed_pretrained_actor(), EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, adc_bits=10), F)
     with pytest.raises(PopError, match="PyTorch model"):
         loop_gain("nn", None, p, F)
     flat = p_actor(0.0, b=8.0)  # duty command 1 whatever happens: saturated
@@ -141,7 +141,7 @@ def test_fra_cli_method_pop_and_a_netlist_refused(tmp_path):
                           "--method", "pop", "--out", str(tmp_path / "f")], capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "PyTorch" in res.stderr and res.stderr.count("\n") == 1, res.stderr
     assert not (tmp_path / "f").exists()
-    res = subprocess.run([sys.executable, "-m", "buckbi", "fra", "--actor", "pretrained", "--simulator", "pwl",
+    res = subprocess.run([sys.executable, "-m", "buckbi", "fra", "--actor", "seed-pretrained", "--simulator", "pwl",
                           "--method", "pop", "--min-phase-margin", "5", "--min-gain-margin", "3",
                           "--out", str(tmp_path / "g")], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0 and "verdict: PASS" in res.stdout, res.stdout + res.stderr
@@ -155,9 +155,9 @@ def test_the_margins_are_differentiable_in_the_networks_parameters():
 
     from buckbi.loopgain.pop import loop_gain_torch
     p, f = POINTS["ccm-mid"], frequencies(100, 12.5e3, 4)
-    net = pretrained_actor().double()
+    net = seed_pretrained_actor().double()
     r = loop_gain_torch(net, p, f)
-    np.testing.assert_allclose(r.T.detach().numpy(), loop_gain("nn", pretrained_actor(), p, f).T, atol=1e-9)
+    np.testing.assert_allclose(r.T.detach().numpy(), loop_gain("nn", seed_pretrained_actor(), p, f).T, atol=1e-9)
     layers = [m for m in net if isinstance(m, nn.Linear)]
 
     def figures(delta, where):
@@ -185,7 +185,7 @@ def test_the_margins_are_differentiable_in_the_networks_parameters():
 @pytest.mark.parametrize("who", ["teacher", "nn"])
 def test_the_batched_modal_form_equals_the_matrix_exponential_reference(name, who):
     from buckbi.loopgain.pop import loop_gain_fast, loop_gain_reference
-    loop = Loop(who, pretrained_actor() if who == "nn" else None, POINTS[name])
+    loop = Loop(who, seed_pretrained_actor() if who == "nn" else None, POINTS[name])
     orbit = find_orbit(loop)
     f = frequencies(10, 25e3, 3)
     ref = loop_gain_reference(loop, orbit, f)

@@ -59,13 +59,13 @@ def test_pwl_is_closer_to_converged_ngspice_than_default_ngspice(simulator, tmp_
 @pytest.mark.slow
 @pytest.mark.parametrize("point", list(POINTS))
 @pytest.mark.parametrize("gym", ["teacher", "gym1", "gym2", "deploy"])
-@pytest.mark.parametrize("which", ["seeded", "pretrained"])
+@pytest.mark.parametrize("which", ["seeded", "seed-pretrained"])
 def test_pwl_agreement_matrix(simulator, tmp_path, gym, point, which):
-    if gym == "teacher" and which == "pretrained":
+    if gym == "teacher" and which == "seed-pretrained":
         pytest.skip("the teacher runs no actor")
     if which == "seeded" and gym in ("gym2", "deploy") and point == "heavy":
         # An untrained actor in the loop swings Vout by +-15 V at this point and amplifies any difference;
         # there T/400 ngspice itself is 0.031 % of vin from T/1500 (measured), so T/400 is no reference.
         pytest.skip("seeded actor in the loop at heavy load: ngspice at T/400 is not converged there")
-    actor = None if gym == "teacher" else (seeded_actor() if which == "seeded" else resolve_actor("pretrained"))
+    actor = None if gym == "teacher" else (seeded_actor() if which == "seeded" else resolve_actor("seed-pretrained"))
     agree(gym, actor, point, simulator, tmp_path)

@@ -161,10 +161,10 @@ def test_the_event_bound_only_skips_checks_never_an_event(gym, point, scenario):
 def test_a_batch_of_episodes_equals_each_episode_alone():
     from dataclasses import replace
 
-    from buckbi.nn.actors import pretrained_actor
+    from buckbi.nn.actors import seed_pretrained_actor
     from buckbi.converters.buck import EpisodeParams
     from buckbi.pwl.simulate import simulate, simulate_batch
-    actor = pretrained_actor()
+    actor = seed_pretrained_actor()
     base = EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, steps=300)
     draws = [base, replace(base, vin=150.0, ro=60.0), replace(base, L1=base.L1 * 1.2, C1=base.C1 * 0.8, ESR=0.5),
              replace(base, steps=200, adc_bits=10, noise_mV=20.0, noise_seed=2)]  # shorter: padded in the batch

@@ -15,7 +15,7 @@ TOL = 1e-6
 
 
 def test_int8_is_symmetric_per_tensor_and_float16_rounds():
-    model = resolve_actor("pretrained").double()
+    model = resolve_actor("seed-pretrained").double()
     q8, q16 = quantize_weights(model, "int8"), quantize_weights(model, "float16")
     for (name, w), w8, w16 in zip(model.named_parameters(), q8.parameters(), q16.parameters()):
         if name.endswith("weight"):
@@ -37,7 +37,7 @@ def test_int8_is_symmetric_per_tensor_and_float16_rounds():
 @pytest.mark.ltspice
 @pytest.mark.parametrize("element", ["xspice", "subckt"])
 def test_the_quantised_network_in_spice_equals_the_quantised_pytorch_model(simulator, tmp_path, element):
-    model = quantize_weights(resolve_actor("pretrained").double(), "int8")
+    model = quantize_weights(resolve_actor("seed-pretrained").double(), "int8")
     if element == "xspice" and simulator.name != "ngspice":
         pytest.skip("the XSPICE element is ngspice's")
     ep = run_episode("gym2", model, EpisodeParams(vin=200, ro=20, Lo=50e-6, vref=100, steps=128), tmp_path,
@@ -47,5 +47,5 @@ def test_the_quantised_network_in_spice_equals_the_quantised_pytorch_model(simul
     err = np.abs(ep.pred - expected)
     assert err.max() <= TOL, f"worst |NNout1 - int8 model(x)| = {err.max():.2e}"
     with torch.no_grad():
-        full = resolve_actor("pretrained").double()(torch.from_numpy(ep.x.copy())).numpy().ravel()
+        full = resolve_actor("seed-pretrained").double()(torch.from_numpy(ep.x.copy())).numpy().ravel()
     assert np.abs(full - expected).max() > 10 * TOL  # the quantisation changes what the network computes

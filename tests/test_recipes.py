@@ -3,6 +3,7 @@ reproducibility and an exact resume (the fast engine; the SPICE side under the l
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -17,7 +18,8 @@ SIGNOFF = get_recipe("signoff")
 # The sign-off recipe cut down to seconds: the same ingredients, short episodes, few steps.
 TINY = ablation("signoff", name="tiny", episodes=12, jobs=4, epochs=10, steps=400, duration_ms=8.0,
                 soft_start_ms=(0.5, 1.5), step_ms=(2.5, 3.5), back_ms=(5.0, 6.0), dagger_after=4, replay=2,
-                minibatch=64, loop_gain_points=1)
+                minibatch=64, loop_gain_points=1, average=0.8, transient_weight=5.0, select_every=4, select_after=8,
+                select_points=2)
 
 
 def test_the_seed_recipe_draws_what_the_seed_drew():
@@ -113,11 +115,11 @@ def test_the_recipes_labelled_episodes_agree_in_ngspice(simulator, tmp_path, sce
 
 def test_the_loop_gain_term_is_zero_for_the_teacher_law_and_grows_with_a_mismatch():
     from buckbi.nn.actors import resolve_actor
-    actor = resolve_actor("pretrained")
+    actor = resolve_actor("seed-pretrained")
     p = EpisodeParams(vin=200.0, vref=100.0, ro=20.0, Lo=50e-6)
     target = LoopGainTarget(actor, p, SIGNOFF.frequencies())
     own = float(target.loss(actor).detach())
-    assert own > 0.05  # the pretrained actor's 6-15 degrees of margin: its T is not the teacher's
+    assert own > 0.05  # the seed-pretrained actor's 6-15 degrees of margin: its T is not the teacher's
     # its gradient points downhill: one small step along -grad lowers it
     loss = target.loss(actor)
     grads = torch.autograd.grad(loss, list(actor.parameters()))
@@ -129,8 +131,8 @@ def test_the_loop_gain_term_is_zero_for_the_teacher_law_and_grows_with_a_mismatc
 
 
 def test_the_signoff_learner_fits_mse_and_the_loop_gain_term_together():
-    actor = seed_actor()
     torch.manual_seed(0)
+    actor = seed_actor()
     learner = SignoffImitation(actor, TINY, lr=1e-3, epochs=30, seed=2)
     from tests.test_train import FakeRunner
     eps = FakeRunner()("gym1", actor, [EpisodeParams(vin=200.0 + i, vref=100.0, ro=20.0, Lo=50e-6, steps=64)
@@ -161,6 +163,13 @@ def test_same_seed_same_network_and_a_resumed_run_ends_where_an_uninterrupted_on
     c, meta = load_checkpoint(tmp_path / "c" / "actor_final.pth")
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values()))
     assert meta["recipe"] == "tiny" and list(resumed["loss_actor"]) == list(whole["loss_actor"])
+    # the model selection too: the same network kept, scored alike, after a resume
+    sa, ma = load_checkpoint(tmp_path / "a" / "actor_selected.pth")
+    sc, mc = load_checkpoint(tmp_path / "c" / "actor_selected.pth")
+    assert ma["score"] == mc["score"] and ma["episode"] == mc["episode"] in (8, 12)
+    assert all(torch.equal(x, y) for x, y in zip(sa.state_dict().values(), sc.state_dict().values()))
+    scores = pd.read_csv(tmp_path / "a" / "selection.csv")
+    assert list(scores["episode"]) == [8, 12] and ma["score"] == scores["score_pct"].min()
 
 
 def test_a_run_of_one_recipe_is_not_resumed_with_another(tmp_path):
@@ -188,3 +197,16 @@ def test_set_changes_one_ingredient_and_names_the_run_after_it():
                          ("dagger_share=2", "dagger_share"), ("epochs=True", "a number")]:
         with pytest.raises(RecipeError, match=message):
             with_settings("signoff", [bad])
+
+
+def test_a_deployment_recipe_trains_with_the_delay_and_the_adc_in_the_gym(tmp_path):
+    from dataclasses import replace
+    deployed = replace(TINY, name="tiny-deployed", delay_periods=1, adc_bits=10)
+    plan = deployed.plan(2, 9)
+    assert (plan.params.delay_periods, plan.params.adc_bits) == (1, 10)
+    log = train(TrainConfig(workdir=tmp_path / "d", recipe=deployed, simulator="pwl", seed=3, progress=False,
+                            spice_check_every=0, episodes=8))
+    assert (log["status"] == "ok").all() and "gym2" in set(log["gym"])
+    # the loop-gain term compares the network behind its delay with the teacher without one
+    target = LoopGainTarget(seed_actor(), plan.params, deployed.frequencies())
+    assert target.fixed.loop.delay == 1 and target.params.adc_bits == 0

@@ -56,7 +56,7 @@ def test_step_scenarios_run_80_ms_and_refuse_shorter_episodes(tmp_path):
 def test_line_step_moves_vin_and_nnin16_follows_the_input_node(simulator, tmp_path):
     # NNin16 is the held V(in)/vmax (the reference's MUL on node in): it steps with the source, one hold later.
     params = scenario_params(HIGH, "linestep")
-    ep = run_episode("deploy", resolve_actor("pretrained"), params, tmp_path, simulator, scenario="linestep")
+    ep = run_episode("deploy", resolve_actor("seed-pretrained"), params, tmp_path, simulator, scenario="linestep")
     t, nnin16 = ep.rows["time"].to_numpy(), ep.x[:, 15]
     for lo, hi, vin in ((20e-3, 39.9e-3, 230.0), (40.2e-3, 59.9e-3, 250.0), (60.2e-3, 80e-3, 230.0)):
         window = (t > lo) & (t < hi)
@@ -81,7 +81,7 @@ def after(ep, t0: float):
 @pytest.mark.parametrize("scenario", ["loadstep", "linestep"])
 @pytest.mark.parametrize("gym", ["teacher", "deploy"])
 def test_fast_simulator_agrees_with_ngspice_on_the_step_scenarios(simulator, tmp_path, scenario, gym):
-    actor = resolve_actor("pretrained") if gym == "deploy" else None
+    actor = resolve_actor("seed-pretrained") if gym == "deploy" else None
     params = scenario_params(MID, scenario)
     fast = run_episode(gym, actor, params, tmp_path / "fast", "pwl", scenario=scenario)
     spice = run_episode(gym, actor, params, tmp_path / "spice", simulator, scenario=scenario)

@@ -152,7 +152,7 @@ def test_sweep_cli_refuses_a_subcircuit_on_the_fast_simulator_before_starting(tm
 
 
 def test_sweep_cli_says_how_to_reach_a_scheduler(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "buckbi", "sweep", "--actor", "pretrained", "--simulator", "pwl",
+    res = subprocess.run([sys.executable, "-m", "buckbi", "sweep", "--actor", "seed-pretrained", "--simulator", "pwl",
                           "--scheduler", "tcp://127.0.0.1:9", "--out", str(tmp_path / "s")],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "cannot reach the Dask scheduler" in res.stderr and "dask worker" in res.stderr
@@ -194,7 +194,7 @@ def test_the_local_cluster_listens_on_loopback_only(dashboard):
 def test_a_sweep_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path):
     # A real kill -9 of the sweep process (and its local cluster) mid-run, then the same command again: every point
     # present exactly once, with every field, and the figures equal to an uninterrupted run's.
-    cmd = [sys.executable, "-m", "buckbi", "sweep", "--actor", "pretrained", "--simulator", "pwl", "--jobs", "1",
+    cmd = [sys.executable, "-m", "buckbi", "sweep", "--actor", "seed-pretrained", "--simulator", "pwl", "--jobs", "1",
            "--grid", "vin=160:240:5,vref=60:140:6,ro=20", "--steps", "2048", "--quiet"]
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     proc = _start(cmd + ["--out", str(killed)], tmp_path / "killed.log")

@@ -135,9 +135,9 @@ def test_the_default_plan_is_shipped_and_valid():
 
 def test_the_cli_writes_results_junit_and_an_offline_report_and_exits_1_on_a_failing_nn(tmp_path):
     plan = write(tmp_path, PLAN)
-    res = cli(str(plan), "--actor", "pretrained", "--simulator", "pwl", "--jobs", "1", "--quiet", "--out",
+    res = cli(str(plan), "--actor", "seed-pretrained", "--simulator", "pwl", "--jobs", "1", "--quiet", "--out",
               str(tmp_path / "out"))
-    assert res.returncode == 1, res.stderr[-2000:]  # the pretrained actor overshoots the reference step
+    assert res.returncode == 1, res.stderr[-2000:]  # the seed-pretrained actor overshoots the reference step
     assert "FAIL refstep[nominal]: overshoot_pct" in res.stderr and "(teacher: pass)" in res.stderr
     out = tmp_path / "out"
     table = pd.read_csv(out / "results.csv", keep_default_na=False)
@@ -162,22 +162,22 @@ def test_the_cli_writes_results_junit_and_an_offline_report_and_exits_1_on_a_fai
 
 def test_exit_codes_0_and_2(tmp_path):
     ok = write(tmp_path, PLAN.split("[[tests]]\nname = \"refstep\"")[0], "ok.toml")
-    res = cli(str(ok), "--actor", "pretrained", "--simulator", "pwl", "--jobs", "1", "--quiet", "--out",
+    res = cli(str(ok), "--actor", "seed-pretrained", "--simulator", "pwl", "--jobs", "1", "--quiet", "--out",
               str(tmp_path / "ok"))
     assert res.returncode == 0, res.stderr[-2000:]
     bad = write(tmp_path, PLAN.replace("ro = 20", "ro = 20\nfoo = 1"), "bad.toml")
-    res = cli(str(bad), "--actor", "pretrained", "--simulator", "pwl", "--out", str(tmp_path / "bad"))
+    res = cli(str(bad), "--actor", "seed-pretrained", "--simulator", "pwl", "--out", str(tmp_path / "bad"))
     assert res.returncode == 2 and "[corners.nominal]: unknown key 'foo'" in res.stderr
     assert not (tmp_path / "bad").exists()  # nothing written for a bad plan
     res = cli(str(ok), "--netlist", "published", "--simulator", "pwl", "--out", str(tmp_path / "nl"))
     assert res.returncode == 2 and "runs PyTorch actors" in res.stderr
-    res = cli(str(ok), "--actor", "pretrained", "--simulator", "pwl", "--only", "nosuch", "--out", str(tmp_path / "o"))
+    res = cli(str(ok), "--actor", "seed-pretrained", "--simulator", "pwl", "--only", "nosuch", "--out", str(tmp_path / "o"))
     assert res.returncode == 2 and "--only nosuch: no such test or cell" in res.stderr
 
 
 def test_a_resumed_plan_reruns_only_the_cells_whose_definition_changed(tmp_path):
     plan, out = write(tmp_path, PLAN), tmp_path / "out"
-    args = ["--actor", "pretrained", "--simulator", "pwl", "--jobs", "1", "--quiet", "--out", str(out)]
+    args = ["--actor", "seed-pretrained", "--simulator", "pwl", "--jobs", "1", "--quiet", "--out", str(out)]
     cli(str(plan), *args)
     first = read_cells(out / CELLS)
     assert len(first) == 6
@@ -200,7 +200,7 @@ def test_a_killed_plan_resumes_with_every_cell_once_and_the_same_figures(tmp_pat
     corners = "".join(f"[corners.c{k}]\nvin = {160 + 10 * k}\nvref = 100\nro = 20\n" for k in range(8))
     text = corners + '[[tests]]\nname = "ls"\nscenario = "loadstep"\ncorners = "all"\nlimits = { step_dev_pct = 10 }\n'
     plan = write(tmp_path, text)
-    args = [sys.executable, "-m", "buckbi", "testplan", str(plan), "--actor", "pretrained", "--simulator", "pwl",
+    args = [sys.executable, "-m", "buckbi", "testplan", str(plan), "--actor", "seed-pretrained", "--simulator", "pwl",
             "--jobs", "1", "--quiet"]
     ref = subprocess.run([*args, "--out", str(tmp_path / "ref")], capture_output=True, text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr[-2000:]
@@ -224,7 +224,7 @@ def test_a_killed_plan_resumes_with_every_cell_once_and_the_same_figures(tmp_pat
 
 def test_the_plan_runs_as_pytest_items(pytester):
     pytester.makefile(".toml", plan=PLAN)
-    args = ["--pyargs", "buckbi.checks.test_plan", "--buckbi-plan", "plan.toml", "--buckbi-actor", "pretrained",
+    args = ["--pyargs", "buckbi.checks.test_plan", "--buckbi-plan", "plan.toml", "--buckbi-actor", "seed-pretrained",
             "--buckbi-simulator", "pwl", "-p", "no:cacheprovider", "-v"]
     res = pytester.runpytest_subprocess(*args, "-n", "2")
     res.assert_outcomes(passed=2, failed=1)
@@ -256,7 +256,7 @@ def test_a_cell_in_ngspice_gives_the_fast_simulators_figures(simulator, scenario
     # The same test at the same corner on both engines: every figure within its named tolerance. The ripple
     # differs by the ESL's spikes (12.9 nH: +-5 mV at each switching instant in SPICE, left out of the fast model).
     from buckbi.nn.actors import resolve_actor
-    actor = resolve_actor("pretrained") if who == "nn" else None
+    actor = resolve_actor("seed-pretrained") if who == "nn" else None
     test = Test("t", scenario, ("c",), (), settings)
     corner = Corner("c", 200.0, 100.0, 20.0, 50e-6)
     fast = run_cell(actor, test, corner, who, "pwl")

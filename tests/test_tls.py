@@ -74,15 +74,15 @@ def buckbi(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_sweep_evaluate_and_a_plan_run_through_a_tls_scheduler(tls_cluster, tmp_path):
     address, env = tls_cluster
-    res = buckbi("sweep", "--actor", "pretrained", "--simulator", "pwl", "--grid", "vin=180:220:2,vref=100",
+    res = buckbi("sweep", "--actor", "seed-pretrained", "--simulator", "pwl", "--grid", "vin=180:220:2,vref=100",
                  "--steps", "128", "--scheduler", address, "--quiet", "--out", "sw", env=env, cwd=tmp_path)
     assert res.returncode in (0, 1) and "verdict: " in res.stdout, res.stderr[-2000:]  # 2.6 ms: a verdict, no error
     assert "2 points, 2 ok" in res.stdout
-    res = buckbi("evaluate", "--actor", "pretrained", "--simulator", "pwl", "--points", "2", "--steps", "128",
+    res = buckbi("evaluate", "--actor", "seed-pretrained", "--simulator", "pwl", "--points", "2", "--steps", "128",
                  "--scheduler", address, "--out", "ev", env=env, cwd=tmp_path)
     assert res.returncode in (0, 1) and "verdict: " in res.stdout, res.stderr[-2000:]
     assert (tmp_path / "ev" / "evaluate.csv").is_file()
-    res = buckbi("testplan", "default", "--actor", "pretrained", "--simulator", "pwl", "--only",
+    res = buckbi("testplan", "default", "--actor", "seed-pretrained", "--simulator", "pwl", "--only",
                  "loadstep[vin200-vref100-half]", "--scheduler", address, "--quiet", "--out", "plan", env=env,
                  cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -91,7 +91,7 @@ def test_sweep_evaluate_and_a_plan_run_through_a_tls_scheduler(tls_cluster, tmp_
 def test_a_plain_tcp_client_is_refused_in_one_line_naming_the_fix(tls_cluster, tmp_path):
     address, env = tls_cluster
     plain = address.replace("tls://", "tcp://")
-    res = buckbi("sweep", "--actor", "pretrained", "--simulator", "pwl", "--grid", "vin=200,vref=100", "--steps",
+    res = buckbi("sweep", "--actor", "seed-pretrained", "--simulator", "pwl", "--grid", "vin=200,vref=100", "--steps",
                  "64", "--scheduler", plain, "--quiet", "--out", "sw", env=env, cwd=tmp_path)
     assert res.returncode == 2
     lines = [ln for ln in res.stderr.splitlines() if ln.startswith("buckbi sweep: error")]

@@ -118,7 +118,7 @@ def test_a_tolerance_plan_reports_yield_worst_values_and_rows_per_draw_and_rerun
     path = tmp_path / "mc.toml"
     path.write_text(PLAN)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "buckbi", "testplan", str(path), "--actor", "pretrained", "--simulator", "pwl",
+    cmd = [sys.executable, "-m", "buckbi", "testplan", str(path), "--actor", "seed-pretrained", "--simulator", "pwl",
            "--jobs", "1", "--quiet", "--out", str(out)]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert res.returncode in (0, 1), res.stderr[-2000:]
@@ -161,7 +161,7 @@ def test_a_batch_of_draws_gives_each_draws_own_cell_on_the_fast_simulator():
     plan = parse_plan(tomllib.loads(PLAN.replace("draws = 12", "draws = 4")))
     test, corner = plan.tests[0], plan.corners["nominal"]
     parts = draw_parts(test, corner)
-    actor = resolve_actor("pretrained")
+    actor = resolve_actor("seed-pretrained")
     for controller in ("nn", "teacher"):
         batch = run_cells(actor if controller == "nn" else None, test, corner, controller, "pwl", parts_list=parts)
         assert len(batch) == len(parts) and not any(r["error"] for r in batch)
@@ -182,13 +182,13 @@ def test_a_tolerance_item_in_pytest_gives_the_reports_yield(pytester, tmp_path):
     pytester.makefile(".toml", plan=PLAN)
     xml = pytester.path / "junit.xml"
     res = pytester.runpytest_subprocess("--pyargs", "buckbi.checks.test_plan", "--buckbi-plan", "plan.toml",
-                                        "--buckbi-actor", "pretrained", "--buckbi-simulator", "pwl",
+                                        "--buckbi-actor", "seed-pretrained", "--buckbi-simulator", "pwl",
                                         "-p", "no:cacheprovider", f"--junitxml={xml}", "-k", "startup-mc")
     assert res.ret in (0, 1)
     props = {p.get("name"): float(p.get("value")) for p in ET.parse(xml).iter("property")}
     out = tmp_path / "out"
     subprocess.run([sys.executable, "-m", "buckbi", "testplan", str(pytester.path / "plan.toml"), "--actor",
-                    "pretrained", "--simulator", "pwl", "--jobs", "1", "--quiet", "--out", str(out),
+                    "seed-pretrained", "--simulator", "pwl", "--jobs", "1", "--quiet", "--out", str(out),
                     "--only", "startup-mc"], capture_output=True, text=True, timeout=600)
     t = pd.read_csv(out / "results.csv", keep_default_na=False)
     for who in ("nn", "teacher"):

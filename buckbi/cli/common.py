@@ -40,7 +40,8 @@ def add_actor_choice(p: argparse.ArgumentParser, netlist_note: str = "") -> None
     """--actor or --netlist, exactly one, and how a checkpoint is read."""
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--actor", help="checkpoint (buckbi's, a state dict with --arch, a module or TorchScript file "
-                     "with --trust-pickle), 'pretrained' (buckbi's shipped actor) or 'published' (the reference's)")
+                     "with --trust-pickle), 'pretrained' (buckbi's shipped actor), 'seed-pretrained' (the one "
+                     "before it) or 'published' (the reference's)")
     who.add_argument("--netlist", help="a network exported by any tool: a file with '.subckt ActorSubckt' and the "
                      "seed's 19+1 ports (LTspice if() or ngspice syntax), run as it is" + netlist_note)
     add_network_options(p)

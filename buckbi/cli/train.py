@@ -79,4 +79,10 @@ def run(args: argparse.Namespace) -> int:
     last = f", last loss {ok['loss_actor'].iloc[-1]:.3e}" if len(ok) else ""
     print(f"{len(log)} episodes logged in {args.workdir}/log.csv{last}; "
           f"plots: {args.workdir}/loss_plot.html, {args.workdir}/episode_plot.html")
+    selected = Path(args.workdir) / "actor_selected.pth"
+    if selected.exists():
+        from ..nn.checkpoint import load_checkpoint
+        _, meta = load_checkpoint(selected)
+        print(f"the recipe's network: {selected} (episode {meta['episode']}, closed-loop score {meta['score']:.3f}; "
+              f"{Path(args.workdir) / 'selection.csv'})")
     return 0

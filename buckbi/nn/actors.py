@@ -7,18 +7,30 @@ from ..episodes.run import Actor
 from .netlist_actor import NetlistActor, published_actor
 
 PUBLISHED = "published"  # the reference's published trained actor (BUCK_VM_nn.sp), shipped with buckbi
-PRETRAINED = "pretrained"  # buckbi's own actor, trained on the fast simulator (see README)
-PRETRAINED_FILE = Path(__file__).resolve().parents[1] / "data" / "pretrained_actor.pth"
+PRETRAINED = "pretrained"  # buckbi's own actor: the signoff recipe on the fast simulator (README "Sign-off training")
+SEED_PRETRAINED = "seed-pretrained"  # the one shipped before it: the seed's schedule on the fast simulator
+DATA = Path(__file__).resolve().parents[1] / "data"
+PRETRAINED_FILE = DATA / "pretrained_actor.pth"
+SEED_PRETRAINED_FILE = DATA / "seed_pretrained_actor.pth"
+
+
+def _shipped_checkpoint(path: Path):
+    from .checkpoint import load_checkpoint
+    if not path.exists():
+        raise FileNotFoundError(f"a shipped actor is missing from this installation ({path}); reinstall buckbi or "
+                                "pass --actor CHECKPOINT")
+    model, _ = load_checkpoint(path)
+    return model.eval()
 
 
 def pretrained_actor():
     """buckbi's shipped actor (a checkpoint with its architecture), in eval mode."""
-    from .checkpoint import load_checkpoint
-    if not PRETRAINED_FILE.exists():
-        raise FileNotFoundError(f"the pretrained actor is missing from this installation ({PRETRAINED_FILE}); "
-                                "reinstall buckbi or pass --actor CHECKPOINT")
-    model, _ = load_checkpoint(PRETRAINED_FILE)
-    return model.eval()
+    return _shipped_checkpoint(PRETRAINED_FILE)
+
+
+def seed_pretrained_actor():
+    """The actor shipped before the signoff recipe (the seed's schedule), kept with its figures, in eval mode."""
+    return _shipped_checkpoint(SEED_PRETRAINED_FILE)
 
 
 def published_model():
@@ -28,7 +40,7 @@ def published_model():
     return import_network(PUBLISHED_FILE)
 
 
-SHIPPED = {PUBLISHED: published_model, PRETRAINED: pretrained_actor}  # --actor NAME: PyTorch models
+SHIPPED = {PUBLISHED: published_model, PRETRAINED: pretrained_actor, SEED_PRETRAINED: seed_pretrained_actor}  # --actor NAME: PyTorch models
 SHIPPED_NETLISTS = {PUBLISHED: published_actor}  # --netlist NAME: the file, run as it is
 
 

@@ -35,8 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--buckbi-run-slow", action="store_true", default=False,
                     help="also run tests marked slow (full-length SPICE episodes)")
     group.addoption("--buckbi-actor", default=None, metavar="PATH",
-                    help="checkpoint of the actor under test, 'pretrained' (buckbi's) or 'published' (the reference's): the "
-                         "SPICE-vs-PyTorch checks use it (default: a fresh seeded one), and so does the regulation "
+                    help="checkpoint of the actor under test, 'pretrained' (buckbi's), 'seed-pretrained' (buckbi's "
+                         "previous) or 'published' (the reference's): the SPICE-vs-PyTorch checks use it (default: a fresh seeded one), and so does the regulation "
                          "check (default: the published actor)")
     group.addoption("--buckbi-arch", default=None, metavar="ARCH",
                     help="the layers of a bare state dict given to --buckbi-actor, e.g. '19-64-64-1:tanh,tanh,sigmoid' "

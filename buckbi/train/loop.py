@@ -66,6 +66,15 @@ class Trainer:
         self.log = self.log[self.log["episode"] <= done].reset_index(drop=True)
         self.next_episode = done + 1
         self.failures = 0  # consecutive failed episodes
+        self._selection = None
+
+    @property
+    def selection(self):
+        """The recipe's model selection (None: off), its validation runs made on first use."""
+        if self._selection is None and self.recipe.select_every:
+            from .selection import Selection
+            self._selection = Selection(self.recipe, self.seed, self.dir.root)
+        return self._selection
 
     def _restore(self) -> tuple[nn.Module, Learner, int, int]:
         cfg = self.cfg
@@ -229,6 +238,8 @@ class Trainer:
                 f"({'; '.join(mismatch[ep])}). The actor was not updated; checkpoints up to episode "
                 f"{self.next_episode - 1} are intact. Train this point in SPICE (--simulator ngspice) or report it "
                 f"with {self.dir.log_csv}.")
+        if self.selection is not None and any(self.selection.due(ep) for ep in batch):
+            self.selection(self.actor, batch[-1], self.seed, self.recipe.name)  # before the commit: a kill redoes it
         self._commit(rows, batch[-1])
         if good:
             ep, r = good[-1]

@@ -69,6 +69,13 @@ class Recipe:
     # -- the "signoff" learner --
     replay: int = 0  # batches kept for the fit (0: only the new one)
     minibatch: int = 0  # rows per optimiser step (0: full batch)
+    # -- model selection: every select_every episodes from select_after on, the network closest to the teacher in
+    # closed loop at select_points validation points of the box is kept (actor_selected.pth); 0: off
+    select_every: int = 0
+    select_after: int = 0
+    select_points: int = 12
+    average: float = 0.0  # the network run and saved: an average of the optimiser's weights, this decay per update
+    transient_weight: float = 0.0  # rows drawn with odds 1 + this x |the label's change| / its mean (the steps' rows)
     loop_gain_weight: float = 0.0
     loop_gain_points: int = 0  # operating points of the batch at which T(f) is matched
     loop_gain_band: tuple[float, float, int] = (100.0, 12.5e3, 3)  # f_lo, f_hi (Hz), points per octave
@@ -123,7 +130,7 @@ class Recipe:
         names, weights = zip(*self.scenarios)
         for _ in range(200):
             scenario = str(rng.choice(names, p=np.asarray(weights) / sum(weights)))
-            params = self._point(rng, steps, episode)
+            params = self.point(rng, steps)
             if params is None:
                 continue
             settings = self._settings(rng, scenario)
@@ -133,7 +140,8 @@ class Recipe:
         raise RecipeError(f"recipe {self.name}: no episode could be drawn in 200 tries (the hold-out boxes or step "
                           f"sizes leave no room in the training box)")
 
-    def _point(self, rng: np.random.Generator, steps: int, episode: int) -> EpisodeParams | None:
+    def point(self, rng: np.random.Generator, steps: int) -> EpisodeParams | None:
+        """One operating point of the box with its parts and noise drawn (None: it fell in a held-out box)."""
         drawn = {}
         for k, (lo, hi) in RANGES.items():
             lo, hi, kind = self.box.get(k, (lo, hi, "uniform"))
@@ -185,7 +193,8 @@ RECIPES = {r.name: r for r in (
            scenarios=(("startup", 0.25), ("refstep", 0.35), ("loadstep", 0.2), ("linestep", 0.2)),
            soft_start_ms=(0.5, 4.0), parts_tolerance=TOLERANCE_DRAW, excitation_mV=(0.0, 100.0),
            dagger_share=0.3, dagger_after=40, holdout=HOLDOUT, replay=40, minibatch=512,
-           loop_gain_weight=0.01, loop_gain_points=2, spice_check_every=400),
+           loop_gain_weight=0.01, loop_gain_points=2, loop_gain_band=(50.0, 24e3, 3), holdout_box=(5.0, 5.0),
+           select_every=80, select_after=800, spice_check_every=400),
 )}
 
 

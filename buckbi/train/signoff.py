@@ -50,10 +50,11 @@ class SignoffImitation(BehaviourImitation):
     def __init__(self, actor: nn.Module, recipe: Recipe, lr: float, epochs: int, seed: int = 0):
         super().__init__(actor, lr=lr, epochs=epochs)
         self.recipe = recipe
-        self.buffer: list[tuple[np.ndarray, np.ndarray]] = []
+        self.buffer: list[tuple[np.ndarray, ...]] = []  # per batch: rows, labels, |label change|
         self.generator = torch.Generator().manual_seed(seed)
         self.last_terms: dict[str, float] = {}
         self.updates = 0  # done so far: sets the learning rate of the recipe's decay
+        self.fast: list[torch.Tensor] | None = None  # the optimiser's own weights where the actor is their average
 
     def targets(self, episodes: list[Episode]) -> list[LoopGainTarget]:
         """Loop-gain targets at ``loop_gain_points`` of the batch's points (where both have an orbit)."""
@@ -79,10 +80,14 @@ class SignoffImitation(BehaviourImitation):
     def update(self, episodes: list[Episode]) -> float:
         r = self.recipe
         self.buffer.append((np.concatenate([e.x for e in episodes]).astype(np.float32),
-                            np.concatenate([e.y for e in episodes]).astype(np.float32)))
+                            np.concatenate([e.y for e in episodes]).astype(np.float32),
+                            np.concatenate([np.abs(np.diff(e.y, prepend=e.y[:1])) for e in episodes]).astype(np.float32)))
         self.buffer = self.buffer[-max(1, r.replay):]
         x = torch.from_numpy(np.concatenate([b[0] for b in self.buffer]))
         y = torch.from_numpy(np.concatenate([b[1] for b in self.buffer])).reshape(-1, 1)
+        change = torch.from_numpy(np.concatenate([b[2] for b in self.buffer]))
+        odds = 1.0 + r.transient_weight * change / max(float(change.mean()), 1e-12) if r.transient_weight else None
+        average = self._swap_in_fast()
         targets = self.targets(episodes)
         lr = self.recipe.lr_at(self.updates) * self.lr / self.recipe.lr  # --lr scales the recipe's schedule
         for group in self.optimizer.param_groups:
@@ -93,8 +98,12 @@ class SignoffImitation(BehaviourImitation):
         mse = lg = torch.zeros(())
         try:
             for _ in range(self.epochs):
-                rows = (torch.randint(len(x), (r.minibatch,), generator=self.generator) if r.minibatch
-                        else slice(None))
+                if not r.minibatch:
+                    rows = slice(None)
+                elif odds is None:
+                    rows = torch.randint(len(x), (r.minibatch,), generator=self.generator)
+                else:
+                    rows = torch.multinomial(odds, r.minibatch, replacement=True, generator=self.generator)
                 self.optimizer.zero_grad()
                 mse = nn.functional.mse_loss(self.actor(x[rows]), y[rows])
                 lg = loop_gain_loss(self.actor, targets)
@@ -109,14 +118,41 @@ class SignoffImitation(BehaviourImitation):
         finally:
             torch.set_num_threads(threads)
             self.actor.eval()
+        self._average(average)
         self.updates += 1
         self.last_terms = {"mse": float(mse.detach()), "loop_gain": float(lg.detach()), "loop_gain_points": len(targets)}
         log.debug("signoff update: mse %.3e, loop-gain term %.3e at %d points", *self.last_terms.values())
         return self.last_terms["mse"] + r.loop_gain_weight * self.last_terms["loop_gain"]
 
+    def _swap_in_fast(self) -> list[torch.Tensor] | None:
+        """With averaging: put the optimiser's own weights in the actor for the fit; returns the average it held."""
+        if not self.recipe.average:
+            return None
+        params = list(self.actor.parameters())
+        average = [p.detach().clone() for p in params]
+        if self.fast is not None:
+            with torch.no_grad():
+                for p, f in zip(params, self.fast):
+                    p.copy_(f)
+        return average
+
+    def _average(self, average: list[torch.Tensor] | None) -> None:
+        """With averaging: keep the fitted weights, put their running average in the actor (what runs and is saved)."""
+        if average is None:
+            return
+        params = list(self.actor.parameters())
+        first = self.fast is None
+        self.fast = [p.detach().clone() for p in params]
+        a = self.recipe.average
+        with torch.no_grad():
+            for p, m in zip(params, average):
+                if not first:
+                    p.mul_(1 - a).add_(m, alpha=a)
+
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(), "updates": self.updates,
-                "buffer": [(torch.from_numpy(x.copy()), torch.from_numpy(y.copy())) for x, y in self.buffer]}
+                "fast": self.fast,
+                "buffer": [tuple(torch.from_numpy(a.copy()) for a in item) for item in self.buffer]}
 
     def load_state_dict(self, state: dict) -> None:
         if "optimizer" not in state or "buffer" not in state:
@@ -125,7 +161,8 @@ class SignoffImitation(BehaviourImitation):
         super().load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         self.updates = int(state.get("updates", 0))
-        self.buffer = [(torch.as_tensor(x).numpy(), torch.as_tensor(y).numpy()) for x, y in state["buffer"]]
+        self.fast = state.get("fast")
+        self.buffer = [tuple(torch.as_tensor(a).numpy() for a in item) for item in state["buffer"]]
 
 
 def signoff_learner(actor: nn.Module, config) -> SignoffImitation:

@@ -1,0 +1,135 @@
+"""Model selection of a recipe: the network closest to the teacher in closed loop on validation points of the training
+box (never the held-out corners), kept as ``actor_selected.pth`` beside the run's latest one."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from ..converters.buck.spec import EpisodeParams
+from ..nn.checkpoint import load_checkpoint, save_checkpoint
+from ..util.fsutil import atomic_write_text
+from .recipes import Recipe
+
+log = logging.getLogger("buckbi.train")
+VALIDATION_STREAM = 0x5E1EC7  # rng([seed, this]): the validation points, apart from every episode's draw
+SCENARIOS = (("refstep", {"soft_start_ms": 2.0, "t_step_ms": 15.0, "t_back_ms": 28.0, "duration_ms": 41.0}),
+             ("loadstep", {"soft_start_ms": 2.0, "t_step_ms": 15.0, "t_back_ms": 28.0, "duration_ms": 41.0,
+                           "light_ohm": 80.0, "heavy_ohm": 10.0}))
+SETTLED_MS = 5.0  # the step error starts after the soft start
+NO_ORBIT = 2.0  # the score's charge per validation point where the network has no stable periodic orbit
+
+
+@dataclass
+class Validation:
+    """The validation points and the teacher's closed-loop Vout there (run once per run)."""
+
+    points: list[EpisodeParams]
+    settings: dict[str, list[dict]]
+    teacher: dict[str, list[np.ndarray]]
+    teacher_T: list[np.ndarray | None]  # the teacher's loop gain at each point (None: it has none there)
+
+
+def validation_points(recipe: Recipe, seed: int) -> tuple[list[EpisodeParams], dict[str, list[dict]]]:
+    """``recipe.select_points`` points of the recipe's box (held-out corners excluded, no noise, nominal parts),
+    each with a reference step of +-10 % (the sign alternates) and the load step."""
+    rng = np.random.default_rng([seed, VALIDATION_STREAM])
+    points: list[EpisodeParams] = []
+    while len(points) < recipe.select_points:
+        p = recipe.point(rng, 2048)
+        if p is None:
+            continue
+        points.append(EpisodeParams(vin=p.vin, vref=p.vref, ro=p.ro, Lo=p.Lo, steps=p.steps))
+    settings = {name: [st | ({"step_pct": 10.0 if i % 2 else -10.0} if name == "refstep" else {})
+                       for i in range(len(points))] for name, st in SCENARIOS}
+    for i, p in enumerate(points):  # a step up that would reach vin steps down instead
+        if p.vref * 1.1 >= p.vin:
+            settings["refstep"][i]["step_pct"] = -10.0
+    return points, settings
+
+
+def closed_loop_vout(gym: str, actor, v: Validation, scenario: str, workdir: Path) -> list[np.ndarray]:
+    from ..converters.buck.scenarios import scenario_params
+    from ..episodes.run import run_episodes
+    params = [scenario_params(p, scenario, st) for p, st in zip(v.points, v.settings[scenario])]
+    eps = run_episodes(gym, actor, params, workdir, "pwl", scenario=scenario, settings=v.settings[scenario],
+                       parallel=len(params))
+    return [e.rows["V(out)"].to_numpy() if not isinstance(e, Exception) else None for e in eps]
+
+
+class Selection:
+    """Scores networks during a run and keeps the best (lowest). The score: the closed-loop Vout error against the
+    teacher (rms, % of vref, after the soft start, mean over the validation points' reference and load steps), plus
+    the loop-gain mismatch (mean over the points of the mean over f of |ln(T_nn/T_teacher)|^2, each at its own
+    periodic orbit), plus NO_ORBIT per point where the teacher has a stable orbit and the network none. A network that
+    fails to run scores inf."""
+
+    def __init__(self, recipe: Recipe, seed: int, root: Path):
+        self.recipe, self.root = recipe, Path(root)
+        self.best_file, self.csv = self.root / "actor_selected.pth", self.root / "selection.csv"
+        points, settings = validation_points(recipe, seed)
+        self.v = Validation(points, settings, {}, [])
+        for name, _ in SCENARIOS:
+            self.v.teacher[name] = closed_loop_vout("teacher", None, self.v, name, self.root / "sim-selection")
+        from ..loopgain.pop import PopError, loop_gain
+        for p in points:
+            try:
+                self.v.teacher_T.append(loop_gain("teacher", None, p, recipe.frequencies()).T)
+            except PopError:
+                self.v.teacher_T.append(None)
+
+    def due(self, episode: int) -> bool:
+        r = self.recipe
+        return bool(r.select_every) and episode >= r.select_after and episode % r.select_every == 0
+
+    def score(self, actor: nn.Module) -> float:
+        return self.step_error(actor) + self.loop_gain_mismatch(actor)
+
+    def loop_gain_mismatch(self, actor: nn.Module) -> float:
+        from ..loopgain.pop import PopError, loop_gain
+        terms, missing = [], 0
+        for p, Tt in zip(self.v.points, self.v.teacher_T):
+            if Tt is None:
+                continue
+            try:
+                q = loop_gain("nn", actor, p, self.recipe.frequencies()).T / Tt
+            except PopError:
+                missing += 1
+                continue
+            terms.append(float(np.mean(np.log(np.abs(q)) ** 2 + np.angle(q) ** 2)))
+        return (float(np.mean(terms)) if terms else 0.0) + NO_ORBIT * missing
+
+    def step_error(self, actor: nn.Module) -> float:
+        errors = []
+        for name, _ in SCENARIOS:
+            nn_vout = closed_loop_vout("deploy", actor, self.v, name, self.root / "sim-selection")
+            for p, a, b in zip(self.v.points, nn_vout, self.v.teacher[name]):
+                if a is None or b is None or len(a) != len(b) or not np.all(np.isfinite(a)):
+                    return float("inf")
+                k = int(SETTLED_MS * 1e-3 * p.fsw)
+                errors.append(np.sqrt(np.mean((a[k:] - b[k:]) ** 2)) / p.vref * 100)
+        return float(np.mean(errors))
+
+    def best(self) -> float:
+        if not self.best_file.exists():
+            return float("inf")
+        _, meta = load_checkpoint(self.best_file)
+        return float(meta.get("score", float("inf")))
+
+    def __call__(self, actor: nn.Module, episode: int, seed: int, recipe_name: str) -> float:
+        """Score the network as it leaves ``episode``; keep it if it is the best so far. Returns the score."""
+        s = self.score(actor)
+        best = self.best()
+        if s < best:
+            save_checkpoint(self.best_file, actor, episode=episode, seed=seed, score=s, recipe=recipe_name,
+                            selected_by="closed-loop rms Vout error against the teacher, % of vref")
+        row = pd.DataFrame([{"episode": episode, "score_pct": s, "kept": s < best}])
+        old = pd.read_csv(self.csv) if self.csv.exists() else None
+        table = row if old is None else pd.concat([old[old["episode"] < episode], row], ignore_index=True)
+        atomic_write_text(self.csv, table.to_csv(index=False))
+        log.info("[Ep%d] selection: closed-loop error %.3f %% of vref%s", episode, s, " (kept)" if s < best else "")
+        return s
