@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point that installs what it needs (idempotently) and runs buckbi:
-#   ./buckbi.sh train [options]   the main job: behaviour-imitation training on ngspice
+#   ./buckbi.sh train [options]   the main job: training by the signoff recipe (fast simulator, ngspice checks)
 #   ./buckbi.sh test  [pytest args]  the test suite
 #   ./buckbi.sh <any buckbi command>  e.g. export, with the same set-up
 set -euo pipefail

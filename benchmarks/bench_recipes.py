@@ -64,6 +64,8 @@ def judged(actor: Path, out: Path, reuse: bool) -> dict:
         buckbi("testplan", str(TOL_PLAN), "--actor", str(actor), "--simulator", "pwl", "--quiet", "--only",
                "loadstep-mc", "--out", str(tol))
     r = pd.read_csv(plan / "results.csv")
+    text = [c for c in r.columns if r[c].dtype == object or c in ("draw", "limit", "error", "verdict")]
+    r[text] = r[text].astype(object).fillna("").astype(str)  # as the report reads them (empty, not NaN)
     r["value"] = pd.to_numeric(r["value"], errors="coerce")
     nn = r[r["controller"] == "nn"]
     v = cell_verdicts(r)

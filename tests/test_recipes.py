@@ -210,3 +210,9 @@ def test_a_deployment_recipe_trains_with_the_delay_and_the_adc_in_the_gym(tmp_pa
     # the loop-gain term compares the network behind its delay with the teacher without one
     target = LoopGainTarget(seed_actor(), plan.params, deployed.frequencies())
     assert target.fixed.loop.delay == 1 and target.params.adc_bits == 0
+
+
+def test_a_schedule_is_refused_for_a_recipe_that_draws_its_gyms(tmp_path):
+    with pytest.raises(ValueError, match="dagger_share"):
+        Trainer(TrainConfig(workdir=tmp_path / "g", recipe="signoff", schedule="gym1:10", simulator="pwl"))
+    assert not (tmp_path / "g").exists()  # nothing written

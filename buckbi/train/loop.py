@@ -44,6 +44,9 @@ class Trainer:
 
     def __init__(self, config: TrainConfig):
         self.recipe = get_recipe(config.recipe)  # RecipeError names the recipes there are
+        if config.schedule is not None and not self.recipe.seed_draw:
+            raise ValueError(f"--schedule sets the gyms of the seed recipe; the {self.recipe.name} recipe draws its "
+                             "own (change its share of gym 2 with --set dagger_share=..., or give --gym)")
         self.cfg = config = config.resolved()
         _validate(config)  # before anything is written
         self.dir = RunDir(config.workdir)

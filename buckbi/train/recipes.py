@@ -187,14 +187,15 @@ RECIPES = {r.name: r for r in (
     Recipe("signoff", "reference, load and line steps and soft starts over the training box (ro 5..1000 Ohm: light loads "
            "in discontinuous conduction too), parts from the "
            "tolerance table, sensor noise the teacher labels, 30 % on-policy (gym2) episodes, a replay buffer and a "
-           "loop-gain term matching the teacher's T(f); corners near vin/vref 150/140, 250/60, 200/100 held out",
+           "loop-gain term matching the teacher's T(f), weights averaged, the network closest to the teacher in closed loop "
+           "on validation points kept; corners near vin/vref 150/140, 250/60, 200/100 held out",
            learner="signoff", episodes=1600, jobs=8, epochs=100, lr=1e-3, lr_final=1e-4,
            box={"ro": (5.0, 1000.0, "log")},
            scenarios=(("startup", 0.25), ("refstep", 0.35), ("loadstep", 0.2), ("linestep", 0.2)),
            soft_start_ms=(0.5, 4.0), parts_tolerance=TOLERANCE_DRAW, excitation_mV=(0.0, 100.0),
            dagger_share=0.3, dagger_after=40, holdout=HOLDOUT, replay=40, minibatch=512,
            loop_gain_weight=0.01, loop_gain_points=2, loop_gain_band=(50.0, 24e3, 3), holdout_box=(5.0, 5.0),
-           select_every=80, select_after=800, spice_check_every=400),
+           select_every=80, select_after=800, average=0.9, spice_check_every=400),
 )}
 
 
