@@ -94,6 +94,13 @@ def row(runs: Path, name: str, seed: int, reuse: bool) -> dict:
             "command": "buckbi train " + " ".join(recipe_args) + f" --simulator pwl --seed {seed}"}
 
 
+def markdown(df: pd.DataFrame) -> str:
+    """A pipe table (pandas' to_markdown needs tabulate, which buckbi does not install)."""
+    cells = [list(df.columns)] + df.astype(str).values.tolist()
+    lines = ["| " + " | ".join(map(str, row)) + " |" for row in cells]
+    return "\n".join([lines[0], "|" + "---|" * len(df.columns), *lines[1:]])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", default=",".join(ROWS), help=f"ablation rows (default {','.join(ROWS)})")
@@ -108,7 +115,7 @@ def main() -> int:
     todo = [(n, int(s)) for n in args.rows.split(",") for s in args.seeds.split(",")]
     with ThreadPoolExecutor(args.parallel) as pool:
         table = pd.DataFrame(pool.map(lambda t: row(runs, t[0], t[1], args.reuse), todo))
-    print(table.to_markdown(index=False) if args.markdown else table.to_string(index=False))
+    print(markdown(table) if args.markdown else table.to_string(index=False))
     return 0
 
 
