@@ -216,3 +216,19 @@ def test_a_schedule_is_refused_for_a_recipe_that_draws_its_gyms(tmp_path):
     with pytest.raises(ValueError, match="dagger_share"):
         Trainer(TrainConfig(workdir=tmp_path / "g", recipe="signoff", schedule="gym1:10", simulator="pwl"))
     assert not (tmp_path / "g").exists()  # nothing written
+
+
+def test_a_due_network_driven_episode_is_spice_checked_through_a_teacher_driven_one(tmp_path):
+    from tests.test_train import FakeRunner
+    from dataclasses import replace
+    recipe = replace(TINY, dagger_after=0, dagger_share=0.5)
+    t = Trainer(TrainConfig(workdir=tmp_path / "g", recipe=recipe, simulator="pwl", seed=11, progress=False,
+                            spice_check_every=4))
+    batch = list(range(1, 13))
+    eps = FakeRunner()("gym1", seed_actor(), [t.params_for(ep) for ep in batch], None)
+    found = dict(zip(batch, eps))
+    gyms = {ep: t.gym_for(ep) for ep in batch}
+    only = t.checked_episodes(batch, found)
+    # due: 4 (gym 2), 8 (gym 1), 12 (gym 2); the batch's last teacher-driven episode is 11
+    assert [gyms[ep] for ep in (4, 8, 11, 12)] == ["gym2", "gym1", "gym1", "gym2"]
+    assert only == {8, 11}

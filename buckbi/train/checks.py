@@ -29,10 +29,14 @@ class SpiceCheck:
         self.every, self.runner, self.simulator = every, runner, simulator
         self.max_step, self.timeout = max_step, timeout
 
+    def due(self, episode: int) -> bool:
+        return bool(self.every) and episode % self.every == 0
+
     def __call__(self, gym: str, actor, batch: list[int], params: list, results: list,
-                 workdir: Path, **scenario) -> dict[int, CheckResult]:
-        todo = [(ep, p, r) for ep, p, r in zip(batch, params, results) if self.every and ep % self.every == 0
-                and isinstance(r, Episode)]
+                 workdir: Path, only: set[int] | None = None, **scenario) -> dict[int, CheckResult]:
+        """Check the due episodes of ``batch`` (or those in ``only``, chosen by the caller)."""
+        todo = [(ep, p, r) for ep, p, r in zip(batch, params, results)
+                if (ep in only if only is not None else self.due(ep)) and isinstance(r, Episode)]
         if not todo:
             return {}
         max_step = self.max_step or check_step(todo[0][1].fsw)
