@@ -45,14 +45,14 @@ def make_pages(out: Path, only_paths: bool = False) -> dict[str, Path]:
     pwl = ("--simulator", "pwl")
     buckbi("train", *pwl, "--episodes", "3", "--steps", "256", "--epochs", "20", "--seed", "1",
            "--spice-check-every", "0", "--quiet", "--workdir", str(out / "train"), ok=(0,))
-    buckbi("evaluate", "--actor", "pretrained", *pwl, "--points", "3", "--scenario", "loadstep",
+    buckbi("evaluate", "--actor", "seed-pretrained", *pwl, "--points", "3", "--scenario", "loadstep",
            "--out", str(out / "evaluate"))
     buckbi("evaluate", "--actor", str(flat), *pwl, "--points", "2", "--steps", "512", "--out", str(out / "evaluate-fail"))
-    buckbi("fra", "--actor", "pretrained", *pwl, "--point", "vin=200,vref=100,ro=20", "--point", "vin=250,vref=60,ro=5",
+    buckbi("fra", "--actor", "seed-pretrained", *pwl, "--point", "vin=200,vref=100,ro=20", "--point", "vin=250,vref=60,ro=5",
            "--per-octave", "2", "--out", str(out / "fra"))
-    buckbi("sweep", "--actor", "pretrained", *pwl, "--grid", "vin=150:250:4,vref=50:140:4,ro=20", "--steps", "1024",
+    buckbi("sweep", "--actor", "seed-pretrained", *pwl, "--grid", "vin=150:250:4,vref=50:140:4,ro=20", "--steps", "1024",
            "--jobs", "1", "--quiet", "--out", str(out / "sweep"))
-    buckbi("testplan", "default", "--actor", "pretrained", *pwl, "--only", "startup", "--jobs", "1", "--quiet",
+    buckbi("testplan", "default", "--actor", "seed-pretrained", *pwl, "--only", "startup", "--jobs", "1", "--quiet",
            "--out", str(out / "plan"))
     return _paths(out)
 

@@ -62,7 +62,7 @@ def test_kill_minus_9_mid_episode_loses_at_most_that_episode(simulator, tmp_path
         os.killpg(proc.pid, signal.SIGKILL)  # the python process and its ngspice children
         proc.wait()
     logged = list(pd.read_csv(work / "log.csv")["episode"])
-    res = subprocess.run([*cmd[:6], "--episodes", "2", "--steps", "512", "--quiet"], capture_output=True,
+    res = subprocess.run([*cmd[:8], "--episodes", "2", "--steps", "512", "--quiet"], capture_output=True,
                          text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     log = pd.read_csv(work / "log.csv")
