@@ -12,7 +12,7 @@ from buckbi.episodes.run import run_episode
 from buckbi.nn.checkpoint import load_checkpoint, seed_actor
 from buckbi.train import TrainConfig, Trainer, train
 from buckbi.train.recipes import HOLDOUT, RECIPES, RecipeError, ablation, get_recipe
-from buckbi.train.signoff import LoopGainTarget, SignoffImitation, loop_gain_loss
+from buckbi.train.signoff import LoopGainTarget, SignoffImitation, crossover_weights, loop_gain_loss, mismatch
 
 SIGNOFF = get_recipe("signoff")
 # The sign-off recipe cut down to seconds: the same ingredients, short episodes, few steps.
@@ -128,6 +128,25 @@ def test_the_loop_gain_term_is_zero_for_the_teacher_law_and_grows_with_a_mismatc
             w -= 1e-3 * g / max(float(g.abs().max()), 1e-12)
     assert float(target.loss(actor).detach()) < own
     assert float(loop_gain_loss(actor, [])) == 0.0
+
+
+def test_the_mismatch_weights_the_teacher_crossover_and_reads_gain_and_phase():
+    f = np.geomspace(10.0, 24e3, 35)
+    T = 1e3 / (1j * f)  # |T| = 1 at 1 kHz
+    w = crossover_weights(T, f, boost=4.0)
+    assert w.mean() == pytest.approx(1.0) and f[np.argmax(w)] == pytest.approx(1e3, rel=0.13)
+    assert w.max() / w.min() == pytest.approx(5.0, rel=0.05)  # 1 + boost at the crossover, ~1 far off it
+    assert np.allclose(crossover_weights(T, f, 0.0), 1.0)
+    assert np.allclose(crossover_weights(0.5 / (1j * f / 1e3 + 1), f, 4.0), 1.0)  # |T| < 1 everywhere: no crossover
+    Tt = torch.from_numpy(T)
+    gain, phase = Tt * np.e ** 0.1, Tt * np.exp(1j * 0.2)  # 0.1 Np of gain error, 0.2 rad of phase error
+    assert float(mismatch(Tt, Tt)) == pytest.approx(0.0, abs=1e-15)
+    assert float(mismatch(gain, Tt)) == pytest.approx(0.01) and float(mismatch(phase, Tt)) == pytest.approx(0.04)
+    near = torch.from_numpy(np.where(np.abs(np.log2(f / 1e3)) < 1, 1.2, 1.0) * T)  # a gain error near crossover only
+    far = torch.from_numpy(np.where(np.log2(f / 1e3) > 3, 1.2, 1.0) * T)  # the same error far above it
+    weights = torch.from_numpy(w)
+    assert float(mismatch(near, Tt, weights)) > 2 * float(mismatch(near, Tt))
+    assert float(mismatch(far, Tt, weights)) < float(mismatch(far, Tt))
 
 
 def test_the_signoff_learner_fits_mse_and_the_loop_gain_term_together():

@@ -79,6 +79,8 @@ class Recipe:
     loop_gain_weight: float = 0.0
     loop_gain_points: int = 0  # operating points of the batch at which T(f) is matched
     loop_gain_band: tuple[float, float, int] = (100.0, 12.5e3, 3)  # f_lo, f_hi (Hz), points per octave
+    # extra weight of the mismatch in a one-octave Gaussian window around the teacher's crossover (0: uniform)
+    loop_gain_crossover_boost: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("episodes", "jobs", "steps", "epochs"):
@@ -194,7 +196,8 @@ RECIPES = {r.name: r for r in (
            scenarios=(("startup", 0.25), ("refstep", 0.35), ("loadstep", 0.2), ("linestep", 0.2)),
            soft_start_ms=(0.5, 4.0), parts_tolerance=TOLERANCE_DRAW, excitation_mV=(0.0, 100.0),
            dagger_share=0.3, dagger_after=40, holdout=HOLDOUT, replay=40, minibatch=512,
-           loop_gain_weight=0.01, loop_gain_points=2, loop_gain_band=(50.0, 24e3, 3), holdout_box=(5.0, 5.0),
+           loop_gain_weight=0.01, loop_gain_points=2, loop_gain_band=(10.0, 24e3, 3), loop_gain_crossover_boost=4.0,
+           holdout_box=(5.0, 5.0),
            select_every=80, select_after=800, average=0.9, spice_check_every=400),
 )}
 

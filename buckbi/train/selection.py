@@ -17,10 +17,13 @@ from .recipes import Recipe
 
 log = logging.getLogger("buckbi.train")
 VALIDATION_STREAM = 0x5E1EC7  # rng([seed, this]): the validation points, apart from every episode's draw
-SCENARIOS = (("refstep", {"soft_start_ms": 2.0, "t_step_ms": 15.0, "t_back_ms": 28.0, "duration_ms": 41.0}),
-             ("loadstep", {"soft_start_ms": 2.0, "t_step_ms": 15.0, "t_back_ms": 28.0, "duration_ms": 41.0,
-                           "light_ohm": 80.0, "heavy_ohm": 10.0}))
-SETTLED_MS = 5.0  # the step error starts after the soft start
+STEPS = {"soft_start_ms": 2.0, "t_step_ms": 15.0, "t_back_ms": 28.0, "duration_ms": 41.0}
+# (scenario, its settings, from when its error counts (ms), control periods it runs): the steps' error starts after
+# the soft start, the start-up's at 0 (its overshoot and settling are what it is judged on)
+VALIDATION_SCENARIOS = (("refstep", STEPS, 5.0, 2048),
+             ("loadstep", STEPS | {"light_ohm": 80.0, "heavy_ohm": 10.0}, 5.0, 2048),
+             ("linestep", STEPS, 5.0, 2048),
+             ("startup", {"soft_start_ms": 2.0}, 0.0, 750))
 NO_ORBIT = 2.0  # the score's charge per validation point where the network has no stable periodic orbit
 
 
@@ -36,7 +39,7 @@ class Validation:
 
 def validation_points(recipe: Recipe, seed: int) -> tuple[list[EpisodeParams], dict[str, list[dict]]]:
     """``recipe.select_points`` points of the recipe's box (held-out corners excluded, no noise, nominal parts),
-    each with a reference step of +-10 % (the sign alternates) and the load step."""
+    each with a reference step and a line step of +-10 % (the signs alternate), the load step and a start-up."""
     rng = np.random.default_rng([seed, VALIDATION_STREAM])
     points: list[EpisodeParams] = []
     while len(points) < recipe.select_points:
@@ -44,8 +47,8 @@ def validation_points(recipe: Recipe, seed: int) -> tuple[list[EpisodeParams], d
         if p is None:
             continue
         points.append(EpisodeParams(vin=p.vin, vref=p.vref, ro=p.ro, Lo=p.Lo, steps=p.steps))
-    settings = {name: [st | ({"step_pct": 10.0 if i % 2 else -10.0} if name == "refstep" else {})
-                       for i in range(len(points))] for name, st in SCENARIOS}
+    settings = {name: [st | ({"step_pct": 10.0 if i % 2 else -10.0} if name in ("refstep", "linestep") else {})
+                       for i in range(len(points))] for name, st, _, _ in VALIDATION_SCENARIOS}
     for i, p in enumerate(points):  # a step up that would reach vin steps down instead
         if p.vref * 1.1 >= p.vin:
             settings["refstep"][i]["step_pct"] = -10.0
@@ -53,9 +56,12 @@ def validation_points(recipe: Recipe, seed: int) -> tuple[list[EpisodeParams], d
 
 
 def closed_loop_vout(gym: str, actor, v: Validation, scenario: str, workdir: Path) -> list[np.ndarray]:
+    from dataclasses import replace
+
     from ..converters.buck.scenarios import scenario_params
     from ..episodes.run import run_episodes
-    params = [scenario_params(p, scenario, st) for p, st in zip(v.points, v.settings[scenario])]
+    steps = {name: n for name, _, _, n in VALIDATION_SCENARIOS}[scenario]
+    params = [scenario_params(replace(p, steps=steps), scenario, st) for p, st in zip(v.points, v.settings[scenario])]
     eps = run_episodes(gym, actor, params, workdir, "pwl", scenario=scenario, settings=v.settings[scenario],
                        parallel=len(params))
     return [e.rows["V(out)"].to_numpy() if not isinstance(e, Exception) else None for e in eps]
@@ -63,24 +69,29 @@ def closed_loop_vout(gym: str, actor, v: Validation, scenario: str, workdir: Pat
 
 class Selection:
     """Scores networks during a run and keeps the best (lowest). The score: the closed-loop Vout error against the
-    teacher (rms, % of vref, after the soft start, mean over the validation points' reference and load steps), plus
-    the loop-gain mismatch (mean over the points of the mean over f of |ln(T_nn/T_teacher)|^2, each at its own
-    periodic orbit), plus NO_ORBIT per point where the teacher has a stable orbit and the network none. A network that
-    fails to run scores inf."""
+    teacher (rms, % of vref, mean over the validation points' reference, load and line steps after the soft start
+    and their start-ups from 0), plus the loop-gain mismatch (``signoff.mismatch`` with the learner's crossover
+    weights, mean over the points, each at its own periodic orbit), plus NO_ORBIT per point where the teacher has a
+    stable orbit and the network none. A network that fails to run scores inf."""
 
     def __init__(self, recipe: Recipe, seed: int, root: Path):
         self.recipe, self.root = recipe, Path(root)
         self.best_file, self.csv = self.root / "actor_selected.pth", self.root / "selection.csv"
         points, settings = validation_points(recipe, seed)
         self.v = Validation(points, settings, {}, [])
-        for name, _ in SCENARIOS:
+        for name, *_ in VALIDATION_SCENARIOS:
             self.v.teacher[name] = closed_loop_vout("teacher", None, self.v, name, self.root / "sim-selection")
         from ..loopgain.pop import PopError, loop_gain
+        from .signoff import crossover_weights
+        self.weights: list[np.ndarray | None] = []
         for p in points:
             try:
-                self.v.teacher_T.append(loop_gain("teacher", None, p, recipe.frequencies()).T)
+                T = loop_gain("teacher", None, p, recipe.frequencies()).T
             except PopError:
-                self.v.teacher_T.append(None)
+                T = None
+            self.v.teacher_T.append(T)
+            self.weights.append(None if T is None else
+                                crossover_weights(T, recipe.frequencies(), recipe.loop_gain_crossover_boost))
 
     def due(self, episode: int) -> bool:
         r = self.recipe
@@ -90,27 +101,30 @@ class Selection:
         return self.step_error(actor) + self.loop_gain_mismatch(actor)
 
     def loop_gain_mismatch(self, actor: nn.Module) -> float:
+        import torch
+
         from ..loopgain.pop import PopError, loop_gain
+        from .signoff import mismatch
         terms, missing = [], 0
-        for p, Tt in zip(self.v.points, self.v.teacher_T):
+        for p, Tt, w in zip(self.v.points, self.v.teacher_T, self.weights):
             if Tt is None:
                 continue
             try:
-                q = loop_gain("nn", actor, p, self.recipe.frequencies()).T / Tt
+                T = loop_gain("nn", actor, p, self.recipe.frequencies()).T
             except PopError:
                 missing += 1
                 continue
-            terms.append(float(np.mean(np.log(np.abs(q)) ** 2 + np.angle(q) ** 2)))
+            terms.append(float(mismatch(torch.from_numpy(T), torch.from_numpy(Tt), torch.from_numpy(w))))
         return (float(np.mean(terms)) if terms else 0.0) + NO_ORBIT * missing
 
     def step_error(self, actor: nn.Module) -> float:
         errors = []
-        for name, _ in SCENARIOS:
+        for name, _, from_ms, _ in VALIDATION_SCENARIOS:
             nn_vout = closed_loop_vout("deploy", actor, self.v, name, self.root / "sim-selection")
             for p, a, b in zip(self.v.points, nn_vout, self.v.teacher[name]):
                 if a is None or b is None or len(a) != len(b) or not np.all(np.isfinite(a)):
                     return float("inf")
-                k = int(SETTLED_MS * 1e-3 * p.fsw)
+                k = int(from_ms * 1e-3 * p.fsw)
                 errors.append(np.sqrt(np.mean((a[k:] - b[k:]) ** 2)) / p.vref * 100)
         return float(np.mean(errors))
 

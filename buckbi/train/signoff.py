@@ -17,21 +17,43 @@ from .recipes import Recipe
 log = logging.getLogger("buckbi.train")
 
 
+def crossover_weights(T: np.ndarray, f_Hz: np.ndarray, boost: float, octaves: float = 1.0) -> np.ndarray:
+    """Per-frequency weights of the mismatch: 1, plus ``boost`` x a Gaussian window (``octaves`` its sigma) around
+    T's first unity-gain crossover, where the margins are read; mean 1. Uniform where boost is 0 or |T| never
+    crosses 1."""
+    w = np.ones(len(f_Hz))
+    mag = np.log(np.abs(T))
+    below = np.flatnonzero((mag[:-1] >= 0) & (mag[1:] < 0))
+    if boost and len(below):
+        i = below[0]  # log-linear between the grid's two points either side of |T| = 1
+        lf = np.log2(f_Hz[i]) + mag[i] / (mag[i] - mag[i + 1]) * np.log2(f_Hz[i + 1] / f_Hz[i])
+        w = w + boost * np.exp(-0.5 * ((np.log2(f_Hz) - lf) / octaves) ** 2)
+    return w / w.mean()
+
+
+def mismatch(T_nn: torch.Tensor, T_teacher: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The loop-gain mismatch: the (weighted) mean over f of |ln(T_nn / T_teacher)|^2, gain error in nepers and
+    phase error in radians, squared. The learner's term and the model selection's score both use it."""
+    ratio = T_nn / T_teacher
+    terms = torch.log(ratio.abs()) ** 2 + torch.angle(ratio) ** 2
+    return (terms if weights is None else weights * terms).mean()
+
+
 class LoopGainTarget:
     """The teacher's T(f) at one operating point and the network's, differentiable, at the teacher's orbit."""
 
-    def __init__(self, actor: nn.Module, params: EpisodeParams, f_Hz: np.ndarray):
+    def __init__(self, actor: nn.Module, params: EpisodeParams, f_Hz: np.ndarray, crossover_boost: float = 0.0):
         from ..loopgain.pop import FixedOrbitLoopGain, loop_gain, orbit_at_teacher
         clean = replace(params, noise_mV=0.0, adc_bits=0)  # the small-signal law, not the sensor
         teacher = loop_gain("teacher", None, replace(clean, delay_periods=0), f_Hz)
         self.f, self.params = f_Hz, clean
         self.T_teacher = torch.from_numpy(teacher.T)
+        self.weights = torch.from_numpy(crossover_weights(teacher.T, f_Hz, crossover_boost))
         self.fixed = FixedOrbitLoopGain(actor, clean, orbit_at_teacher(actor, clean, teacher.orbit))
 
     def loss(self, actor: nn.Module) -> torch.Tensor:
-        """mean over f of |ln(T_nn / T_teacher)|^2: gain error in nepers and phase error in radians, squared."""
-        ratio = self.fixed.T(actor, self.f) / self.T_teacher
-        return (torch.log(ratio.abs()) ** 2 + torch.angle(ratio) ** 2).mean()
+        """The mismatch of the network's T(f) at this point, weighted towards the teacher's crossover."""
+        return mismatch(self.fixed.T(actor, self.f), self.T_teacher, self.weights)
 
 
 def loop_gain_loss(actor: nn.Module, targets: list[LoopGainTarget]) -> torch.Tensor:
@@ -68,7 +90,7 @@ class SignoffImitation(BehaviourImitation):
             if len(out) == r.loop_gain_points:
                 break
             try:
-                target = LoopGainTarget(self.actor, episodes[i].params, r.frequencies())
+                target = LoopGainTarget(self.actor, episodes[i].params, r.frequencies(), r.loop_gain_crossover_boost)
                 if not torch.isfinite(target.loss(self.actor).detach()):
                     raise PopError("the network's T(f) at the teacher's orbit is not finite")
                 out.append(target)
