@@ -119,7 +119,7 @@ def test_sensor_noise_is_the_same_seeded_staircase_in_both_engines(request, engi
     p = EpisodeParams(**BASE, noise_mV=50.0, noise_seed=3)
     ep = run_episode(gym, resolve_actor("seed-pretrained") if gym == "deploy" else None, p, tmp_path, sim,
                      keep_waveforms=True)
-    c = circuit(p.fsw)
+    c = circuit(p)
     ts = np.arange(p.steps + 1) / p.fsw + c.t_ctrl + c.master_vt * c.edge
     w = ep.waveforms
     seen = np.interp(ts, w["time"], w["V(vsense)"]) - np.interp(ts, w["time"], w["V(out)"])

@@ -58,8 +58,12 @@ def test_param_file_has_params_nn_instance_and_save(tmp_path):
     lines = text.splitlines()
     assert lines[:7] == [".param vin=200.0", ".param ro=10.0", ".param Lo=5e-05", ".param vref=100.0",
                          ".param fsw=50000.0", ".param vmax=250.0", ".param STEPS=64"]  # the seed's, in its order
-    assert lines[7:12] == [".param Lbuck=0.00025", ".param Cbuck=0.00022", ".param Resr=0.2449",
-                           ".param adc_levels=0", ".param delay_periods=0"]  # nominal parts, ideal deployment
+    assert lines[7:10] == [".param Lbuck=0.00025", ".param Cbuck=0.00022", ".param Resr=0.2449"]  # nominal parts
+    # the reference converter's other values (reference.toml) and its teacher, then an ideal deployment
+    assert lines[10:20] == [".param Rind=0.01", ".param Lesl=1.29e-08", ".param Rsw=0.01", ".param g=5.0",
+                            ".param fz1=200.0", ".param fz2=1000.0", ".param fp1=20000.0", ".param fp2=40000.0",
+                            ".param adc_levels=0", ".param delay_periods=0"]
+    lines = lines[:7] + lines[7:10] + lines[18:]
     assert lines[12] == ".param maxstep=1e-06" and lines[13] == ".func buckbi_adc(x) {x}"
     assert lines[14] == "Btfb tfb 0 V=V(vsense)/{vmax}"  # the teacher's feedback, no ADC
     assert lines[15] == f'.include "{tmp_path / "actor.sp"}"'
@@ -67,7 +71,7 @@ def test_param_file_has_params_nn_instance_and_save(tmp_path):
     assert lines[17] == ".save " + " ".join(saved_traces("gym1"))
     assert "V(nnpwm)" in lines[17] and "V(NNout1)" in lines[17] and "V(NNin19)" in lines[17]
     behind = param_file_text(dataclasses.replace(p, adc_bits=10), tmp_path / "actor.sp", "gym1").splitlines()
-    assert behind[14:16] == ["Btadc tadc 0 V=buckbi_adc(V(vsense)/{vmax})", "XTADC tadc tfb ctrlclk BUCKBI_SH"]
+    assert behind[22:24] == ["Btadc tadc 0 V=buckbi_adc(V(vsense)/{vmax})", "XTADC tadc tfb ctrlclk BUCKBI_SH"]
     assert not any("tfb" in ln for ln in param_file_text(p, None, "deploy").splitlines())  # no teacher there
     assert ".param maxstep=5e-08" in param_file_text(p, None, "teacher", max_step=5e-08)
 

@@ -88,7 +88,7 @@ def test_the_excitation_has_the_rms_asked_for_and_the_teacher_labels_its_respons
     ep = run_episode("gym1", actor, noisy, tmp_path / "n", "pwl", keep_waveforms=True)
     clean = run_episode("gym1", actor, replace(noisy, noise_mV=0.0), tmp_path / "c", "pwl")
     from buckbi.pwl.simulate import circuit
-    c, w = circuit(noisy.fsw), ep.waveforms
+    c, w = circuit(noisy), ep.waveforms
     ts = np.arange(noisy.steps + 1) / noisy.fsw + c.t_ctrl + c.master_vt * c.edge  # the sampling instants
     seen = np.interp(ts, w["time"], w["V(vsense)"]) - np.interp(ts, w["time"], w["V(out)"])
     assert seen.std() == pytest.approx(0.060, rel=0.1)  # the sensed Vout carries the rms asked for

@@ -1,4 +1,4 @@
-"""Command line: ``python -m buckbi train|evaluate|sweep|fra|testplan|export|import``, a module per subcommand.
+"""Command line: ``python -m buckbi train|evaluate|sweep|fra|testplan|export|import|converter``, a module per subcommand.
 
 Heavy modules (PyTorch, pandas, SPICE readers) load inside the command that runs, so ``--help`` answers at once.
 """
@@ -9,10 +9,10 @@ import errno
 import logging
 import sys
 
-from . import evaluate, fra, networks, sweep, testplan, train
+from . import converter, evaluate, fra, networks, sweep, testplan, train
 from .common import EXIT_BAD_INPUT, EXIT_STOPPED
 
-SUBCOMMANDS = (train, evaluate, sweep, fra, testplan, networks)
+SUBCOMMANDS = (train, evaluate, sweep, fra, testplan, networks, converter)
 
 
 def build_parser() -> argparse.ArgumentParser:

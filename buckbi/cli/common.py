@@ -36,15 +36,38 @@ def add_network_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
 
 
-def add_actor_choice(p: argparse.ArgumentParser, netlist_note: str = "") -> None:
+def add_actor_choice(p: argparse.ArgumentParser, netlist_note: str = "", required: bool = True) -> None:
     """--actor or --netlist, exactly one, and how a checkpoint is read."""
-    who = p.add_mutually_exclusive_group(required=True)
+    who = p.add_mutually_exclusive_group(required=required)
     who.add_argument("--actor", help="checkpoint (buckbi's, a state dict with --arch, a module or TorchScript file "
                      "with --trust-pickle), 'pretrained' (buckbi's shipped actor), 'seed-pretrained' (the one "
                      "before it) or 'published' (the reference's)")
     who.add_argument("--netlist", help="a network exported by any tool: a file with '.subckt ActorSubckt' and the "
                      "seed's 19+1 ports (LTspice if() or ngspice syntax), run as it is" + netlist_note)
     add_network_options(p)
+
+
+def add_converter(p: argparse.ArgumentParser, network: bool = True) -> None:
+    """--converter FILE (your buck: buckbi/converters/buck/reference.toml's schema) and --allow-other-converter."""
+    p.add_argument("--converter", default=None, metavar="FILE", help="the buck, as a converter file (TOML; "
+                   "'buck-48v' and 'reference' name the shipped ones; default: the reference's buck)")
+    if network:
+        p.add_argument("--allow-other-converter", action="store_true", help="run a network on a converter other "
+                       "than the one it was trained for (refused without it: it imitates another teacher on "
+                       "another power stage)")
+
+
+def converter_of(args: argparse.Namespace):
+    """The Converter of --converter (the reference buck without it)."""
+    from ..converters.buck.design import load_converter
+    return load_converter(getattr(args, "converter", None))
+
+
+def check_network_converter(actor, conv, args: argparse.Namespace) -> None:
+    """Refuse a network trained for another converter unless --allow-other-converter (a netlist: not known)."""
+    from ..converters.buck.converter import check_same_converter
+    from ..nn.actors import trained_for
+    check_same_converter(trained_for(actor), conv, "the network", getattr(args, "allow_other_converter", False))
 
 
 def add_simulator(p: argparse.ArgumentParser, step_help: str = STEP_HELP) -> None:

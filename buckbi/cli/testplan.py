@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ..sim.names import ENV_VAR
-from .common import add_actor_choice, resolve
+from .common import add_actor_choice, add_converter, check_network_converter, resolve
 
 
 def add_parser(sub) -> None:
@@ -14,8 +14,9 @@ def add_parser(sub) -> None:
                                    "at each of its corners for the NN (deploy) and the teacher; write results.csv, "
                                    "junit.xml and report.html into --out. Resumes where it stopped. Exit 0 when "
                                    "every NN cell passes, 1 when any fails, 2 for a bad plan.")
-    q.add_argument("plan", metavar="PLAN", help="a plan file (.toml) or 'default'")
-    add_actor_choice(q, " (SPICE only)")
+    q.add_argument("plan", metavar="PLAN", help="a plan file (.toml), 'default', or 'init': write a plan for "
+                   "--converter (its corners, the default plan's tests, limits its teacher meets) into --out")
+    add_actor_choice(q, " (SPICE only)", required=False)
     q.add_argument("--simulator", default=None, help=f"ngspice (default, or ${ENV_VAR}), ltspice, or pwl (the fast "
                    "exact simulator: the whole default plan in minutes)")
     q.add_argument("--jobs", type=int, default=2, help="local Dask workers when no --scheduler is given (default 2)")
@@ -30,6 +31,7 @@ def add_parser(sub) -> None:
                    "gain: T/400)")
     q.add_argument("--timeout", type=float, default=3600.0, help="seconds per SPICE run (default 3600)")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_converter(q)
     q.set_defaults(func=run)
 
 
@@ -40,10 +42,23 @@ def run(args: argparse.Namespace) -> int:
     from ..testplan.report import cell_verdicts, results_table, summary_table, write_plan_report
     from ..testplan.run import plan_cells, run_plan
 
-    plan = load_plan(args.plan)  # PlanError (a ValueError): exit 2 with the table and key
+    from ..converters.buck.converter import reference
+    from ..converters.buck.design import load_converter
+    if args.plan == "init":
+        from pathlib import Path
+
+        from ..converters.buck.plan_init import write_plan
+        conv = load_converter(args.converter)
+        out = Path(args.out) if args.out.endswith(".toml") else Path(args.out) / f"{conv.name}-signoff.toml"
+        path = write_plan(conv, out, jobs=args.jobs)
+        print(f"wrote {path}: the plan for converter {conv.name}, each limit one its teacher meets (the comments say "
+              f"where each number came from); run it with buckbi testplan {path} --actor ...")
+        return 0
+    plan = load_plan(args.plan, args.converter)  # PlanError (a ValueError): exit 2 with the table and key
     engine = engine_for(args.simulator)
     engine.ensure_available()
     actor = resolve(args)
+    check_network_converter(actor, plan.converter or reference(), args)
     engine.require_runnable(actor)
     sim_name = engine.name + (f"@{args.max_step!r}" if args.max_step else "")
     plan_cells(plan, actor, sim_name, args.only)  # a bad --only: before a cluster starts

@@ -55,6 +55,9 @@ def add_parser(sub) -> None:
                         "point, at a converged step (T/400); its deviation goes into log.csv and one beyond "
                         f"buckbi.pwl.agreement.SPICE_CHECK stops training (default: the recipe's, seed {DEFAULT_SPICE_CHECK}, "
                         "signoff 400; 0: off)")
+    t.add_argument("--converter", default=None, metavar="FILE", help="the buck to train for, as a converter file "
+                   "(TOML; 'buck-48v' and 'reference' name the shipped ones; default: the reference's): the recipe's "
+                   "times, loads and box carried over to it, recorded in every checkpoint")
     t.set_defaults(func=run)
 
 
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
                          simulator=args.simulator, start_episode=args.start_episode, fresh=args.fresh,
                          max_failures=args.max_failures, timeout=args.timeout, progress=not args.quiet,
                          spice_check_every=args.spice_check_every, max_step=args.max_step,
-                         init=Path(args.init) if args.init else None, arch=args.arch, trust_pickle=args.trust_pickle)
+                         init=Path(args.init) if args.init else None, arch=args.arch, trust_pickle=args.trust_pickle,
+                         converter=args.converter)
     if config.check_every:
         check_simulator(config.spice_simulator)
     log = train(config)

@@ -82,7 +82,7 @@ def noise_sense_text(params: EpisodeParams) -> str:
     k-th sampling instant to T/2 after it (10 ns steps, mid-way between two samples: as the fast kernel holds it)."""
     from ..pwl.simulate import circuit
     per = 1 / params.fsw
-    step = circuit(float(params.fsw)).t_ctrl + per / 2  # where period k's noise gives way to period k+1's
+    step = circuit(params).t_ctrl + per / 2  # where period k's noise gives way to period k+1's
     n = params.noise_volts()
     n = [float(v) for v in n]
     pts = [f"0 {n[0]!r}"]

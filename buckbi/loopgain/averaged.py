@@ -49,7 +49,7 @@ def type3(f_hz: np.ndarray, c: GymCircuit) -> np.ndarray:
 
 def teacher_loop_gain(f_hz: np.ndarray, params: EpisodeParams, c: GymCircuit | None = None) -> np.ndarray:
     """T(j 2 pi f) of the teacher loop at the operating point (continuous conduction assumed)."""
-    c = c or read_circuit(params.fsw)
+    c = c or read_circuit(params)
     return plant(f_hz, params, c) * duty_hold(f_hz, params) * type3(f_hz, c) / params.vmax
 
 
@@ -57,5 +57,5 @@ def linear_nn_loop_gain(f_hz: np.ndarray, params: EpisodeParams, k_error: float,
                         c: GymCircuit | None = None) -> np.ndarray:
     """T of a network whose output is b + k_error * NNin6 (the error (V(vsense) - ref)/vmax held at ctrlclk): the
     NN samples on ctrlclk, the duty hold takes its output pwm_delay later."""
-    c = c or read_circuit(params.fsw)
+    c = c or read_circuit(params)
     return -k_error * plant(f_hz, params, c) * duty_hold(f_hz, params, c.pwm_delay) / params.vmax

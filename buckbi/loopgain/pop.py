@@ -22,7 +22,6 @@ periodic), a duty or the teacher at a limit on the orbit (no small-signal path),
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -87,9 +86,7 @@ class Loop:
         if controller == "nn" and not isinstance(actor, nn.Module):
             raise PopError("the network's small-signal gain needs its PyTorch model (--actor); a netlist runs in "
                            "SPICE only: use buckbi import, or --method inject")
-        c = circuit(float(params.fsw))
-        if not params.nominal_parts:
-            c = dataclasses.replace(c, L=params.L1, C=params.C1, Rc=params.ESR)
+        c = circuit(params)
         self.c, self.p, self.controller = c, params, controller
         # a float64 copy: the caller's network (a learner's, say) keeps its dtype and mode
         self.actor = copy.deepcopy(actor).double().eval() if actor is not None else None

@@ -60,6 +60,18 @@ def resolve_actor(actor: str | Path | None = None, netlist: str | Path | None = 
     if netlist is not None:
         return NetlistActor.load(netlist)
     from .checkpoint import check_actor_shape, load_checkpoint
-    model, _ = load_checkpoint(actor, arch=arch, trust_pickle=trust_pickle)
+    model, meta = load_checkpoint(actor, arch=arch, trust_pickle=trust_pickle)
     check_actor_shape(model, actor)
+    if meta.get("converter"):
+        model.trained_for = dict(meta["converter"])  # what trained_for() reads (buckbi checkpoints record it)
     return model.eval()
+
+
+def trained_for(actor: Actor) -> dict | None:
+    """The converter a network was trained for (``Converter.record()``): recorded in buckbi's checkpoints since
+    converters are files; a PyTorch network without a record is the reference buck's (every network before was);
+    a netlist's is unknown (None)."""
+    from ..converters.buck.converter import reference
+    if isinstance(actor, NetlistActor):
+        return None
+    return getattr(actor, "trained_for", None) or reference().record()

@@ -137,11 +137,19 @@ def part_elements(parts: Path = PARTS) -> list[str]:
     return names
 
 
-def read_circuit(fsw: float = 50e3, parts: Path = PARTS) -> GymCircuit:
-    """Parse circuits/parts/{buck,teacher,hold}.inc for switching frequency ``fsw``."""
+def read_circuit(params=None, parts: Path = PARTS) -> GymCircuit:
+    """Parse circuits/parts/{buck,teacher,hold}.inc with the .params of ``params`` (an EpisodeParams: its converter's
+    stage and teacher, its parts; None: the reference buck's), as the parameter file gives them to SPICE."""
+    if params is None:
+        from ..converters.buck.spec import EpisodeParams
+        params = EpisodeParams(vin=2.0, ro=1.0, Lo=1e-6, vref=1.0)
+    return read_stage(params.stage_key(), parts)
+
+
+def read_stage(stage_key: tuple, parts: Path = PARTS) -> GymCircuit:
+    """``read_circuit`` for the stage's .param values (``EpisodeParams.stage_key``)."""
     buck, teacher, hold = (_lines(n, parts) for n in ("buck.inc", "teacher.inc", "hold.inc"))
-    from ..converters.buck.spec import COMPONENTS
-    p = _params(buck, {"fsw": fsw, "vref": 1.0} | {param: nominal for param, nominal, _ in COMPONENTS.values()})
+    p = _params(buck, dict(stage_key) | {"vref": 1.0})
     sw, d = _model(buck, "SWHS", p), _model(buck, "DFW", p)
     edge = spice_eval(_find(buck, r"Bctrl .*\)/(\d+\w*)\)+$", "ctrlclk edge time").group(1), p)
     pwm = _find(buck, r"Bpwm .*?min\(buckbi_phase\(time, tctrl\+([^)]+)\), ", "pwmclk phase")

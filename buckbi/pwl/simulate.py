@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import threading
 from functools import lru_cache
 
@@ -14,7 +13,7 @@ from torch import nn
 from ..export.graph import Activation, Affine, ExportError, lower
 from ..converters.buck.scenarios import Scenario, get_scenario
 from ..converters.buck.spec import get_gym
-from .circuit import GymCircuit, ScenarioSignals, read_circuit, scenario_signals
+from .circuit import GymCircuit, ScenarioSignals, read_stage, scenario_signals
 from .model import ILOAD, N_INPUTS, REF, VIN
 from ..nn.activations import ACTIVATIONS
 from .kernel import CMD_NN, CMD_NN_LIMITED, CMD_TEACHER, ROW_COLS, episode, run_batch
@@ -67,9 +66,14 @@ def compile_actor(model: nn.Module | None) -> tuple[np.ndarray, ...]:
     return weights, biases, shapes, acts, act_p
 
 
-@lru_cache(maxsize=8)
-def circuit(fsw: float) -> GymCircuit:
-    return read_circuit(fsw)
+@lru_cache(maxsize=64)
+def _circuit(stage_key: tuple) -> GymCircuit:
+    return read_stage(stage_key)
+
+
+def circuit(params) -> GymCircuit:
+    """The fast model's circuit of an episode: its converter's stage and teacher and its parts (cached per set)."""
+    return _circuit(params.stage_key())
 
 
 def signal_arrays(sig: ScenarioSignals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -93,9 +97,7 @@ _EPISODE_ARGS_3 = ("wave", "ext", "adc_levels", "delay", "noise", "teacher_adc")
 def episode_arguments(gym: str, params, scenario: str | Scenario = "startup", check: float | None = None,
                       settings: dict | None = None, sub: int = 0) -> dict:
     """Everything the kernel needs for one episode but the network, by argument name (outputs allocated)."""
-    c = circuit(float(params.fsw))
-    if not params.nominal_parts:  # a tolerance draw: the parts the parameter file gives SPICE too
-        c = dataclasses.replace(c, L=params.L1, C=params.C1, Rc=params.ESR)
+    c = circuit(params)
     g = get_gym(gym)
     sig = scenario_signals(get_scenario(scenario), params, settings=settings)
     teacher_adc = params.adc_levels > 0  # the teacher reads the same ADC (held at ctrlclk, as the NN's inputs)

@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from ..contract import EpisodeError
+from ..converters.buck.converter import Converter, ConverterError, reference
+from ..converters.buck.design import load_converter
 from ..converters.buck.scenarios import SCENARIOS, get_scenario, scenario_params
-from ..converters.buck.spec import COMPONENTS, NOMINAL, RANGES, TOLERANCE_PARTS, EpisodeParams
+from ..converters.buck.spec import COMPONENTS, NOMINAL, TOLERANCE_PARTS, EpisodeParams
 from ..evaluation.figures import BAND_PCT, FIGURES, figures_of
 
 DEFAULT = "default"  # PLAN may be this word: the plan shipped with buckbi
@@ -46,14 +48,20 @@ class Corner:
     vref: float
     ro: float
     Lo: float
+    converter: Converter | None = field(default=None, compare=False, repr=False)  # None: the reference buck
+
+    @property
+    def conv(self) -> Converter:
+        return self.converter or reference()
 
     def params(self) -> EpisodeParams:
-        return EpisodeParams(vin=self.vin, ro=self.ro, Lo=self.Lo, vref=self.vref)
+        return self.conv.params(vin=self.vin, ro=self.ro, Lo=self.Lo, vref=self.vref)
 
     @property
     def outside_training(self) -> list[str]:
-        """The axes outside the training box (an extrapolation, reported as such)."""
-        return [k for k, (lo, hi) in RANGES.items() if not lo <= getattr(self, k) <= hi]
+        """The axes outside the converter's ranges, its training box (an extrapolation, reported as such)."""
+        r = self.conv.ranges
+        return [k for k in ("vin", "ro", "Lo", "vref") if not r[k][0] <= getattr(self, k) <= r[k][1]]
 
 
 @dataclass(frozen=True)
@@ -123,8 +131,8 @@ class Variation:
 
 
 def nominal_parts(corner: "Corner") -> dict[str, float]:
-    """The values a tolerance varies around at a corner: the circuit's L1, C1, ESR and the corner's Lo, ro."""
-    return {k: v for k, (_, v, _) in COMPONENTS.items()} | {"Lo": corner.Lo, "ro": corner.ro}
+    """The values a tolerance varies around at a corner: its converter's L1, C1, ESR and the corner's Lo, ro."""
+    return {k: getattr(corner.conv, k) for k in COMPONENTS} | {"Lo": corner.Lo, "ro": corner.ro}
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,7 @@ class Plan:
     corners: dict[str, Corner]
     tests: tuple[Test, ...]
     source: str  # where it was read from
+    converter: Converter | None = None  # None: the reference buck
 
     def cells(self) -> list[tuple[Test, Corner]]:
         """Every (test, corner) of the plan, in the plan's order."""
@@ -164,8 +173,12 @@ def default_plan_path() -> Path:
     return Path(str(resources.files("buckbi.testplan") / "default.toml"))
 
 
-def load_plan(source: str | Path) -> Plan:
-    """Read and check a plan file (or the word ``default``); raises PlanError."""
+def load_plan(source: str | Path, converter: str | Path | None = None) -> Plan:
+    """Read and check a plan file (or the word ``default``) for a converter (``--converter``: a file or a shipped
+    name; else the plan's own ``[plan] converter``; else the reference buck); raises PlanError."""
+    if str(source) == DEFAULT and converter is not None and load_converter(converter).record() != reference().record():
+        raise PlanError(f"the default plan's corners are the reference buck's; for converter {converter} write a plan "
+                        f"with buckbi testplan init --converter {converter}, then run that file")
     path = default_plan_path() if str(source) == DEFAULT else Path(source)
     try:
         text = path.read_text(encoding="utf-8")
@@ -175,7 +188,7 @@ def load_plan(source: str | Path) -> Plan:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise PlanError(f"{path} is not valid TOML: {err}") from None
-    return parse_plan(data, str(path))
+    return parse_plan(data, str(path), converter)
 
 
 def _number(value, where: str) -> float:
@@ -184,16 +197,17 @@ def _number(value, where: str) -> float:
     return float(value)
 
 
-def parse_plan(data: dict, source: str = "<plan>") -> Plan:
+def parse_plan(data: dict, source: str = "<plan>", converter: str | Path | None = None) -> Plan:
     """Check a parsed plan: every key known, every corner valid, every test's scenario, settings and figures."""
     unknown = sorted(set(data) - {"plan", "corners", "tests"})
     if unknown:
         raise PlanError(f"{source}: unknown top-level key {unknown[0]!r} (a plan has [plan], [corners.NAME] and "
                         "[[tests]])")
     head = data.get("plan", {})
-    if not isinstance(head, dict) or set(head) - {"name", "description"}:
-        raise PlanError(f"{source}: [plan] takes name and description only")
-    corners = _corners(data.get("corners"), source)
+    if not isinstance(head, dict) or set(head) - {"name", "description", "converter"}:
+        raise PlanError(f"{source}: [plan] takes name, description and converter only")
+    conv = _plan_converter(head.get("converter"), converter, source)
+    corners = _corners(data.get("corners"), source, conv)
     raw_tests = data.get("tests")
     if not isinstance(raw_tests, list) or not raw_tests:
         raise PlanError(f"{source}: no [[tests]]: a plan needs at least one test")
@@ -204,10 +218,30 @@ def parse_plan(data: dict, source: str = "<plan>") -> Plan:
             raise PlanError(f"{source}: tests[{k}]: the name {test.name!r} is used twice (names identify results)")
         names.add(test.name)
         tests.append(test)
-    return Plan(str(head.get("name", Path(source).stem)), corners, tuple(tests), source)
+    return Plan(str(head.get("name", Path(source).stem)), corners, tuple(tests), source, conv)
 
 
-def _corners(raw, source: str) -> dict[str, Corner]:
+def _plan_converter(written, given, source: str) -> Converter | None:
+    """The plan's converter: ``given`` (--converter), else the plan's ``[plan] converter`` (a path relative to the
+    plan, or a shipped name), else None (the reference buck); the two naming different converters is an error."""
+    try:
+        ours = load_converter(given) if given is not None else None
+        if written is None:
+            return ours
+        if not isinstance(written, str) or not written:
+            raise PlanError(f"{source}: [plan] converter must be a converter file's path or a shipped name")
+        path = Path(source).parent / written if not Path(written).is_absolute() else Path(written)
+        theirs = load_converter(written if not path.exists() else path)
+    except ConverterError as err:
+        raise PlanError(f"{source}: {err}") from None
+    if ours is not None and ours.record() != theirs.record():
+        raise PlanError(f"{source}: the plan is written for converter {theirs.name!r} ([plan] converter), not "
+                        f"{ours.name!r} (--converter): leave --converter out, or run a plan for {ours.name} "
+                        "(buckbi testplan init --converter FILE writes one)")
+    return theirs
+
+
+def _corners(raw, source: str, conv: Converter | None = None) -> dict[str, Corner]:
     if not isinstance(raw, dict) or not raw:
         raise PlanError(f"{source}: no [corners.NAME] tables: a plan needs at least one operating point")
     out = {}
@@ -220,10 +254,12 @@ def _corners(raw, source: str) -> dict[str, Corner]:
             raise PlanError(f"{where}: unknown key {bad[0]!r} (a corner has {', '.join(CORNER_KEYS)})")
         missing = [k for k in ("vin", "vref", "ro") if k not in table]
         if missing:
-            raise PlanError(f"{where}: missing {', '.join(missing)} (Lo may be left out: {NOMINAL['Lo']:g} H)")
-        values = {k: _number(table.get(k, NOMINAL.get(k)), f"{where} {k}") for k in CORNER_KEYS}
+            lo = conv.centre["Lo"] if conv else NOMINAL["Lo"]
+            raise PlanError(f"{where}: missing {', '.join(missing)} (Lo may be left out: {lo:g} H)")
+        default_lo = conv.centre["Lo"] if conv else NOMINAL["Lo"]
+        values = {k: _number(table.get(k, default_lo if k == "Lo" else None), f"{where} {k}") for k in CORNER_KEYS}
         try:
-            corner = Corner(name, **values)
+            corner = Corner(name, **values, converter=conv)
             corner.params()
         except EpisodeError as err:
             raise PlanError(f"{where}: {err}") from None
@@ -289,7 +325,7 @@ def _test(raw, k: int, corners: dict[str, Corner], source: str) -> Test:
     test = Test(raw["name"], scenario.name, tuple(dict.fromkeys(chosen)), limits, settings, band,
                 str(raw.get("description", "")), variation, min_yield, weights, **deploy)
     if scenario.name == "fra":
-        _check_fra(settings, where)
+        _check_fra(settings, where, corners[chosen[0]].params().fsw)
     else:
         for c in test.corners:
             problems = scenario.problems(corners[c].params(), settings)
@@ -369,11 +405,11 @@ def _limits(raw, scenario: str, where: str) -> tuple[Limit, ...]:
     return tuple(out)
 
 
-def _check_fra(st: dict, where: str) -> None:
+def _check_fra(st: dict, where: str, fsw: float = 50e3) -> None:
     s = FRA_KEYS | st
-    if not 0 < s["f_start_Hz"] < s["f_end_Hz"] <= 25e3:
-        raise PlanError(f"{where}: need 0 < f_start_Hz < f_end_Hz <= 25 kHz (fsw/2), got {s['f_start_Hz']:g} and "
-                        f"{s['f_end_Hz']:g}")
+    if not 0 < s["f_start_Hz"] < s["f_end_Hz"] <= fsw / 2:
+        raise PlanError(f"{where}: need 0 < f_start_Hz < f_end_Hz <= {fsw / 2e3:g} kHz (fsw/2), got "
+                        f"{s['f_start_Hz']:g} and {s['f_end_Hz']:g}")
     if s["per_octave"] < 1 or s["per_octave"] != int(s["per_octave"]) or s["amplitude_V"] <= 0:
         raise PlanError(f"{where}: per_octave must be a whole number >= 1 and amplitude_V > 0")
 
@@ -409,6 +445,7 @@ def cell_definition(test: Test, corner: Corner, controller: str, actor_id: str, 
                        ([test.adc_bits] if test.adc_bits else []),
                        "noise": [test.noise_mV, test.noise_seed],
                        "band_pct": test.band_pct, "corner": [corner.vin, corner.vref, corner.ro, corner.Lo],
+                       **({"converter": corner.converter.record()} if corner.converter is not None else {}),
                        "parts": parts or {}, "controller": controller,
                        "actor": actor_id if controller == "nn" else "", "simulator": simulator}, sort_keys=True)
 

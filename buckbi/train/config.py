@@ -15,6 +15,7 @@ class TrainConfig:
 
     workdir: Path = Path("gym")
     recipe: Any = "seed"  # a name in buckbi.train.recipes.RECIPES or a Recipe: what episodes run, how they are fit
+    converter: Any = None  # a converter file, a shipped name or a Converter (None: the reference buck)
     schedule: str | None = None  # None: the recipe's (the seed's gym1:300,gym2:200)
     gym: str | None = None  # overrides the schedule for every episode
     episodes: int | None = None  # how many to run now; None: to the end of the schedule

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..nn.checkpoint import CheckpointError, check_actor_shape, load_checkpoint, save_checkpoint, seed_actor
 from ..contract import Episode
+from ..converters.buck.converter import reference
 from ..converters.buck.spec import EpisodeParams
 from ..episodes.run import run_episodes
 from .artefacts import CHECK_COLUMNS, COLUMNS, RunDir, log_row
@@ -43,7 +44,11 @@ class Trainer:
     """One training folder: resumes where its last committed episode ended."""
 
     def __init__(self, config: TrainConfig):
-        self.recipe = get_recipe(config.recipe)  # RecipeError names the recipes there are
+        from ..converters.buck.design import load_converter
+        # RecipeError names the recipes there are; ConverterError the converter file's problem
+        self.recipe = get_recipe(config.recipe).for_converter(load_converter(config.converter))
+        self.converter = self.recipe.conv.record()  # what every checkpoint of the run records
+        config = replace(config, recipe=self.recipe)
         if config.schedule is not None and not self.recipe.seed_draw:
             raise ValueError(f"--schedule sets the gyms of the seed recipe; the {self.recipe.name} recipe draws its "
                              "own (change its share of gym 2 with --set dagger_share=..., or give --gym)")
@@ -89,6 +94,11 @@ class Trainer:
                     f"{self.dir.root} holds a run of the {meta.get('recipe', 'seed')!r} recipe, not "
                     f"{self.recipe.name!r}: resume it with --recipe {meta.get('recipe', 'seed')}, or add --fresh to "
                     f"move it aside and start the {self.recipe.name} recipe")
+            had = meta.get("converter") or reference().record()  # runs before converter files: the reference's
+            if had != self.converter:
+                raise CheckpointError(
+                    f"{self.dir.root} holds a run for converter {had.get('name')!r}, not {self.converter['name']!r}: "
+                    "resume it with its --converter, or add --fresh to move it aside")
             if cfg.init is not None and meta.get("init") != str(Path(cfg.init).resolve()):
                 raise CheckpointError(
                     f"--init {cfg.init} starts a new run, but {self.dir.root} already holds another "
@@ -218,7 +228,7 @@ class Trainer:
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         params = [self.params_for(ep) for ep in batch]
         for ep in batch:  # the actor as it enters the episode, as the seed saves it
-            save_checkpoint(self.dir.actor(ep), self.actor, episode=ep - 1, seed=self.seed)
+            save_checkpoint(self.dir.actor(ep), self.actor, episode=ep - 1, seed=self.seed, converter=self.converter)
         t0 = time.perf_counter()
         step = {"max_step": self.cfg.max_step} if self.cfg.max_step is not None else {}
         found: dict[int, object] = {}
@@ -293,7 +303,7 @@ class Trainer:
         self.dir.write_log(self.log)
         save_checkpoint(self.dir.final, self.actor, episode=last_episode, seed=self.seed,
                         optimizer=self.learner.state_dict(), learner=self.learner.name, schedule=self.cfg.schedule,
-                        init=self.init_source, recipe=self.recipe.name)
+                        init=self.init_source, recipe=self.recipe.name, converter=self.converter)
         self.next_episode = last_episode + 1
         write_html(loss_figure(self.log), self.dir.loss_plot, header=loss_header(self.log, self.dir.root))
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..converters.buck.converter import Converter, reference
 from ..converters.buck.scenarios import get_scenario, scenario_params
-from ..converters.buck.spec import COMPONENTS, RANGES, EpisodeParams
+from ..converters.buck.spec import COMPONENTS, EpisodeParams
 from .schedule import DEFAULT_SCHEDULE, gym_for_episode, parse_schedule
 
 
@@ -81,6 +82,62 @@ class Recipe:
     loop_gain_band: tuple[float, float, int] = (100.0, 12.5e3, 3)  # f_lo, f_hi (Hz), points per octave
     # extra weight of the mismatch in a one-octave Gaussian window around the teacher's crossover (0: uniform)
     loop_gain_crossover_boost: float = 0.0
+    # the converter the episodes run on (None: the reference buck); the settings above are written for the
+    # reference's and ``for_converter`` carries them over (times in control periods, loads and the box in its ranges)
+    converter: Converter | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def conv(self) -> Converter:
+        return self.converter or reference()
+
+    def for_converter(self, conv: Converter | None) -> "Recipe":
+        """This recipe for ``conv``: event times scaled to its clock, the soft start to its own, the training box,
+        load levels and held-out corners mapped from the reference's ranges onto its, the noise to its sensing range,
+        the loop-gain band to its clock. The reference buck's is the recipe itself."""
+        ref = reference()
+        if conv is None or conv.record() == ref.record():
+            return replace(self, converter=None)
+        t, ss = ref.fsw / conv.fsw, conv.soft_start_ms / ref.soft_start_ms
+        times = lambda pair: tuple(x * t for x in pair)  # noqa: E731
+        rr, cr = ref.ranges, conv.ranges
+
+        def axis(k: str, x: float, log: bool) -> float:
+            (a, b), (c, d) = rr[k], cr[k]
+            if log:
+                return c * (x / a) if x <= a else d * (x / b) if x >= b else c * (d / c) ** (math.log(x / a) / math.log(b / a))
+            return c + (x - a) * (d - c) / (b - a)
+        box = {k: (axis(k, lo, kind == "log"), axis(k, hi, kind == "log"), kind) for k, (lo, hi, kind) in self.box.items()}
+        dv = self.holdout_box[0] * (cr["vin"][1] - cr["vin"][0]) / (rr["vin"][1] - rr["vin"][0])
+        dr = self.holdout_box[1] * (cr["vref"][1] - cr["vref"][0]) / (rr["vref"][1] - rr["vref"][0])
+        ro = lambda pair: tuple(axis("ro", x, True) for x in pair)  # noqa: E731
+        lo_f, hi_f, per_octave = self.loop_gain_band
+        return replace(self, converter=conv, box=box, duration_ms=self.duration_ms * t,
+                       soft_start_ms=tuple(x * ss for x in self.soft_start_ms), step_ms=times(self.step_ms),
+                       back_ms=times(self.back_ms), light_ohm=ro(self.light_ohm), heavy_ohm=ro(self.heavy_ohm),
+                       excitation_mV=tuple(x * conv.vmax / ref.vmax for x in self.excitation_mV),
+                       holdout=tuple((axis("vin", v, False), axis("vref", r, False)) for v, r in self.holdout),
+                       holdout_box=(dv, dr), loop_gain_band=(lo_f / t, hi_f / t, per_octave))
+
+    def carried(self, settings: dict) -> dict:
+        """Scenario settings written for the reference buck, for this recipe's converter (as ``for_converter`` does):
+        times in control periods, the soft start scaled to its own, load levels mapped into its ro range."""
+        if self.converter is None:
+            return dict(settings)
+        ref, conv = reference(), self.conv
+        t, ss = ref.fsw / conv.fsw, conv.soft_start_ms / ref.soft_start_ms
+        (a, b), (c, d) = ref.ranges["ro"], conv.ranges["ro"]
+        out = {}
+        for k, v in settings.items():
+            if k == "soft_start_ms":
+                v = v * ss
+            elif k.endswith("_ms"):
+                v = v * t
+            elif k == "light_ohm":
+                v = v * d / b
+            elif k == "heavy_ohm":
+                v = v * c / a
+            out[k] = v
+        return out
 
     def __post_init__(self) -> None:
         for name in ("episodes", "jobs", "steps", "epochs"):
@@ -126,7 +183,9 @@ class Recipe:
         rng = np.random.default_rng([seed, episode])
         steps = steps or self.steps
         if self.seed_draw:  # exactly the seed's draw (the gym from the schedule, nothing drawn for it)
-            params = EpisodeParams.random(rng, steps=steps)
+            params = (EpisodeParams.random(rng, steps=steps) if self.converter is None else  # its ranges, same order
+                      self.conv.params(**{k: float(rng.uniform(*self.conv.ranges[k])) for k in ("vin", "ro", "Lo", "vref")},
+                                       steps=steps))
             return EpisodePlan(gym_for_episode(parse_schedule(self.schedule), episode), "startup", {}, params)
         gym = self.gym(rng, episode)
         names, weights = zip(*self.scenarios)
@@ -145,7 +204,8 @@ class Recipe:
     def point(self, rng: np.random.Generator, steps: int) -> EpisodeParams | None:
         """One operating point of the box with its parts and noise drawn (None: it fell in a held-out box)."""
         drawn = {}
-        for k, (lo, hi) in RANGES.items():
+        for k in ("vin", "ro", "Lo", "vref"):  # the seed's draw order
+            lo, hi = self.conv.ranges[k]
             lo, hi, kind = self.box.get(k, (lo, hi, "uniform"))
             drawn[k] = float(rng.uniform(lo, hi) if kind == "uniform"
                              else math.exp(rng.uniform(math.log(lo), math.log(hi))))
@@ -154,13 +214,13 @@ class Recipe:
                                                  for v, r in self.holdout):
             return None
         for part, (kind, amount) in sorted(self.parts_tolerance.items()):
-            nominal = COMPONENTS[part][1]
+            nominal = getattr(self.conv, part) if part in COMPONENTS else None
             drawn[part] = (nominal * (1 + rng.uniform(-amount, amount)) if kind == "uniform"
                            else nominal * math.exp(rng.uniform(-math.log(amount), math.log(amount))))
         lo, hi = self.excitation_mV
         noise = float(rng.uniform(lo, hi)) if hi > 0 else 0.0
-        return EpisodeParams(**drawn, steps=steps, noise_mV=noise, noise_seed=int(rng.integers(2**31)),
-                             delay_periods=self.delay_periods, adc_bits=self.adc_bits)
+        return self.conv.params(**drawn, steps=steps, noise_mV=noise, noise_seed=int(rng.integers(2**31)),
+                                delay_periods=self.delay_periods, adc_bits=self.adc_bits)
 
     def _settings(self, rng: np.random.Generator, scenario: str) -> dict:
         u = lambda r: float(rng.uniform(*r))  # noqa: E731
@@ -196,8 +256,7 @@ RECIPES = {r.name: r for r in (
            scenarios=(("startup", 0.25), ("refstep", 0.35), ("loadstep", 0.2), ("linestep", 0.2)),
            soft_start_ms=(0.5, 4.0), parts_tolerance=TOLERANCE_DRAW, excitation_mV=(0.0, 100.0),
            dagger_share=0.3, dagger_after=40, holdout=HOLDOUT, replay=40, minibatch=512,
-           loop_gain_weight=0.01, loop_gain_points=2, loop_gain_band=(10.0, 24e3, 3), loop_gain_crossover_boost=4.0,
-           holdout_box=(5.0, 5.0),
+           loop_gain_weight=0.01, loop_gain_points=2, loop_gain_band=(50.0, 24e3, 3), holdout_box=(5.0, 5.0),
            select_every=80, select_after=800, average=0.9, spice_check_every=400),
 )}
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from ..converters.buck.converter import reference
 from ..converters.buck.spec import EpisodeParams
 from ..nn.checkpoint import load_checkpoint, save_checkpoint
 from ..util.fsutil import atomic_write_text
@@ -18,12 +19,9 @@ from .recipes import Recipe
 log = logging.getLogger("buckbi.train")
 VALIDATION_STREAM = 0x5E1EC7  # rng([seed, this]): the validation points, apart from every episode's draw
 STEPS = {"soft_start_ms": 2.0, "t_step_ms": 15.0, "t_back_ms": 28.0, "duration_ms": 41.0}
-# (scenario, its settings, from when its error counts (ms), control periods it runs): the steps' error starts after
-# the soft start, the start-up's at 0 (its overshoot and settling are what it is judged on)
+# (scenario, its settings, from when its error counts (ms, after the soft start), control periods it runs)
 VALIDATION_SCENARIOS = (("refstep", STEPS, 5.0, 2048),
-             ("loadstep", STEPS | {"light_ohm": 80.0, "heavy_ohm": 10.0}, 5.0, 2048),
-             ("linestep", STEPS, 5.0, 2048),
-             ("startup", {"soft_start_ms": 2.0}, 0.0, 750))
+                        ("loadstep", STEPS | {"light_ohm": 80.0, "heavy_ohm": 10.0}, 5.0, 2048))
 NO_ORBIT = 2.0  # the score's charge per validation point where the network has no stable periodic orbit
 
 
@@ -39,15 +37,16 @@ class Validation:
 
 def validation_points(recipe: Recipe, seed: int) -> tuple[list[EpisodeParams], dict[str, list[dict]]]:
     """``recipe.select_points`` points of the recipe's box (held-out corners excluded, no noise, nominal parts),
-    each with a reference step and a line step of +-10 % (the signs alternate), the load step and a start-up."""
+    each with a reference step of +-10 % (the sign alternates) and the load step."""
     rng = np.random.default_rng([seed, VALIDATION_STREAM])
     points: list[EpisodeParams] = []
     while len(points) < recipe.select_points:
         p = recipe.point(rng, 2048)
         if p is None:
             continue
-        points.append(EpisodeParams(vin=p.vin, vref=p.vref, ro=p.ro, Lo=p.Lo, steps=p.steps))
-    settings = {name: [st | ({"step_pct": 10.0 if i % 2 else -10.0} if name in ("refstep", "linestep") else {})
+        points.append(recipe.conv.params(vin=p.vin, vref=p.vref, ro=p.ro, Lo=p.Lo, steps=p.steps))
+    settings = {name: [recipe.carried(st) | ({"step_pct": 10.0 if i % 2 else -10.0} if name in ("refstep", "linestep")
+                                             else {})
                        for i in range(len(points))] for name, st, _, _ in VALIDATION_SCENARIOS}
     for i, p in enumerate(points):  # a step up that would reach vin steps down instead
         if p.vref * 1.1 >= p.vin:
@@ -69,8 +68,8 @@ def closed_loop_vout(gym: str, actor, v: Validation, scenario: str, workdir: Pat
 
 class Selection:
     """Scores networks during a run and keeps the best (lowest). The score: the closed-loop Vout error against the
-    teacher (rms, % of vref, mean over the validation points' reference, load and line steps after the soft start
-    and their start-ups from 0), plus the loop-gain mismatch (``signoff.mismatch`` with the learner's crossover
+    teacher (rms, % of vref, mean over the validation points' reference and load steps after the soft start)
+    plus the loop-gain mismatch (``signoff.mismatch`` with the learner's crossover
     weights, mean over the points, each at its own periodic orbit), plus NO_ORBIT per point where the teacher has a
     stable orbit and the network none. A network that fails to run scores inf."""
 
@@ -124,7 +123,7 @@ class Selection:
             for p, a, b in zip(self.v.points, nn_vout, self.v.teacher[name]):
                 if a is None or b is None or len(a) != len(b) or not np.all(np.isfinite(a)):
                     return float("inf")
-                k = int(from_ms * 1e-3 * p.fsw)
+                k = int(from_ms * 1e-3 * reference().fsw)  # in the reference's periods, as carried()
                 errors.append(np.sqrt(np.mean((a[k:] - b[k:]) ** 2)) / p.vref * 100)
         return float(np.mean(errors))
 
@@ -140,6 +139,7 @@ class Selection:
         best = self.best()
         if s < best:
             save_checkpoint(self.best_file, actor, episode=episode, seed=seed, score=s, recipe=recipe_name,
+                            converter=self.recipe.conv.record(),
                             selected_by="closed-loop rms Vout error against the teacher, % of vref")
         row = pd.DataFrame([{"episode": episode, "score_pct": s, "kept": s < best}])
         old = pd.read_csv(self.csv) if self.csv.exists() else None

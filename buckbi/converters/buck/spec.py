@@ -8,6 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...contract import EpisodeError, IOContract
+from .converter import Converter, reference
+
+_REF = reference()  # the reference's buck (reference.toml): what an EpisodeParams is where nothing else is said
 
 N_INPUTS = 19
 # NNin1..5 Vo/vmax, 6..10 error/vmax, 11..15 duty (each at t..t-4), 16 vin/vmax, 17 ref/vmax, 18 duty change,
@@ -22,8 +25,13 @@ NOMINAL = {"vin": 200.0, "vref": 100.0, "ro": 20.0, "Lo": 50e-6}  # where an axi
 # The power stage's parts a tolerance may vary, beside the operating point's ro and Lo: field -> (.param name the
 # circuit reads, nominal value, what it is). Both engines read these numbers (buck.inc through the parameter file,
 # the fast model from EpisodeParams), so a drawn value moves both alike.
-COMPONENTS = {"L1": ("Lbuck", 250e-6, "output inductor L1 (H)"), "C1": ("Cbuck", 220e-6, "output capacitor C1 (F)"),
-              "ESR": ("Resr", 0.2449, "C1's series resistance RC1 (Ohm)")}
+COMPONENTS = {"L1": ("Lbuck", _REF.L1, "output inductor L1 (H)"), "C1": ("Cbuck", _REF.C1, "output capacitor C1 (F)"),
+              "ESR": ("Resr", _REF.ESR, "C1's series resistance RC1 (Ohm)")}
+# The converter's other values the circuits read as .params (field -> .param name, what it is); the teacher's Type-III
+# values (g, fz1, fz2, fp1, fp2) go by their own names (circuits/parts/teacher.inc).
+STAGE_PARAMS = {"RL1": ("Rind", "L1's series resistance RL1 (Ohm)"), "ESL": ("Lesl", "C1's series inductance LC1 (H)"),
+                "Ron": ("Rsw", "the switch's and the diode's on-resistance (Ohm)")}
+TEACHER_PARAMS = ("g", "fz1", "fz2", "fp1", "fp2")
 TOLERANCE_PARTS = ("L1", "C1", "ESR", "Lo", "ro")  # what a plan's montecarlo / worstcase may vary
 ICRIT_L = 200e-6  # the seed's Iout/Icrit takes L = 200 uH (the circuit's L1 is 250 uH): kept for its log column
 
@@ -65,21 +73,31 @@ class EpisodeParams:
     ro: float
     Lo: float
     vref: float
-    fsw: float = 50e3
-    vmax: float = 250.0
+    fsw: float = _REF.fsw
+    vmax: float = _REF.vmax
     steps: int = 2048
-    L1: float = COMPONENTS["L1"][1]
-    C1: float = COMPONENTS["C1"][1]
-    ESR: float = COMPONENTS["ESR"][1]
+    L1: float = _REF.L1
+    C1: float = _REF.C1
+    ESR: float = _REF.ESR
     # Deployment of the NN (the analog teacher has neither): an ADC of adc_bits on its sensed Vout and vin (0: ideal),
     # and its output applied delay_periods control periods later.
     adc_bits: int = 0
     delay_periods: int = 0
     noise_mV: float = 0.0  # seeded Gaussian noise (rms) on the sensed Vout, one value per control period
     noise_seed: int = 0
+    # The converter's other values (converters/buck/converter.py; the reference's where not given)
+    RL1: float = _REF.RL1
+    ESL: float = _REF.ESL
+    Ron: float = _REF.Ron
+    g: float = _REF.teacher.g
+    fz1: float = _REF.teacher.fz1
+    fz2: float = _REF.teacher.fz2
+    fp1: float = _REF.teacher.fp1
+    fp2: float = _REF.teacher.fp2
+    converter: str = _REF.name
 
     def __post_init__(self) -> None:
-        for name in ("vin", "ro", "Lo", "vref", "fsw", "vmax", *COMPONENTS):
+        for name in ("vin", "ro", "Lo", "vref", "fsw", "vmax", *COMPONENTS, *STAGE_PARAMS, *TEACHER_PARAMS):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
                 raise EpisodeError(f"EpisodeParams.{name} must be a positive finite number, got {value!r}")
@@ -128,10 +146,19 @@ class EpisodeParams:
         return self.vref / self.ro / icrit
 
     def spice_params(self) -> dict[str, float | int]:
-        """The .param values of an episode: the seed's (vin ro Lo vref fsw vmax STEPS), the parts, the deployment."""
+        """The .param values of an episode: the seed's (vin ro Lo vref fsw vmax STEPS), the parts, the converter's other
+        values and teacher, the deployment."""
         d = {k: getattr(self, k) for k in ("vin", "ro", "Lo", "vref", "fsw", "vmax")} | {"STEPS": int(self.steps)}
         d |= {param: getattr(self, field) for field, (param, _, _) in COMPONENTS.items()}
+        d |= {param: getattr(self, field) for field, (param, _) in STAGE_PARAMS.items()}
+        d |= {name: getattr(self, name) for name in TEACHER_PARAMS}
         return d | {"adc_levels": self.adc_levels, "delay_periods": self.delay_periods}
+
+    def stage_key(self) -> tuple:
+        """The converter's values the fast model's circuit depends on (its cache key): the .params but the point's."""
+        d = self.spice_params()
+        return tuple((k, d[k]) for k in ("fsw", *(p for p, _, _ in COMPONENTS.values()),
+                                        *(p for p, _ in STAGE_PARAMS.values()), *TEACHER_PARAMS))
 
     def noise_volts(self) -> np.ndarray:
         """The sensed Vout's noise in each control period k = 0..STEPS+1 (V): N(0, noise_mV), one stream from
@@ -147,5 +174,8 @@ class EpisodeParams:
 
     @property
     def nominal_parts(self) -> bool:
-        """True when L1, C1 and ESR are the circuit's nominal values."""
+        """True when L1, C1 and ESR are the reference buck's nominal values."""
         return all(getattr(self, k) == v for k, (_, v, _) in COMPONENTS.items())
+
+
+Converter.episode_class = EpisodeParams  # what Converter.params makes
