@@ -22,6 +22,19 @@ class RecipeError(ValueError):
     """An unknown recipe, or one whose settings contradict each other."""
 
 
+def _mapped(conv: Converter):
+    """(axis, value, log) -> the value carried from the reference's range of that axis onto ``conv``'s: affine, or
+    geometric for log axes (beyond the range: by the ratio to its nearer end)."""
+    ref = reference()
+
+    def axis(k: str, x: float, log: bool) -> float:
+        (a, b), (c, d) = ref.ranges[k], conv.ranges[k]
+        if log:
+            return c * (x / a) if x <= a else d * (x / b) if x >= b else c * (d / c) ** (math.log(x / a) / math.log(b / a))
+        return c + (x - a) * (d - c) / (b - a)
+    return axis
+
+
 @dataclass(frozen=True)
 class EpisodePlan:
     """What one training episode runs: its gym, scenario, the scenario's settings and the operating point."""
@@ -100,12 +113,7 @@ class Recipe:
         t, ss = ref.fsw / conv.fsw, conv.soft_start_ms / ref.soft_start_ms
         times = lambda pair: tuple(x * t for x in pair)  # noqa: E731
         rr, cr = ref.ranges, conv.ranges
-
-        def axis(k: str, x: float, log: bool) -> float:
-            (a, b), (c, d) = rr[k], cr[k]
-            if log:
-                return c * (x / a) if x <= a else d * (x / b) if x >= b else c * (d / c) ** (math.log(x / a) / math.log(b / a))
-            return c + (x - a) * (d - c) / (b - a)
+        axis = _mapped(conv)
         box = {k: (axis(k, lo, kind == "log"), axis(k, hi, kind == "log"), kind) for k, (lo, hi, kind) in self.box.items()}
         dv = self.holdout_box[0] * (cr["vin"][1] - cr["vin"][0]) / (rr["vin"][1] - rr["vin"][0])
         dr = self.holdout_box[1] * (cr["vref"][1] - cr["vref"][0]) / (rr["vref"][1] - rr["vref"][0])
@@ -125,17 +133,15 @@ class Recipe:
             return dict(settings)
         ref, conv = reference(), self.conv
         t, ss = ref.fsw / conv.fsw, conv.soft_start_ms / ref.soft_start_ms
-        (a, b), (c, d) = ref.ranges["ro"], conv.ranges["ro"]
+        axis = _mapped(conv)
         out = {}
         for k, v in settings.items():
             if k == "soft_start_ms":
                 v = v * ss
             elif k.endswith("_ms"):
                 v = v * t
-            elif k == "light_ohm":
-                v = v * d / b
-            elif k == "heavy_ohm":
-                v = v * c / a
+            elif k in ("light_ohm", "heavy_ohm"):
+                v = axis("ro", v, True)  # as for_converter maps the recipe's load levels
             out[k] = v
         return out
 

@@ -45,7 +45,7 @@ def validation_points(recipe: Recipe, seed: int) -> tuple[list[EpisodeParams], d
         if p is None:
             continue
         points.append(recipe.conv.params(vin=p.vin, vref=p.vref, ro=p.ro, Lo=p.Lo, steps=p.steps))
-    settings = {name: [recipe.carried(st) | ({"step_pct": 10.0 if i % 2 else -10.0} if name in ("refstep", "linestep")
+    settings = {name: [recipe.carried(st) | ({"step_pct": 10.0 if i % 2 else -10.0} if name == "refstep"
                                              else {})
                        for i in range(len(points))] for name, st, _, _ in VALIDATION_SCENARIOS}
     for i, p in enumerate(points):  # a step up that would reach vin steps down instead

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import numbers
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 

@@ -98,13 +98,10 @@ def plan_tests(conv: Converter, corners: dict[str, dict]) -> list[TestSpec]:
     return [t for t in tests if t.corners]
 
 
-def _plan_data(conv: Converter, corners: dict, tests: list[TestSpec], limits: dict | None = None) -> dict:
+def _plan_data(conv: Converter, corners: dict, tests: list[TestSpec]) -> dict:
     data = {"plan": {"name": f"{conv.name}-signoff"}, "corners": corners, "tests": []}
     for t in tests:
-        raw = {"name": t.name, "scenario": t.scenario, "corners": t.corners, **t.settings}
-        if limits is not None:
-            raw["limits"] = {k: v for k, (v, _) in limits[t.name].items()}
-        data["tests"].append(raw)
+        data["tests"].append({"name": t.name, "scenario": t.scenario, "corners": t.corners, **t.settings})
     return data
 
 
