@@ -12,7 +12,8 @@ from buckbi.episodes.run import run_episode
 from buckbi.nn.checkpoint import load_checkpoint, seed_actor
 from buckbi.train import TrainConfig, Trainer, train
 from buckbi.train.recipes import HOLDOUT, RECIPES, RecipeError, ablation, get_recipe
-from buckbi.train.signoff import LoopGainTarget, SignoffImitation, crossover_weights, loop_gain_loss, mismatch
+from buckbi.train.signoff import (LoopGainTarget, SignoffImitation, crossover_weights, loop_gain_loss, mismatch,
+                                  stability_loss)
 
 SIGNOFF = get_recipe("signoff")
 # The sign-off recipe cut down to seconds: the same ingredients, short episodes, few steps.
@@ -128,6 +129,28 @@ def test_the_loop_gain_term_is_zero_for_the_teacher_law_and_grows_with_a_mismatc
             w -= 1e-3 * g / max(float(g.abs().max()), 1e-12)
     assert float(target.loss(actor).detach()) < own
     assert float(loop_gain_loss(actor, [])) == 0.0
+
+
+def test_the_pole_hinge_is_zero_inside_its_radius_and_pulls_an_outlying_pole_in():
+    from buckbi.nn.actors import resolve_actor
+    from buckbi.loopgain.pop import _loop_states
+    actor = resolve_actor("seed-pretrained")
+    p = EpisodeParams(vin=200.0, vref=100.0, ro=20.0, Lo=50e-6)
+    target = LoopGainTarget(actor, p, SIGNOFF.frequencies(), stability_share=0.5)
+    M = target.fixed.period_map(target.fixed.sample_matrix(actor)).detach().real.numpy()
+    keep = _loop_states(target.fixed.loop, M)
+    rho = float(np.abs(np.linalg.eigvals(M[np.ix_(keep, keep)])).max())
+    assert 0.9 < rho < 1.0 and 0.9 < target.radius < 1.0
+    assert float(target.excess_pole(actor).detach()) == pytest.approx(max(0.0, rho - target.radius), abs=1e-9)
+    target.radius = rho - 0.01  # a radius the network's critical pole lies beyond: the hinge is its distance
+    excess = stability_loss(actor, [target])
+    assert float(excess.detach()) == pytest.approx(0.01, rel=1e-6)
+    grads = torch.autograd.grad(excess, list(actor.parameters()))
+    with torch.no_grad():
+        for w, g in zip(actor.parameters(), grads):
+            w -= 1e-3 * g / max(float(g.abs().max()), 1e-12)
+    assert float(target.excess_pole(actor).detach()) < 0.01  # one small step along -grad moves the pole in
+    assert float(stability_loss(actor, [])) == 0.0
 
 
 def test_the_mismatch_weights_the_teacher_crossover_and_reads_gain_and_phase():

@@ -95,6 +95,11 @@ class Recipe:
     loop_gain_band: tuple[float, float, int] = (100.0, 12.5e3, 3)  # f_lo, f_hi (Hz), points per octave
     # extra weight of the mismatch in a one-octave Gaussian window around the teacher's crossover (0: uniform)
     loop_gain_crossover_boost: float = 0.0
+    # a hinge on the network's critical pole (largest |eigenvalue| of its period map at the loop-gain points' orbits)
+    # beyond the teacher's plus stability_share of the teacher's distance to the unit circle (0: off)
+    stability_weight: float = 0.0
+    stability_share: float = 0.5
+    select_no_orbit: float = 2.0  # the selection score's charge per validation point where the network has no orbit
     # the converter the episodes run on (None: the reference buck); the settings above are written for the
     # reference's and ``for_converter`` carries them over (times in control periods, loads and the box in its ranges)
     converter: Converter | None = field(default=None, compare=False, repr=False)

@@ -22,7 +22,6 @@ STEPS = {"soft_start_ms": 2.0, "t_step_ms": 15.0, "t_back_ms": 28.0, "duration_m
 # (scenario, its settings, from when its error counts (ms, after the soft start), control periods it runs)
 VALIDATION_SCENARIOS = (("refstep", STEPS, 5.0, 2048),
                         ("loadstep", STEPS | {"light_ohm": 80.0, "heavy_ohm": 10.0}, 5.0, 2048))
-NO_ORBIT = 2.0  # the score's charge per validation point where the network has no stable periodic orbit
 
 
 @dataclass
@@ -70,7 +69,7 @@ class Selection:
     """Scores networks during a run and keeps the best (lowest). The score: the closed-loop Vout error against the
     teacher (rms, % of vref, mean over the validation points' reference and load steps after the soft start)
     plus the loop-gain mismatch (``signoff.mismatch`` with the learner's crossover
-    weights, mean over the points, each at its own periodic orbit), plus NO_ORBIT per point where the teacher has a
+    weights, mean over the points, each at its own periodic orbit), plus the recipe's ``select_no_orbit`` per point where the teacher has a
     stable orbit and the network none. A network that fails to run scores inf."""
 
     def __init__(self, recipe: Recipe, seed: int, root: Path):
@@ -114,7 +113,7 @@ class Selection:
                 missing += 1
                 continue
             terms.append(float(mismatch(torch.from_numpy(T), torch.from_numpy(Tt), torch.from_numpy(w))))
-        return (float(np.mean(terms)) if terms else 0.0) + NO_ORBIT * missing
+        return (float(np.mean(terms)) if terms else 0.0) + self.recipe.select_no_orbit * missing
 
     def step_error(self, actor: nn.Module) -> float:
         errors = []

@@ -42,18 +42,29 @@ def mismatch(T_nn: torch.Tensor, T_teacher: torch.Tensor, weights: torch.Tensor 
 class LoopGainTarget:
     """The teacher's T(f) at one operating point and the network's, differentiable, at the teacher's orbit."""
 
-    def __init__(self, actor: nn.Module, params: EpisodeParams, f_Hz: np.ndarray, crossover_boost: float = 0.0):
-        from ..loopgain.pop import FixedOrbitLoopGain, loop_gain, orbit_at_teacher
+    def __init__(self, actor: nn.Module, params: EpisodeParams, f_Hz: np.ndarray, crossover_boost: float = 0.0,
+                 stability_share: float = 0.5):
+        from ..loopgain.pop import FixedOrbitLoopGain, _loop_states, loop_gain, orbit_at_teacher
         clean = replace(params, noise_mV=0.0, adc_bits=0)  # the small-signal law, not the sensor
         teacher = loop_gain("teacher", None, replace(clean, delay_periods=0), f_Hz)
         self.f, self.params = f_Hz, clean
         self.T_teacher = torch.from_numpy(teacher.T)
         self.weights = torch.from_numpy(crossover_weights(teacher.T, f_Hz, crossover_boost))
         self.fixed = FixedOrbitLoopGain(actor, clean, orbit_at_teacher(actor, clean, teacher.orbit))
+        M = self.fixed.period_map(self.fixed.sample_matrix(actor)).detach().real.numpy()
+        self.keep = _loop_states(self.fixed.loop, M)
+        # the network's critical pole may lie this far out: the teacher's, plus a share of its distance to the unit circle
+        self.radius = teacher.critical_pole + stability_share * (1.0 - teacher.critical_pole)
 
     def loss(self, actor: nn.Module) -> torch.Tensor:
         """The mismatch of the network's T(f) at this point, weighted towards the teacher's crossover."""
         return mismatch(self.fixed.T(actor, self.f), self.T_teacher, self.weights)
+
+    def excess_pole(self, actor: nn.Module) -> torch.Tensor:
+        """How far the largest |eigenvalue| of the network's linearised period map at this orbit lies beyond
+        ``radius`` (0 inside): a hinge that pushes a loop about to oscillate back towards the teacher's damping."""
+        M = self.fixed.period_map(self.fixed.sample_matrix(actor))[self.keep][:, self.keep]
+        return torch.relu(torch.linalg.eigvals(M).abs().max() - self.radius)
 
 
 def loop_gain_loss(actor: nn.Module, targets: list[LoopGainTarget]) -> torch.Tensor:
@@ -61,6 +72,13 @@ def loop_gain_loss(actor: nn.Module, targets: list[LoopGainTarget]) -> torch.Ten
     if not targets:
         return torch.zeros((), dtype=torch.float64)
     return torch.stack([t.loss(actor) for t in targets]).mean()
+
+
+def stability_loss(actor: nn.Module, targets: list[LoopGainTarget]) -> torch.Tensor:
+    """The critical-pole hinge over several operating points (0 where there are none)."""
+    if not targets:
+        return torch.zeros((), dtype=torch.float64)
+    return torch.stack([t.excess_pole(actor) for t in targets]).mean()
 
 
 class SignoffImitation(BehaviourImitation):
@@ -90,7 +108,8 @@ class SignoffImitation(BehaviourImitation):
             if len(out) == r.loop_gain_points:
                 break
             try:
-                target = LoopGainTarget(self.actor, episodes[i].params, r.frequencies(), r.loop_gain_crossover_boost)
+                target = LoopGainTarget(self.actor, episodes[i].params, r.frequencies(), r.loop_gain_crossover_boost,
+                                        r.stability_share)
                 if not torch.isfinite(target.loss(self.actor).detach()):
                     raise PopError("the network's T(f) at the teacher's orbit is not finite")
                 out.append(target)
@@ -117,7 +136,7 @@ class SignoffImitation(BehaviourImitation):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         self.actor.train()
-        mse = lg = torch.zeros(())
+        mse = lg = st = torch.zeros(())
         try:
             for _ in range(self.epochs):
                 if not r.minibatch:
@@ -133,6 +152,9 @@ class SignoffImitation(BehaviourImitation):
                     targets = [t for t in targets if torch.isfinite(t.loss(self.actor).detach())]
                     lg = loop_gain_loss(self.actor, targets)
                 total = mse + r.loop_gain_weight * lg.to(mse.dtype)
+                if r.stability_weight:
+                    st = stability_loss(self.actor, targets)
+                    total = total + r.stability_weight * st.to(mse.dtype)
                 if not torch.isfinite(total):
                     continue  # never a step on a non-finite loss: the weights stay as they were
                 total.backward()
@@ -142,9 +164,12 @@ class SignoffImitation(BehaviourImitation):
             self.actor.eval()
         self._average(average)
         self.updates += 1
-        self.last_terms = {"mse": float(mse.detach()), "loop_gain": float(lg.detach()), "loop_gain_points": len(targets)}
-        log.debug("signoff update: mse %.3e, loop-gain term %.3e at %d points", *self.last_terms.values())
-        return self.last_terms["mse"] + r.loop_gain_weight * self.last_terms["loop_gain"]
+        self.last_terms = {"mse": float(mse.detach()), "loop_gain": float(lg.detach()), "stability": float(st.detach()),
+                           "loop_gain_points": len(targets)}
+        log.debug("signoff update: mse %.3e, loop-gain term %.3e, pole hinge %.3e at %d points",
+                  *self.last_terms.values())
+        return (self.last_terms["mse"] + r.loop_gain_weight * self.last_terms["loop_gain"]
+                + r.stability_weight * self.last_terms["stability"])
 
     def _swap_in_fast(self) -> list[torch.Tensor] | None:
         """With averaging: put the optimiser's own weights in the actor for the fit; returns the average it held."""
