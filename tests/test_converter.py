@@ -4,10 +4,13 @@ refused on a converter it was not trained for."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import tomllib
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -144,3 +147,83 @@ def test_both_engines_read_the_converter_values(tmp_path):
         (10e-6, 0.005, 1e-9, 0.01, conv.teacher.fz1)
     drawn = replace(p, L1=12e-6)
     assert circuit(drawn).L == 12e-6 and circuit(p).L == 10e-6  # a tolerance draw moves the fast model too
+
+
+# ---- every command and the plugin take the converter ------------------------------------------------------------
+
+def test_the_reference_draws_and_nominal_point_are_todays():
+    from buckbi.converters.buck.spec import NOMINAL, EpisodeParams
+    from buckbi.evaluation.evaluate import held_out_points
+    from buckbi.sweep.grid import default_grid, grid_points, parse_grid, point_key, random_points
+    ref = reference()
+    for seed in range(5):
+        assert ref.random_point(np.random.default_rng(seed), steps=64) == \
+            EpisodeParams.random(np.random.default_rng(seed), steps=64)
+    assert ref.nominal == NOMINAL and held_out_points(3, 1, 64) == held_out_points(3, 1, 64, ref)
+    assert default_grid() == "vin=150:250:5,vref=50:150:5,ro=5:80:3"  # the sweep's default before converter files
+    points, invalid = grid_points(parse_grid(default_grid()), 64)
+    assert len(points) == 72 and invalid == 3  # vref 150 at vin 150: not a buck
+    assert points[0] == EpisodeParams(vin=150, vref=50, ro=5, Lo=50e-6, steps=64)
+    assert point_key(points[0]) == "vin=150;vref=50;ro=5;Lo=5e-05;steps=64"  # resumed sweeps keep their keys
+    assert random_points(2, 3, 64) == random_points(2, 3, 64, ref)
+
+
+def test_evaluate_fra_and_sweep_points_come_from_the_converters_ranges():
+    from buckbi.evaluation.evaluate import held_out_points
+    from buckbi.loopgain import parse_point
+    from buckbi.sweep.grid import default_grid, grid_points, parse_grid, point_key, random_points
+    conv = load_converter("buck-48v")
+    r = conv.ranges
+    for p in held_out_points(20, 1, 64, conv) + random_points(20, 1, 64, conv):
+        assert all(r[k][0] <= getattr(p, k) <= r[k][1] for k in ("vin", "vref", "ro", "Lo"))
+        assert (p.fsw, p.L1, p.converter, p.g) == (conv.fsw, conv.L1, "buck-48v", conv.teacher.g)
+    p = parse_point("vin=40", conv)
+    assert (p.vin, p.vref, p.ro, p.Lo) == (40.0, conv.centre["vref"], conv.centre["ro"], conv.centre["Lo"])
+    assert p.fsw == 200e3
+    grid, _ = grid_points(parse_grid(default_grid(conv)), 64, conv)
+    assert len(grid) == 75 and {q.vin for q in grid} == {36.0, 42.0, 48.0, 54.0, 60.0}
+    assert point_key(grid[0]).startswith("vin=36;vref=5;ro=1;") and ";converter=buck-48v-" in point_key(grid[0])
+
+
+def _buckbi(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "buckbi", *args], capture_output=True, text=True, timeout=900, cwd=cwd)
+
+
+def test_fra_measures_the_converters_own_teacher_and_refuses_a_network_of_another(tmp_path):
+    res = _buckbi("fra", "--actor", "pretrained", "--converter", "buck-48v", "--simulator", "pwl")
+    assert res.returncode == 2 and "trained for converter 'reference', not 'buck-48v'" in res.stderr
+    assert "--allow-other-converter" in res.stderr
+    res = _buckbi("fra", "--actor", "pretrained", "--converter", "buck-48v", "--allow-other-converter", "--simulator",
+                  "pwl", "--method", "pop", "--fstart", "1000", "--per-octave", "24", "--out", str(tmp_path / "fra"))
+    assert res.returncode in (0, 1), res.stderr
+    m = pd.read_csv(tmp_path / "fra" / "margins.csv").set_index("controller")
+    fc, pm = load_converter("buck-48v").design_target  # the teacher designed for it, at the ranges' centre
+    assert abs(m.loc["teacher", "crossover_Hz"] / fc - 1) < 0.02 and abs(m.loc["teacher", "phase_margin_deg"] - pm) < 1
+    fra = pd.read_csv(tmp_path / "fra" / "fra.csv")
+    assert fra["f_Hz"].max() == pytest.approx(100e3)  # up to its fsw/2 (margins read on the grid: 24 per octave)
+
+
+def test_the_plugin_runs_the_converter_and_refuses_a_network_of_another(tmp_path):
+    args = ["-m", "pytest", "--pyargs", "buckbi.checks.test_regulation", "--buckbi-simulator", "pwl",
+            "--buckbi-regulation-scenarios", "fra", "--buckbi-regulation-points", "1", "-p", "no:cacheprovider", "-q",
+            "--buckbi-actor", "pretrained", "--buckbi-converter", "buck-48v"]
+    res = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert res.returncode == 1 and "trained for converter 'reference', not 'buck-48v'" in res.stdout, res.stdout[-3000:]
+    assert "--buckbi-allow-other-converter" in res.stdout
+    res = subprocess.run([sys.executable, *args[:-4], "--buckbi-converter", "nothing.toml"], capture_output=True,
+                         text=True, timeout=900, cwd=tmp_path)
+    assert res.returncode == 4 and "--buckbi-converter" in res.stderr and "nothing.toml" in res.stderr, res.stderr
+
+
+def test_an_imported_netlist_records_the_converter_it_was_made_for(tmp_path):
+    from buckbi.nn.actors import DATA, resolve_actor, trained_for
+    out = tmp_path / "net.pth"
+    res = _buckbi("import", str(DATA / "reference_actor.sp"), "--out", str(out), "--converter", "nothing.toml")
+    assert res.returncode == 2 and "nothing.toml" in res.stderr and not out.exists()  # nothing written half
+    res = _buckbi("import", str(DATA / "reference_actor.sp"), "--out", str(out), "--converter", "buck-48v")
+    assert res.returncode == 0 and "for converter buck-48v" in res.stdout, res.stderr
+    assert trained_for(resolve_actor(str(out)))["name"] == "buck-48v"
+    res = _buckbi("export", str(out), "--out", str(tmp_path / "net.sp"))
+    assert res.returncode == 0 and "trained for converter buck-48v" in res.stdout and "/ 60 V" in res.stdout
+    res = _buckbi("fra", "--actor", str(out), "--simulator", "pwl", "--method", "pop", "--out", str(tmp_path / "f"))
+    assert res.returncode == 2 and "trained for converter 'buck-48v', not 'reference'" in res.stderr

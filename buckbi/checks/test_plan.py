@@ -11,6 +11,7 @@ import math
 
 from buckbi.evaluation.figures import figures_of
 from buckbi.pytestplugin.extras import attach, figure_recorder, html_extras, plan_cell_png
+from buckbi.pytestplugin.fixtures import refuse_other_converter
 from buckbi.testplan import run_cell
 from buckbi.testplan.cells import run_cells
 from buckbi.testplan.plan import draw_parts
@@ -19,6 +20,7 @@ from buckbi.testplan.report import missed_limits
 
 def test_plan_cell(plan_line, controller, episode_simulator, request):
     test, corner = plan_line
+    refuse_other_converter(request.config, controller, corner.conv)  # the plan's converter (--buckbi-converter's)
     record_property = figure_recorder(request)
     if test.variation is not None:
         return _tolerance_line(test, corner, controller, episode_simulator, record_property)

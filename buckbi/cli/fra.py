@@ -6,7 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_actor_choice, add_dask, add_simulator, add_thresholds, check_simulator, resolve, thresholds, verdict
+from .common import (add_actor_choice, add_converter, add_dask, add_simulator, add_thresholds, check_network_converter,
+                     check_simulator, converter_of, resolve, thresholds, verdict)
 
 
 def add_parser(sub) -> None:
@@ -17,11 +18,13 @@ def add_parser(sub) -> None:
                        "when the NN's margins miss --min-phase-margin / --min-gain-margin.")
     add_actor_choice(g, " (SPICE only)")
     g.add_argument("--point", action="append", metavar="vin=V,vref=V,ro=OHM,Lo=H",
-                   help="an operating point (repeatable; keys left out at vin 200, vref 100, ro 20, Lo 50e-6)")
+                   help="an operating point (repeatable; keys left out at vin 200, vref 100, ro 20, Lo 50e-6, or with "
+                        "--converter at the centre of its ranges)")
     g.add_argument("--points", type=int, default=0, help="also N held-out points, as buckbi evaluate draws them")
     g.add_argument("--seed", type=int, default=1, help="seed of --points (default 1)")
     g.add_argument("--fstart", type=float, default=10.0, help="lowest frequency, Hz (default 10)")
-    g.add_argument("--fend", type=float, default=25e3, help="highest frequency, Hz, at most fsw/2 (default 25e3)")
+    g.add_argument("--fend", type=float, default=None, help="highest frequency, Hz, at most fsw/2 (default fsw/2: "
+                   "25e3 for the reference buck)")
     g.add_argument("--per-octave", type=int, default=3, help="frequencies per octave (default 3)")
     g.add_argument("--amplitude", type=float, default=0.05,
                    help="injection amplitude, V (default 0.05); per frequency it is scaled so that the controller sees "
@@ -36,6 +39,7 @@ def add_parser(sub) -> None:
                         "a netlist, the ADC, noise; the proof). auto (default): pop on --simulator pwl where it "
                         "applies, else inject")
     add_thresholds(g, transient=False)
+    add_converter(g)
     add_dask(g, "simulations at once (default 2)")
     g.add_argument("--out", default="fra", help="folder for fra.csv, margins.csv, fra.html (default ./fra)")
     g.add_argument("--timeout", type=float, default=3600.0, help="seconds one simulation may take (default 3600)")
@@ -49,13 +53,15 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.evaluate import held_out_points
     from ..loopgain import parse_point
     check_simulator(args.simulator)
+    conv = converter_of(args)
     actor = resolve(args)
+    check_network_converter(actor, conv, args)
     engine_for(args.simulator).require_runnable(actor)
-    points = [parse_point(p) for p in args.point or []]
+    points = [parse_point(p, conv) for p in args.point or []]
     if args.points:
-        points += held_out_points(args.points, args.seed, 64)
+        points += held_out_points(args.points, args.seed, 64, conv)
     if not points:
-        points = [parse_point("")]  # the nominal point
+        points = [parse_point("", conv)]  # the nominal point
     return run_points(args, actor, points)
 
 
@@ -81,7 +87,7 @@ def run_points(args: argparse.Namespace, actor, points: list) -> int:
     from ..loopgain import AMPLITUDE, SETTLE, frequencies, measure, measure_on_dask, write_fra_report
     from ..sweep.run import SCHEDULER_ENV
     opt = lambda name, default: getattr(args, name, default)  # noqa: E731 (evaluate has fewer options)
-    fstart, fend = opt("fstart", 10.0), opt("fend", 25e3)
+    fstart, fend = opt("fstart", 10.0), opt("fend", None) or points[0].fsw / 2
     freqs = frequencies(fstart, fend, opt("per_octave", 3), points[0].fsw)
     run = dict(amplitude=opt("amplitude", AMPLITUDE), settle=opt("settle", SETTLE),
                check_linearity=opt("check_linearity", False), timeout=opt("timeout", 3600.0), max_step=args.max_step)

@@ -13,6 +13,9 @@ def add_parser(sub) -> None:
                        "linear units, IF() ReLU, sigmoid, tanh) and saves it as a checkpoint equal to the file.")
     m.add_argument("file", help="the .sp file with '.subckt ActorSubckt' (19 inputs, 1 output)")
     m.add_argument("--out", required=True, help="checkpoint to write (e.g. actor.pth)")
+    m.add_argument("--converter", default=None, metavar="FILE", help="the buck the network was made for (a converter "
+                   "file or a shipped name), recorded in the checkpoint so that every command checks it (default: the "
+                   "reference buck)")
     m.set_defaults(func=run_import)
 
     e = sub.add_parser("export", help="export a checkpoint's network as a SPICE subcircuit")
@@ -32,23 +35,28 @@ def add_parser(sub) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from ..export import export_model
     from ..nn.checkpoint import load_checkpoint
-    model, _ = load_checkpoint(args.checkpoint, arch=args.arch, trust_pickle=args.trust_pickle)
+    model, meta = load_checkpoint(args.checkpoint, arch=args.arch, trust_pickle=args.trust_pickle)
     codemodel = None
     if args.structure == "xspice":
         from ..xspice import require_codemodel
         codemodel = require_codemodel()
     text = export_model(model, args.out, subckt_name=args.subckt, dialect=args.dialect, structure=args.structure,
                         codemodel=codemodel)
-    print(f"wrote {args.out}: subcircuit {args.subckt}, {args.dialect} dialect, {len(text.splitlines())} lines")
+    conv = meta.get("converter") if isinstance(meta, dict) else None
+    made_for = (f"; trained for converter {conv['name']}: its inputs are the sensed voltages / {conv['vmax']:g} V, "
+                f"one sample per {1e6 / conv['fsw']:g} us" if isinstance(conv, dict) and "vmax" in conv else "")
+    print(f"wrote {args.out}: subcircuit {args.subckt}, {args.dialect} dialect, {len(text.splitlines())} lines{made_for}")
     return 0
 
 
 def run_import(args: argparse.Namespace) -> int:
     from ..importers.subckt import import_network
     from ..nn.checkpoint import save_checkpoint
+    from ..converters.buck.design import load_converter
+    conv = load_converter(args.converter)  # a file that cannot be read: its error, before anything is written
     model = import_network(args.file)
-    save_checkpoint(args.out, model, source=str(args.file), importer="buckbi.importers.subckt")
+    save_checkpoint(args.out, model, source=str(args.file), importer="buckbi.importers.subckt", converter=conv.record())
     shapes = " ".join(type(m).__name__ + (f"({m.in_features}->{m.out_features})" if hasattr(m, "in_features") else "")
                       for m in model)
-    print(f"wrote {args.out}: {shapes} (from {args.file}); run it with --actor {args.out}")
+    print(f"wrote {args.out}: {shapes} (from {args.file}, for converter {conv.name}); run it with --actor {args.out}")
     return 0

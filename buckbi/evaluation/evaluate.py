@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..contract import Episode
+from ..converters.buck.converter import Converter, reference
 from ..converters.buck.scenarios import get_scenario, scenario_params
 from ..converters.buck.spec import EpisodeParams
 from ..episodes.run import Actor, run_episodes
@@ -95,30 +96,33 @@ def figure_names(scenario: str) -> list[str]:
     return names + [f"{n}_{f}" for n, _ in get_scenario(scenario).events for f in ("dev_%", "rec_ms")]
 
 
-def held_out_points(n: int, seed: int, steps: int) -> list[EpisodeParams]:
-    """``n`` operating points from the seed's ranges, drawn apart from every training draw."""
-    return [EpisodeParams.random(np.random.default_rng([seed, EVAL_STREAM, k]), steps=steps) for k in range(n)]
+def held_out_points(n: int, seed: int, steps: int, conv: Converter | None = None) -> list[EpisodeParams]:
+    """``n`` operating points from the converter's ranges (the reference buck's: the seed's), drawn apart from every
+    training draw."""
+    conv = conv or reference()
+    return [conv.random_point(np.random.default_rng([seed, EVAL_STREAM, k]), steps=steps) for k in range(n)]
 
 
-def scenario_points(points: list[EpisodeParams], scenario: str) -> list[EpisodeParams]:
-    """The points run for the scenario's length (the step scenarios: 80 ms)."""
-    return [scenario_params(p, scenario) for p in points]
+def scenario_points(points: list[EpisodeParams], scenario: str, settings: dict | None = None) -> list[EpisodeParams]:
+    """The points run for the scenario's length (the step scenarios: 80 ms, or ``settings``' duration)."""
+    return [scenario_params(p, scenario, settings) for p in points]
 
 
 def evaluate(actor: Actor, points: list[EpisodeParams], workdir: str | Path, simulator=None, jobs: int = 2,
              timeout: float = 900.0, scenario: str = "startup", teacher: bool = True,
-             max_step: float | None = None) -> tuple[pd.DataFrame, list, list]:
+             max_step: float | None = None, settings: dict | None = None) -> tuple[pd.DataFrame, list, list]:
     """Run deploy (NN) and, unless ``teacher=False``, the teacher on ``points``; one table row per point.
+    ``settings``: the scenario's (``converter_settings`` gives another converter's defaults).
 
     Scenario "fra": the loop gain of each (buckbi.loopgain, 10 Hz..25 kHz, 3 per octave), its margins as the row's
     figures; no episodes are returned then."""
     if scenario == "fra":
         return _evaluate_fra(actor, points, workdir, simulator, jobs, timeout, teacher, max_step), [], []
-    points = scenario_points(points, scenario)
+    points = scenario_points(points, scenario, settings)
     workdir = Path(workdir)
     sim = workdir / "sim"
     n = len(points)
-    run = dict(parallel=jobs, timeout=timeout, scenario=scenario, max_step=max_step)
+    run = dict(parallel=jobs, timeout=timeout, scenario=scenario, max_step=max_step, settings=settings)
     nn_eps = run_episodes("deploy", actor, points, sim / "nn", simulator, **run)
     teacher_eps = run_episodes("teacher", None, points, sim / "teacher", simulator, **run) if teacher else [None] * n
     shutil.rmtree(sim, ignore_errors=True)
@@ -162,21 +166,22 @@ def _evaluate_fra(actor, points, workdir, simulator, jobs, timeout, teacher, max
 
 
 def _evaluate_one(actor: Actor, params: EpisodeParams, simulator, timeout: float, scenario: str,
-                  max_step: float | None) -> tuple[dict, object, object]:
+                  max_step: float | None, settings: dict | None = None) -> tuple[dict, object, object]:
     """One point on a Dask worker: its table row and both episodes (or their errors)."""
     import tempfile
     with tempfile.TemporaryDirectory(prefix="buckbi-evaluate-") as tmp:
         table, nn_eps, teacher_eps = evaluate(actor, [params], tmp, simulator, jobs=2, timeout=timeout,
-                                              scenario=scenario, max_step=max_step)
+                                              scenario=scenario, max_step=max_step, settings=settings)
     return table.iloc[0].to_dict(), nn_eps[0], teacher_eps[0]
 
 
 def evaluate_on_dask(actor: Actor, points: list[EpisodeParams], client, simulator=None, timeout: float = 900.0,
-                     scenario: str = "startup", max_step: float | None = None) -> tuple[pd.DataFrame, list, list]:
+                     scenario: str = "startup", max_step: float | None = None,
+                     settings: dict | None = None) -> tuple[pd.DataFrame, list, list]:
     """``evaluate`` with one Dask task per point (the sweep's executor); the same table and episodes."""
-    points = scenario_points(points, scenario)
+    points = scenario_points(points, scenario, settings)
     remote = client.scatter(actor, broadcast=True, hash=False)
-    futures = [client.submit(_evaluate_one, remote, p, simulator, timeout, scenario, max_step, pure=False)
+    futures = [client.submit(_evaluate_one, remote, p, simulator, timeout, scenario, max_step, settings, pure=False)
                for p in points]
     results = client.gather(futures)
     rows = [r | {"point": k + 1} for k, (r, _, _) in enumerate(results)]

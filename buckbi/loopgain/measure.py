@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..contract import Episode, EpisodeError
-from ..converters.buck.spec import IO, NOMINAL, EpisodeParams
+from ..converters.buck.spec import IO, EpisodeParams
 from ..engines import FastEngine, is_fast
 from ..episodes.run import run_episodes
 
@@ -53,8 +53,9 @@ def plan_for(f: float, amplitude: float = AMPLITUDE, settle: float = SETTLE, tav
     return FraPlan(f, amplitude, settle, max(1, math.ceil(tavgmin * f - 1e-9)) / f)
 
 
-def frequencies(fstart: float = 10.0, fend: float = 25e3, per_octave: int = 3, fsw: float = 50e3) -> np.ndarray:
-    """Log-spaced frequencies from fstart to fend (both included), ``per_octave`` per octave."""
+def frequencies(fstart: float = 10.0, fend: float | None = None, per_octave: int = 3, fsw: float = 50e3) -> np.ndarray:
+    """Log-spaced frequencies from fstart to fend (both included; None: fsw/2), ``per_octave`` per octave."""
+    fend = fsw / 2 if fend is None else fend
     if not (0 < fstart < fend <= fsw / 2 + 1e-9):
         raise FraError(f"the frequency range must lie in (0, fsw/2] = (0, {fsw / 2:g}] Hz with fstart < fend, got "
                        f"{fstart:g}..{fend:g} Hz (the loop is sampled once per switching period)")
@@ -100,9 +101,12 @@ def check_settled(ep: Episode, plan: FraPlan) -> None:
                        "or needs a longer start-up (--settle)")
 
 
-def parse_point(text: str) -> EpisodeParams:
-    """``vin=200,vref=100,ro=20,Lo=50e-6`` (missing keys at the nominal point)."""
-    values = dict(NOMINAL)
+def parse_point(text: str, conv=None) -> EpisodeParams:
+    """``vin=200,vref=100,ro=20,Lo=50e-6`` (missing keys at the converter's nominal point; the reference buck's
+    without one)."""
+    from ..converters.buck.converter import reference
+    conv = conv or reference()
+    values = dict(conv.nominal)
     for part in filter(None, (p.strip() for p in text.split(","))):
         m = re.fullmatch(r"(\w+)\s*=\s*(\S+)", part)
         key = next((k for k in values if m and k.lower() == m.group(1).lower()), None)
@@ -113,7 +117,7 @@ def parse_point(text: str) -> EpisodeParams:
         except ValueError:
             raise FraError(f"--point {text!r}: {part!r} is not a number") from None
     try:
-        return EpisodeParams(**values)
+        return conv.params(**values)
     except EpisodeError as err:
         raise FraError(f"--point {text!r}: {err}") from None
 

@@ -18,9 +18,10 @@ from ..episodes.run import Actor, run_episode
 from ..evaluation.thresholds import Thresholds, from_options
 from ..sim import Backend, get_simulator
 from .golden import GoldenNetwork
-from .hooks import simulator_key, trainer_key
+from .hooks import session_converter, simulator_key, trainer_key
 
-__all__ = ["simulator", "codemodel", "episode_simulator", "update_golden", "actor", "controller", "regulation_thresholds", "episode_params",
+__all__ = ["simulator", "codemodel", "episode_simulator", "update_golden", "actor", "controller", "converter",
+           "regulation_thresholds", "episode_params",
            "episode_runner", "golden_network", "training_run", "DEFAULT_STEPS"]
 
 DEFAULT_STEPS = 256
@@ -98,8 +99,26 @@ def actor(pytestconfig: pytest.Config) -> nn.Module:
 
 
 @pytest.fixture(scope="session")
+def converter(pytestconfig: pytest.Config):
+    """The buck the checks run: --buckbi-converter FILE (a converter file), else the reference buck."""
+    return session_converter(pytestconfig)
+
+
+def refuse_other_converter(config: pytest.Config, network: Actor, conv) -> None:
+    """Fail (not skip) where the network was trained for another converter, unless --buckbi-allow-other-converter."""
+    from ..converters.buck.converter import check_same_converter
+    from ..nn.actors import trained_for
+    try:
+        check_same_converter(trained_for(network), conv, "the network under test",
+                             config.getoption("--buckbi-allow-other-converter"))
+    except ValueError as err:
+        pytest.fail(str(err).replace("--allow-other-converter", "--buckbi-allow-other-converter"), pytrace=False)
+
+
+@pytest.fixture(scope="session")
 def controller(pytestconfig: pytest.Config) -> Actor:
-    """The network under the regulation check: ``--buckbi-netlist FILE``, else ``--buckbi-actor``, else the published actor."""
+    """The network under the regulation check: ``--buckbi-netlist FILE``, else ``--buckbi-actor``, else the published
+    actor (each check refuses one trained for another converter than the one it runs: ``refuse_other_converter``)."""
     netlist, path = pytestconfig.getoption("--buckbi-netlist"), pytestconfig.getoption("--buckbi-actor")
     if netlist:
         return resolve_actor(netlist=netlist)
@@ -115,10 +134,10 @@ def regulation_thresholds(pytestconfig: pytest.Config) -> Thresholds:
 
 
 @pytest.fixture(scope="session")
-def episode_params(pytestconfig: pytest.Config) -> EpisodeParams:
-    """A fixed operating point (vin 200 V, ro 20 Ohm, Lo 50 uH, vref 100 V) of --buckbi-steps periods."""
-    return EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0,
-                         steps=pytestconfig.getoption("--buckbi-steps") or DEFAULT_STEPS)
+def episode_params(pytestconfig: pytest.Config, converter) -> EpisodeParams:
+    """A fixed operating point of --buckbi-steps periods: the converter's nominal one (the reference buck's: vin 200 V,
+    ro 20 Ohm, Lo 50 uH, vref 100 V)."""
+    return converter.params(**converter.nominal, steps=pytestconfig.getoption("--buckbi-steps") or DEFAULT_STEPS)
 
 
 @pytest.fixture(scope="session")
@@ -148,7 +167,7 @@ def golden_network(request: pytest.FixtureRequest) -> GoldenNetwork:
 
 
 @pytest.fixture(scope="session")
-def training_run(pytestconfig: pytest.Config, episode_simulator: Backend | str):
+def training_run(pytestconfig: pytest.Config, episode_simulator: Backend | str, converter):
     """The training-as-test run: a Trainer in --buckbi-train-dir (emptied first), shared by the episode tests."""
     if trainer_key not in pytestconfig.stash:
         from ..train import TrainConfig, Trainer
@@ -159,5 +178,5 @@ def training_run(pytestconfig: pytest.Config, episode_simulator: Backend | str):
         steps = pytestconfig.getoption("--buckbi-steps") or DEFAULT_STEPS
         pytestconfig.stash[trainer_key] = Trainer(TrainConfig(
             workdir=root, schedule=f"gym1:{pytestconfig.getoption('--buckbi-episodes')}", steps=steps, seed=0,
-            simulator=episode_simulator, progress=False))
+            simulator=episode_simulator, progress=False, converter=converter))
     return pytestconfig.stash[trainer_key]

@@ -20,10 +20,24 @@ DEFAULT_REGULATION = "startup,loadstep,fra"  # the loop gain asked by default: a
 
 simulator_key = pytest.StashKey[object]()
 trainer_key = pytest.StashKey[object]()
+converter_key = pytest.StashKey[object]()
 
 __all__ = ["pytest_addoption", "pytest_configure", "pytest_collection_modifyitems", "pytest_generate_tests",
            "pytest_html_results_summary",
-           "simulator_key", "trainer_key", "MARKERS", "golden_dirs"]
+           "simulator_key", "trainer_key", "converter_key", "session_converter", "MARKERS", "golden_dirs"]
+
+
+def session_converter(config: pytest.Config):
+    """The buck of --buckbi-converter (the reference buck without it), read and designed once per session; a file
+    that cannot be read stops the run with the file's problem and its fix."""
+    if converter_key not in config.stash:
+        from ..converters.buck.converter import ConverterError
+        from ..converters.buck.design import load_converter
+        try:
+            config.stash[converter_key] = load_converter(config.getoption("--buckbi-converter"))
+        except ConverterError as err:
+            raise pytest.UsageError(f"--buckbi-converter: {err}") from None
+    return config.stash[converter_key]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -70,6 +84,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(default: tests/golden/networks)")
     group.addoption("--buckbi-update-golden", action="store_true", default=False,
                     help="rewrite golden files instead of comparing against them")
+    group.addoption("--buckbi-converter", default=None, metavar="FILE",
+                    help="the buck the checks run (a converter file, TOML, or a shipped name: reference, buck-48v); "
+                         "default: the reference buck")
+    group.addoption("--buckbi-allow-other-converter", action="store_true", default=False,
+                    help="run a network trained for another converter anyway (refused without it)")
     group.addoption("--buckbi-plan", default=None, metavar="PLAN",
                     help="a test plan (TOML, or 'default'): buckbi.checks.test_plan makes one item per test and "
                          "corner (id TEST[CORNER]) for the network under test (--buckbi-actor / --buckbi-netlist), "
@@ -87,6 +106,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.dist, config.option.tx, config.option.numprocesses = "no", [], 0
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    if config.getoption("--buckbi-converter", None):
+        session_converter(config)  # a file that cannot be read stops the run here, naming its problem
     element = config.getoption("--buckbi-nn-element", None)
     if element:  # read by every episode, in this process and in the ones it starts (xdist, Dask workers)
         from ..engines.spice import ENV_NN_ELEMENT
@@ -132,7 +153,7 @@ def _parametrize_plan(metafunc: pytest.Metafunc) -> None:
         return
     from ..testplan import PlanError, load_plan
     try:
-        plan = load_plan(source)
+        plan = load_plan(source, metafunc.config.getoption("--buckbi-converter"))
     except PlanError as err:
         raise pytest.UsageError(f"--buckbi-plan: {err}") from None
     lines = plan.cells()

@@ -7,9 +7,9 @@ import re
 import numpy as np
 
 from ..contract import EpisodeError
-from ..converters.buck.spec import AXES, NOMINAL, EpisodeParams
+from ..converters.buck.converter import Converter, reference
+from ..converters.buck.spec import AXES, EpisodeParams
 
-DEFAULTS = NOMINAL  # for axes the grid leaves out
 SWEEP_STREAM = 0x5EE9  # keeps random sweep draws apart from training and evaluate draws
 _AXIS = re.compile(r"^\s*(\w+)\s*=\s*([^:]+?)(?::([^:]+?):(\d+))?\s*$")
 
@@ -45,24 +45,38 @@ def parse_grid(spec: str) -> dict[str, np.ndarray]:
     return axes
 
 
-def grid_points(axes: dict[str, np.ndarray], steps: int) -> tuple[list[EpisodeParams], int]:
-    """Every combination (axes not given at their default); returns the points and how many were not a buck."""
+def grid_points(axes: dict[str, np.ndarray], steps: int, conv: Converter | None = None) -> tuple[list[EpisodeParams], int]:
+    """Every combination (axes not given at the converter's nominal point); returns the points and how many were not
+    a buck."""
+    conv = conv or reference()
     names = list(AXES)
-    values = [axes.get(a, np.array([DEFAULTS[a]])) for a in names]
+    values = [axes.get(a, np.array([conv.nominal[a]])) for a in names]
     points, invalid = [], 0
     for combo in itertools.product(*values):
         try:
-            points.append(EpisodeParams(**{n: float(v) for n, v in zip(names, combo)}, steps=steps))
+            points.append(conv.params(**{n: float(v) for n, v in zip(names, combo)}, steps=steps))
         except EpisodeError:  # vref >= vin: a buck cannot get there
             invalid += 1
     return points, invalid
 
 
-def random_points(n: int, seed: int, steps: int) -> list[EpisodeParams]:
-    """``n`` draws from the seed's ranges, apart from training's and evaluate's draws."""
-    return [EpisodeParams.random(np.random.default_rng([seed, SWEEP_STREAM, k]), steps=steps) for k in range(n)]
+def default_grid(conv: Converter | None = None) -> str:
+    """The --grid a sweep runs without one: 5 x 5 over vin and vref, 3 loads, over the converter's ranges."""
+    r = (conv or reference()).ranges
+    return ",".join(f"{k}={r[k][0]:g}:{r[k][1]:g}:{n}" for k, n in (("vin", 5), ("vref", 5), ("ro", 3)))
+
+
+def random_points(n: int, seed: int, steps: int, conv: Converter | None = None) -> list[EpisodeParams]:
+    """``n`` draws from the converter's ranges (the reference's: the seed's), apart from training's and evaluate's."""
+    conv = conv or reference()
+    return [conv.random_point(np.random.default_rng([seed, SWEEP_STREAM, k]), steps=steps) for k in range(n)]
 
 
 def point_key(p: EpisodeParams) -> str:
-    """A stable text key of a point (what resuming matches on)."""
-    return f"vin={p.vin:.6g};vref={p.vref:.6g};ro={p.ro:.6g};Lo={p.Lo:.6g};steps={p.steps}"
+    """A stable text key of a point (what resuming matches on); another converter's points carry its name and a hash
+    of its values, so a sweep resumed with another file runs again."""
+    key = f"vin={p.vin:.6g};vref={p.vref:.6g};ro={p.ro:.6g};Lo={p.Lo:.6g};steps={p.steps}"
+    if p.converter != reference().name:
+        import hashlib
+        key += f";converter={p.converter}-{hashlib.sha1(repr(p.stage_key()).encode()).hexdigest()[:8]}"
+    return key

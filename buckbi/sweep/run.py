@@ -24,14 +24,14 @@ RESULTS = "sweep.csv"
 
 
 def run_point(actor: Actor, params: EpisodeParams, scenario: str, simulator: str | None,
-              max_step: float | None, timeout: float) -> dict:
+              max_step: float | None, timeout: float, settings: dict | None = None) -> dict:
     """One point on a worker: NN (deploy) and teacher, their figures, and any error (never raises)."""
     from ..evaluation.evaluate import evaluate
     start = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="buckbi-sweep-") as tmp:
             table, _, _ = evaluate(actor, [params], tmp, simulator, jobs=2, timeout=timeout, scenario=scenario,
-                                   max_step=max_step)
+                                   max_step=max_step, settings=settings)
         row = table.iloc[0].to_dict()
         row.pop("point", None)
         errors = [row.get(f"{who}_error") for who in ("nn", "teacher")]
@@ -107,8 +107,9 @@ def require_runnable(actor: Actor, simulator: str | None) -> None:
 
 def run_sweep(actor: Actor, points: list[EpisodeParams], out: str | Path, client, *, scenario: str = "startup",
               simulator: str | None = None, max_step: float | None = None, timeout: float = 900.0,
-              progress: bool = True) -> SweepResult:
-    """Run every point of ``points`` not yet in ``out/sweep.csv`` on the Dask ``client``; returns all results."""
+              progress: bool = True, settings: dict | None = None) -> SweepResult:
+    """Run every point of ``points`` not yet in ``out/sweep.csv`` on the Dask ``client``; returns all results.
+    ``settings``: the scenario's (another converter's: ``converter_settings``)."""
     from distributed import as_completed
     from tqdm.auto import tqdm
 
@@ -125,7 +126,8 @@ def run_sweep(actor: Actor, points: list[EpisodeParams], out: str | Path, client
     failed = 0
     # hash=False: a fresh key per sweep (a content-hashed key can collide with one the scheduler is releasing)
     remote_actor = client.scatter(actor, broadcast=True, hash=False) if todo else None
-    futures = {client.submit(run_point, remote_actor, p, scenario, simulator, max_step, timeout, pure=False): (k, 1)
+    futures = {client.submit(run_point, remote_actor, p, scenario, simulator, max_step, timeout, settings,
+                             pure=False): (k, 1)
                for k, p in todo.items()}
     pending = as_completed(list(futures))
     try:
@@ -136,7 +138,7 @@ def run_sweep(actor: Actor, points: list[EpisodeParams], out: str | Path, client
                                                           if fut.status == "error" else f"Dask: task {fut.status}")[:300]}
             if row.get("status") != "ok" and attempt == 1:  # a failed simulation runs once more
                 retry = client.submit(run_point, remote_actor, todo[key], scenario, simulator, max_step, timeout,
-                                      pure=False)
+                                      settings, pure=False)
                 futures[retry] = (key, 2)
                 pending.add(retry)
                 continue

@@ -13,26 +13,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..converters.buck.converter import Converter, reference
-from ..converters.buck.scenarios import get_scenario, scenario_params
+from ..converters.buck.scenarios import carry_settings, get_scenario, mapped_axis, scenario_params
 from ..converters.buck.spec import COMPONENTS, EpisodeParams
 from .schedule import DEFAULT_SCHEDULE, gym_for_episode, parse_schedule
 
 
 class RecipeError(ValueError):
     """An unknown recipe, or one whose settings contradict each other."""
-
-
-def _mapped(conv: Converter):
-    """(axis, value, log) -> the value carried from the reference's range of that axis onto ``conv``'s: affine, or
-    geometric for log axes (beyond the range: by the ratio to its nearer end)."""
-    ref = reference()
-
-    def axis(k: str, x: float, log: bool) -> float:
-        (a, b), (c, d) = ref.ranges[k], conv.ranges[k]
-        if log:
-            return c * (x / a) if x <= a else d * (x / b) if x >= b else c * (d / c) ** (math.log(x / a) / math.log(b / a))
-        return c + (x - a) * (d - c) / (b - a)
-    return axis
 
 
 @dataclass(frozen=True)
@@ -118,7 +105,7 @@ class Recipe:
         t, ss = ref.fsw / conv.fsw, conv.soft_start_ms / ref.soft_start_ms
         times = lambda pair: tuple(x * t for x in pair)  # noqa: E731
         rr, cr = ref.ranges, conv.ranges
-        axis = _mapped(conv)
+        axis = mapped_axis(conv)
         box = {k: (axis(k, lo, kind == "log"), axis(k, hi, kind == "log"), kind) for k, (lo, hi, kind) in self.box.items()}
         dv = self.holdout_box[0] * (cr["vin"][1] - cr["vin"][0]) / (rr["vin"][1] - rr["vin"][0])
         dr = self.holdout_box[1] * (cr["vref"][1] - cr["vref"][0]) / (rr["vref"][1] - rr["vref"][0])
@@ -132,23 +119,8 @@ class Recipe:
                        holdout_box=(dv, dr), loop_gain_band=(lo_f / t, hi_f / t, per_octave))
 
     def carried(self, settings: dict) -> dict:
-        """Scenario settings written for the reference buck, for this recipe's converter (as ``for_converter`` does):
-        times in control periods, the soft start scaled to its own, load levels mapped into its ro range."""
-        if self.converter is None:
-            return dict(settings)
-        ref, conv = reference(), self.conv
-        t, ss = ref.fsw / conv.fsw, conv.soft_start_ms / ref.soft_start_ms
-        axis = _mapped(conv)
-        out = {}
-        for k, v in settings.items():
-            if k == "soft_start_ms":
-                v = v * ss
-            elif k.endswith("_ms"):
-                v = v * t
-            elif k in ("light_ohm", "heavy_ohm"):
-                v = axis("ro", v, True)  # as for_converter maps the recipe's load levels
-            out[k] = v
-        return out
+        """Scenario settings written for the reference buck, for this recipe's converter (``carry_settings``)."""
+        return carry_settings(self.converter, settings)
 
     def __post_init__(self) -> None:
         for name in ("episodes", "jobs", "steps", "epochs"):

@@ -30,6 +30,8 @@ STAGE = {
     "soft_start_ms": ("the reference profile's ramp to vref", "ms", 1e-3, 1e4),
 }
 RANGE_KEYS = {"vin": "V", "vref": "V", "ro": "Ohm", "Lo": "H"}
+DRAW_ORDER = ("vin", "ro", "Lo", "vref")  # the seed's order of the random draws
+REFERENCE_NOMINAL = {"vin": 200.0, "vref": 100.0, "ro": 20.0, "Lo": 50e-6}  # the reference's schematic point
 TEACHER_VALUES = ("g", "fz1", "fz2", "fp1", "fp2")
 TEACHER_TARGET = ("crossover_Hz", "phase_margin_deg")
 
@@ -79,6 +81,19 @@ class Converter:
         r = self.ranges
         return {"vin": sum(r["vin"]) / 2, "vref": sum(r["vref"]) / 2, "ro": math.sqrt(r["ro"][0] * r["ro"][1]),
                 "Lo": math.sqrt(r["Lo"][0] * r["Lo"][1])}
+
+    @property
+    def nominal(self) -> dict[str, float]:
+        """Where an axis a command leaves out stays: the reference's schematic point (vin 200 V, vref 100 V, ro 20 Ohm,
+        Lo 50 uH) for the reference buck, the ranges' centre for any other."""
+        if self.record() == reference().record():
+            return dict(REFERENCE_NOMINAL)
+        return self.centre
+
+    def random_point(self, rng, **fixed):
+        """An operating point drawn uniformly from the ranges, in the seed's order (vin, ro, Lo, vref): for the
+        reference buck the very draws of ``EpisodeParams.random``."""
+        return self.params(**{k: float(rng.uniform(*self.ranges[k])) for k in DRAW_ORDER}, **fixed)
 
     episode_class = None  # spec.EpisodeParams, registered by spec.py (the package imports it: no import cycle)
 

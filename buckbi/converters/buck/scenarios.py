@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, replace
 
 from ...contract import EpisodeError
+from .converter import Converter, reference
 from .spec import EpisodeParams
 
 
@@ -179,3 +180,49 @@ def check_length(params: EpisodeParams, scenario: Scenario, settings: dict | Non
         raise EpisodeError(f"the {scenario.name} scenario needs {end * 1e3:g} ms (events at {times} ms), "
                            f"this episode runs {params.duration * 1e3:g} ms: use scenario_params(params, "
                            f"{scenario.name!r})")
+
+
+def mapped_axis(conv: Converter):
+    """(axis, value, log) -> the value carried from the reference's range of that axis onto ``conv``'s: affine, or
+    geometric for log axes (beyond the range: by the ratio to its nearer end)."""
+    ref = reference()
+
+    def axis(k: str, x: float, log: bool) -> float:
+        (a, b), (c, d) = ref.ranges[k], conv.ranges[k]
+        if log:
+            return c * (x / a) if x <= a else d * (x / b) if x >= b else c * (d / c) ** (math.log(x / a) / math.log(b / a))
+        return c + (x - a) * (d - c) / (b - a)
+    return axis
+
+
+def is_reference(conv: Converter | None) -> bool:
+    return conv is None or conv.record() == reference().record()
+
+
+def carry_settings(conv: Converter | None, settings: dict) -> dict:
+    """Scenario settings written for the reference buck, for ``conv``: times in control periods (``*_ms`` x the
+    clock ratio), the soft start scaled to its own, load levels (``light_ohm``, ``heavy_ohm``) mapped into its ro
+    range. The reference buck's: the settings as they are."""
+    if is_reference(conv):
+        return dict(settings)
+    ref = reference()
+    t, ss = ref.fsw / conv.fsw, conv.soft_start_ms / ref.soft_start_ms
+    axis = mapped_axis(conv)
+    out = {}
+    for k, v in settings.items():
+        if k == "soft_start_ms":
+            v = v * ss
+        elif k.endswith("_ms"):
+            v = v * t
+        elif k in ("light_ohm", "heavy_ohm"):
+            v = axis("ro", v, True)
+        out[k] = v
+    return out
+
+
+def converter_settings(conv: Converter | None, scenario: str | Scenario, settings: dict | None = None) -> dict | None:
+    """The settings a command runs ``scenario`` with on ``conv``: the given ones, over the scenario's defaults carried
+    to the converter (``carry_settings``). None for the reference buck without settings (the defaults as they are)."""
+    if is_reference(conv):
+        return settings
+    return carry_settings(conv, dict(get_scenario(scenario).settings)) | (settings or {})

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...contract import EpisodeError, IOContract
-from .converter import Converter, reference
+from .converter import REFERENCE_NOMINAL, Converter, reference
 
 _REF = reference()  # the reference's buck (reference.toml): what an EpisodeParams is where nothing else is said
 
@@ -21,7 +21,7 @@ SUBCKT = "ActorSubckt"
 # The seed notebook's training ranges (SI units), in its draw order.
 RANGES = {"vin": (150.0, 250.0), "ro": (5.0, 80.0), "Lo": (20e-6, 100e-6), "vref": (50.0, 150.0)}
 AXES = ("vin", "vref", "ro", "Lo")  # the operating point's axes, in the order sweeps and reports show them
-NOMINAL = {"vin": 200.0, "vref": 100.0, "ro": 20.0, "Lo": 50e-6}  # where an axis a sweep leaves out stays
+NOMINAL = dict(REFERENCE_NOMINAL)  # where an axis a sweep leaves out stays (another converter: Converter.nominal)
 # The power stage's parts a tolerance may vary, beside the operating point's ro and Lo: field -> (.param name the
 # circuit reads, nominal value, what it is). Both engines read these numbers (buck.inc through the parameter file,
 # the fast model from EpisodeParams), so a drawn value moves both alike.
