@@ -3,7 +3,7 @@ over seeds: each network trained by ``buckbi train`` on the fast engine, then ju
 Monte Carlo load step of docs/plans/tolerances.toml.
 
     python benchmarks/bench_recipes.py [--rows seed,steps,...] [--seeds 1,2,3,4] [--runs reports/recipes] [--reuse]
-                                       [--markdown]
+                                       [--set NAME=VALUE ...] [--markdown]
 
 Times on this machine (2 cores, two rows at once): ~7 min per sign-off row, ~3 min per plan and yield.
 """
@@ -86,8 +86,10 @@ def _worst(values: pd.Series, pick) -> str:
     return text + (f" ({len(values) - len(ok)} unmeasured)" if len(ok) < len(values) else "")
 
 
-def row(runs: Path, name: str, seed: int, reuse: bool) -> dict:
+def row(runs: Path, name: str, seed: int, reuse: bool, sets: tuple[str, ...] = ()) -> dict:
     what, recipe_args = ROWS[name]
+    recipe_args = [*recipe_args, *(a for pair in sets for a in ("--set", pair))]
+    what = what + "".join(f"; {pair}" for pair in sets)
     actor, wall = trained(runs, name, recipe_args, seed, reuse)
     return {"recipe": name, "adds": what, "seed": seed, **judged(actor, runs / f"{name}-seed{seed}" / "judged", reuse),
             "training (min)": f"{wall / 60:.1f}",
@@ -108,13 +110,15 @@ def main() -> int:
     ap.add_argument("--runs", default="reports/recipes", help="folder of the runs")
     ap.add_argument("--reuse", action="store_true", help="take the runs a previous call left")
     ap.add_argument("--parallel", type=int, default=2, help="rows at once (default 2: one per core)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a recipe setting added to every row (repeatable; an experiment on top of the rows)")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
     todo = [(n, int(s)) for n in args.rows.split(",") for s in args.seeds.split(",")]
     with ThreadPoolExecutor(args.parallel) as pool:
-        table = pd.DataFrame(pool.map(lambda t: row(runs, t[0], t[1], args.reuse), todo))
+        table = pd.DataFrame(pool.map(lambda t: row(runs, t[0], t[1], args.reuse, tuple(args.set)), todo))
     print(markdown(table) if args.markdown else table.to_string(index=False))
     return 0
 
