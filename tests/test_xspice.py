@@ -101,6 +101,19 @@ def test_choice_of_element(codemodel, simulator, monkeypatch):
         choose_nn_element(ff, simulator)
 
 
+def test_a_code_model_under_a_folder_with_capitals_is_loaded(codemodel, tmp_path):
+    # ngspice lowercases the netlist's pre_codemodel path: a checkout in /home/Alice/... could not load it
+    import shutil
+    upper = tmp_path / "CheckOut"
+    upper.mkdir()
+    copy = upper / "buckbi.cm"
+    shutil.copy(codemodel, copy)
+    net = _net(1, nn.ReLU(), nn.Sigmoid(), nn.Tanh())
+    x = np.random.default_rng(3).uniform(-3, 3, (10, 4))
+    got = spice_forward(net, x, structure="xspice", codemodel=copy, workdir=tmp_path / "run")
+    assert np.abs(got - step_reference(net, x)).max() <= EXACT
+
+
 def test_export_errors_name_the_fix(tmp_path, monkeypatch):
     ff = _net(0, nn.ReLU())
     with pytest.raises(ExportError, match="ltspice dialect needs structure 'fast' or 'plain'"):

@@ -8,6 +8,33 @@ import numpy as np
 from ..nn.activations import ACTIVATIONS, spice_number as num
 from .graph import Activation, Affine, ExportError, Op
 
+
+def loadable_codemodel(path: str | Path) -> str:
+    """A path ngspice's ``pre_codemodel`` can load: ngspice lowercases the netlist's lines (quotes do not keep the
+    case), so a code model under a folder with capitals is reached through a link in the temporary folder, named
+    after the file's own path. A path with spaces, or no lowercase temporary folder, is refused with the fix."""
+    import hashlib
+    import os
+    import tempfile
+    text = str(path)
+    if any(ch.isspace() for ch in text):
+        raise ExportError(f"ngspice's pre_codemodel cannot load a path with spaces: {text!r}; install buckbi (its "
+                          ".venv) under a folder without spaces")
+    if text == text.lower():
+        return text
+    tmp = tempfile.gettempdir()
+    if tmp != tmp.lower() or any(ch.isspace() for ch in tmp):
+        raise ExportError(f"ngspice lowercases the code model's path {text!r} and cannot open it; install buckbi under "
+                          f"a folder without capitals, or set TMPDIR to one (buckbi links the code model there)")
+    link = Path(tmp) / f"buckbi-codemodel-{hashlib.sha1(text.encode()).hexdigest()[:12]}" / Path(text).name.lower()
+    if not (link.is_symlink() and os.readlink(link) == text):
+        link.parent.mkdir(parents=True, exist_ok=True)
+        spare = link.with_name(f".{link.name}.{os.getpid()}")
+        spare.unlink(missing_ok=True)
+        spare.symlink_to(text)
+        os.replace(spare, link)  # atomic: parallel episodes never see a half-made link
+    return str(link)
+
 OP_AFFINE, OP_ACTIVATION = 1, 2
 VALUES_PER_LINE = 8
 
@@ -44,9 +71,7 @@ def render_xspice(ops: list[Op], *, subckt_name: str, input_names: list[str], ou
     truncation tolerance, which the mere presence of an A element would lower to 1 (7x more time points
     wherever the time step is set by truncation error, for the same circuit).
     """
-    codemodel = str(codemodel)
-    if any(ch.isspace() for ch in codemodel):
-        raise ExportError(f"ngspice's pre_codemodel cannot load a path with spaces: {codemodel!r}")
+    codemodel = loadable_codemodel(codemodel)
     model = f"{subckt_name}_net"
     if not ops:  # an identity network: the code model needs at least one step
         n = len(input_names)
