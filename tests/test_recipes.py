@@ -274,3 +274,21 @@ def test_a_due_network_driven_episode_is_spice_checked_through_a_teacher_driven_
     # due: 4 (gym 2), 8 (gym 1), 12 (gym 2); the batch's last teacher-driven episode is 11
     assert [gyms[ep] for ep in (4, 8, 11, 12)] == ["gym2", "gym1", "gym1", "gym2"]
     assert only == {8, 11}
+
+
+def test_the_plan_selection_runs_the_default_plans_tests_at_the_validation_points_not_its_corners():
+    from buckbi.testplan.plan import load_plan
+    from buckbi.train.selection import validation_cells, validation_points
+    with pytest.raises(RecipeError, match="select_by"):
+        ablation("signoff", select_by="lines")
+    recipe = ablation("signoff", select_by="plan", select_points=4)
+    points, _ = validation_points(recipe, 1)
+    cells = validation_cells(recipe, points)
+    names = {t.name for t, _ in cells}
+    assert names == {"startup", "loadstep", "linestep-up", "linestep-down", "refstep", "loopgain"}  # no MC, no long run
+    plan_corners = {(c.vin, c.vref) for c in load_plan("default").corners.values()}
+    assert all((c.vin, c.vref) not in plan_corners and (c.vin, c.vref, c.ro) in
+               {(p.vin, p.vref, p.ro) for p in points} for _, c in cells)
+    up = [c for t, c in cells if t.name == "linestep-up"]
+    assert all(c.vin * 1.2 <= 250 for c in up) and len(up) == sum(p.vin * 1.2 <= 250 for p in points)
+    assert sum(t.name == "startup" for t, _ in cells) == 4

@@ -75,6 +75,9 @@ class Recipe:
     select_every: int = 0
     select_after: int = 0
     select_points: int = 12
+    # "closeness": closed-loop error and loop-gain mismatch against the teacher; "plan": the default plan's tests at the
+    # validation points, the lines the teacher passes and the network misses, closeness breaking ties
+    select_by: str = "closeness"
     average: float = 0.0  # the network run and saved: an average of the optimiser's weights, this decay per update
     transient_weight: float = 0.0  # rows drawn with odds 1 + this x |the label's change| / its mean (the steps' rows)
     loop_gain_weight: float = 0.0
@@ -126,6 +129,8 @@ class Recipe:
         for name in ("episodes", "jobs", "steps", "epochs"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"recipe {self.name}: {name} must be >= 1")
+        if self.select_by not in ("closeness", "plan"):
+            raise RecipeError(f"recipe {self.name}: select_by is 'closeness' or 'plan', got {self.select_by!r}")
         if not 0 <= self.dagger_share <= 1:
             raise RecipeError(f"recipe {self.name}: dagger_share is a share in 0..1, got {self.dagger_share}")
         for scenario, weight in self.scenarios:

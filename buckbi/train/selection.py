@@ -65,6 +65,27 @@ def closed_loop_vout(gym: str, actor, v: Validation, scenario: str, workdir: Pat
     return [e.rows["V(out)"].to_numpy() if not isinstance(e, Exception) else None for e in eps]
 
 
+def validation_cells(recipe: Recipe, points: list[EpisodeParams]) -> list:
+    """The default plan's tests (no tolerance draws, no long run) at the validation points instead of its corners:
+    (test, corner) pairs for ``select_by = "plan"``, with the scenario settings carried to the recipe's converter and
+    each test kept only where its scenario can run there (a line step up stays within vmax)."""
+    from dataclasses import replace as copy
+
+    from ..converters.buck.scenarios import get_scenario
+    from ..testplan.plan import Corner, cell_params, load_plan
+    conv = recipe.converter
+    corners = [Corner(f"val{k}", p.vin, p.vref, p.ro, p.Lo, conv) for k, p in enumerate(points, 1)]
+    cells = []
+    for test in load_plan("default").tests:
+        if test.variation is not None or test.scenario == "longrun":
+            continue
+        test = copy(test, settings=recipe.carried(test.settings), corners=tuple(c.name for c in corners))
+        for c in corners:
+            if test.scenario == "fra" or not get_scenario(test.scenario).problems(cell_params(test, c), test.settings):
+                cells.append((test, c))
+    return cells
+
+
 class Selection:
     """Scores networks during a run and keeps the best (lowest). The score: the closed-loop Vout error against the
     teacher (rms, % of vref, mean over the validation points' reference and load steps after the soft start)
@@ -75,6 +96,8 @@ class Selection:
     def __init__(self, recipe: Recipe, seed: int, root: Path):
         self.recipe, self.root = recipe, Path(root)
         self.best_file, self.csv = self.root / "actor_selected.pth", self.root / "selection.csv"
+        self.cells: list = []
+        self.teacher_passes: list[bool] | None = None  # select_by = "plan": the teacher's verdicts, once per run
         points, settings = validation_points(recipe, seed)
         self.v = Validation(points, settings, {}, [])
         for name, *_ in VALIDATION_SCENARIOS:
@@ -96,7 +119,25 @@ class Selection:
         return bool(r.select_every) and episode >= r.select_after and episode % r.select_every == 0
 
     def score(self, actor: nn.Module) -> float:
-        return self.step_error(actor) + self.loop_gain_mismatch(actor)
+        closeness = self.step_error(actor) + self.loop_gain_mismatch(actor)
+        if self.recipe.select_by != "plan":
+            return closeness
+        return self.plan_misses(actor) + closeness / 100.0  # lines first; closeness to the teacher breaks ties
+
+    def plan_misses(self, actor: nn.Module) -> int:
+        """Validation-plan lines (``validation_cells``) the teacher passes and the network misses."""
+        from ..testplan.cells import run_cell
+        from ..testplan.report import missed_limits
+        if self.teacher_passes is None:
+            self.cells = validation_cells(self.recipe, self.v.points)
+            self.teacher_passes = [not missed_limits(t, "teacher", (r := run_cell(None, t, c, "teacher", "pwl"))
+                                                     ["figures"], r["error"]) for t, c in self.cells]
+        misses = 0
+        for (test, corner), teacher_ok in zip(self.cells, self.teacher_passes):
+            if teacher_ok:
+                r = run_cell(actor, test, corner, "nn", "pwl")
+                misses += bool(missed_limits(test, "nn", r["figures"], r["error"]))
+        return misses
 
     def loop_gain_mismatch(self, actor: nn.Module) -> float:
         import torch
