@@ -110,9 +110,9 @@ def refuse_other_converter(config: pytest.Config, network: Actor, conv) -> None:
     from ..nn.actors import trained_for
     try:
         check_same_converter(trained_for(network), conv, "the network under test",
-                             config.getoption("--buckbi-allow-other-converter"))
+                             config.getoption("--buckbi-allow-other-converter"), flag="--buckbi-allow-other-converter")
     except ValueError as err:
-        pytest.fail(str(err).replace("--allow-other-converter", "--buckbi-allow-other-converter"), pytrace=False)
+        pytest.fail(str(err), pytrace=False)
 
 
 @pytest.fixture(scope="session")

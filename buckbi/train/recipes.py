@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..converters.buck.converter import Converter, reference
+from ..converters.buck.converter import Converter, is_reference, reference
 from ..converters.buck.scenarios import carry_settings, get_scenario, mapped_axis, scenario_params
 from ..converters.buck.spec import COMPONENTS, EpisodeParams
 from .schedule import DEFAULT_SCHEDULE, gym_for_episode, parse_schedule
@@ -103,7 +103,7 @@ class Recipe:
         load levels and held-out corners mapped from the reference's ranges onto its, the noise to its sensing range,
         the loop-gain band to its clock. The reference buck's is the recipe itself."""
         ref = reference()
-        if conv is None or conv.record() == ref.record():
+        if is_reference(conv):
             return replace(self, converter=None)
         t, ss = ref.fsw / conv.fsw, conv.soft_start_ms / ref.soft_start_ms
         times = lambda pair: tuple(x * t for x in pair)  # noqa: E731

@@ -44,15 +44,14 @@ class LoopGainTarget:
 
     def __init__(self, actor: nn.Module, params: EpisodeParams, f_Hz: np.ndarray, crossover_boost: float = 0.0,
                  stability_share: float = 0.5):
-        from ..loopgain.pop import FixedOrbitLoopGain, _loop_states, loop_gain, orbit_at_teacher
+        from ..loopgain.pop import FixedOrbitLoopGain, loop_gain, orbit_at_teacher
         clean = replace(params, noise_mV=0.0, adc_bits=0)  # the small-signal law, not the sensor
         teacher = loop_gain("teacher", None, replace(clean, delay_periods=0), f_Hz)
         self.f, self.params = f_Hz, clean
         self.T_teacher = torch.from_numpy(teacher.T)
         self.weights = torch.from_numpy(crossover_weights(teacher.T, f_Hz, crossover_boost))
         self.fixed = FixedOrbitLoopGain(actor, clean, orbit_at_teacher(actor, clean, teacher.orbit))
-        M = self.fixed.period_map(self.fixed.sample_matrix(actor)).detach().real.numpy()
-        self.keep = _loop_states(self.fixed.loop, M)
+        self.keep: list[int] | None = None  # the loop's states, found by the first excess_pole (the hinge is a setting)
         # the network's critical pole may lie this far out: the teacher's, plus a share of its distance to the unit circle
         self.radius = teacher.critical_pole + stability_share * (1.0 - teacher.critical_pole)
 
@@ -63,7 +62,11 @@ class LoopGainTarget:
     def excess_pole(self, actor: nn.Module) -> torch.Tensor:
         """How far the largest |eigenvalue| of the network's linearised period map at this orbit lies beyond
         ``radius`` (0 inside): a hinge that pushes a loop about to oscillate back towards the teacher's damping."""
-        M = self.fixed.period_map(self.fixed.sample_matrix(actor))[self.keep][:, self.keep]
+        from ..loopgain.pop import _loop_states
+        M = self.fixed.period_map(self.fixed.sample_matrix(actor))
+        if self.keep is None:
+            self.keep = _loop_states(self.fixed.loop, M.detach().real.numpy())
+        M = M[self.keep][:, self.keep]
         return torch.relu(torch.linalg.eigvals(M).abs().max() - self.radius)
 
 

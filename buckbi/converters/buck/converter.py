@@ -86,7 +86,7 @@ class Converter:
     def nominal(self) -> dict[str, float]:
         """Where an axis a command leaves out stays: the reference's schematic point (vin 200 V, vref 100 V, ro 20 Ohm,
         Lo 50 uH) for the reference buck, the ranges' centre for any other."""
-        if self.record() == reference().record():
+        if is_reference(self):
             return dict(REFERENCE_NOMINAL)
         return self.centre
 
@@ -245,8 +245,14 @@ def reference() -> Converter:
     return conv
 
 
-def check_same_converter(recorded: dict | None, conv: Converter, what: str, allow: bool = False) -> None:
-    """Refuse to run a network trained for one converter on another, unless ``allow`` (--allow-other-converter)."""
+def is_reference(conv: Converter | None) -> bool:
+    """None or the reference buck's values (under any file name): what every command ran before converter files."""
+    return conv is None or conv.record() == reference().record()
+
+
+def check_same_converter(recorded: dict | None, conv: Converter, what: str, allow: bool = False,
+                         flag: str = "--allow-other-converter") -> None:
+    """Refuse to run a network trained for one converter on another, unless ``allow`` (``flag``, named in the error)."""
     if recorded is None or allow:
         return
     mine = conv.record()
@@ -255,4 +261,4 @@ def check_same_converter(recorded: dict | None, conv: Converter, what: str, allo
     if differ or recorded.get("name", conv.name) != conv.name:
         raise EpisodeError(f"{what} was trained for converter {recorded.get('name')!r}, not {conv.name!r} "
                            f"({', '.join(differ) or 'its name'} differ): a network imitates one teacher on one "
-                           "power stage; pass --allow-other-converter to run it anyway")
+                           f"power stage; pass {flag} to run it anyway")

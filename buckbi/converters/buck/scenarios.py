@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, replace
 
 from ...contract import EpisodeError
-from .converter import Converter, reference
+from .converter import Converter, is_reference, reference
 from .spec import EpisodeParams
 
 
@@ -193,10 +193,6 @@ def mapped_axis(conv: Converter):
             return c * (x / a) if x <= a else d * (x / b) if x >= b else c * (d / c) ** (math.log(x / a) / math.log(b / a))
         return c + (x - a) * (d - c) / (b - a)
     return axis
-
-
-def is_reference(conv: Converter | None) -> bool:
-    return conv is None or conv.record() == reference().record()
 
 
 def carry_settings(conv: Converter | None, settings: dict) -> dict:
