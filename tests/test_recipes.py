@@ -235,7 +235,8 @@ def test_set_changes_one_ingredient_and_names_the_run_after_it():
     assert r.loop_gain_weight == 0.0 and r.excitation_mV == (0, 50) and r.box == {"ro": (5, 80, "uniform")}
     assert r.name == "signoff+loop_gain_weight=0,excitation_mV=[0,50],box={'ro':[5,80,'uniform']}"
     assert with_settings("seed", []) is get_recipe("seed")
-    for bad, message in [("loop_gain=1", "NAME one of"), ("excitation_mV=5", "a list"), ("lr=fast", "literal"),
+    assert with_settings("signoff", ["select_by=closeness"]).select_by == "closeness"  # a bare word for a text setting
+    for bad, message in [("select_by=lines", "'closeness' or 'plan'"), ("loop_gain=1", "NAME one of"), ("excitation_mV=5", "a list"), ("lr=fast", "literal"),
                          ("dagger_share=2", "dagger_share"), ("epochs=True", "a number")]:
         with pytest.raises(RecipeError, match=message):
             with_settings("signoff", [bad])
@@ -292,3 +293,16 @@ def test_the_plan_selection_runs_the_default_plans_tests_at_the_validation_point
     up = [c for t, c in cells if t.name == "linestep-up"]
     assert all(c.vin * 1.2 <= 250 for c in up) and len(up) == sum(p.vin * 1.2 <= 250 for p in points)
     assert sum(t.name == "startup" for t, _ in cells) == 4
+
+
+def test_the_plan_selection_scores_the_seeds_network_below_the_signoff_one(tmp_path):
+    """The plan score on real runs at 3 validation points: the seed's network overshoots reference steps (~100 % of
+    the step, limit 50) and misses lines the teacher passes; the shipped signoff network misses none there."""
+    from buckbi.nn.actors import resolve_actor
+    from buckbi.train.selection import Selection
+    sel = Selection(ablation("signoff", select_points=3), 1, tmp_path)
+    assert sel.recipe.select_by == "plan" and sel.scored_by.startswith("the default plan's tests")
+    seed_misses, shipped_misses = sel.plan_misses(resolve_actor("seed-pretrained")), sel.plan_misses(resolve_actor("pretrained"))
+    assert sum(sel.teacher_passes) >= 12 and len(sel.cells) >= sum(sel.teacher_passes)
+    assert seed_misses >= 2 and shipped_misses == 0, (seed_misses, shipped_misses)
+    assert sel.score(resolve_actor("pretrained")) < 1.0  # no line missed: only the closeness tie-break left

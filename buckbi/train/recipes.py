@@ -70,8 +70,8 @@ class Recipe:
     # -- the "signoff" learner --
     replay: int = 0  # batches kept for the fit (0: only the new one)
     minibatch: int = 0  # rows per optimiser step (0: full batch)
-    # -- model selection: every select_every episodes from select_after on, the network closest to the teacher in
-    # closed loop at select_points validation points of the box is kept (actor_selected.pth); 0: off
+    # -- model selection: every select_every episodes from select_after on, the network that scores best at
+    # select_points validation points of the box is kept (actor_selected.pth); 0: off
     select_every: int = 0
     select_after: int = 0
     select_points: int = 12
@@ -237,15 +237,16 @@ RECIPES = {r.name: r for r in (
     Recipe("signoff", "reference, load and line steps and soft starts over the training box (ro 5..1000 Ohm: light loads "
            "in discontinuous conduction too), parts from the "
            "tolerance table, sensor noise the teacher labels, 30 % on-policy (gym2) episodes, a replay buffer and a "
-           "loop-gain term matching the teacher's T(f), weights averaged, the network closest to the teacher in closed loop "
-           "on validation points kept; corners near vin/vref 150/140, 250/60, 200/100 held out",
+           "loop-gain term matching the teacher's T(f), weights averaged, the network that misses fewest of the default plan's "
+           "tests at validation points of the box kept (its corners never); corners near vin/vref 150/140, 250/60, "
+           "200/100 held out",
            learner="signoff", episodes=1600, jobs=8, epochs=100, lr=1e-3, lr_final=1e-4,
            box={"ro": (5.0, 1000.0, "log")},
            scenarios=(("startup", 0.25), ("refstep", 0.35), ("loadstep", 0.2), ("linestep", 0.2)),
            soft_start_ms=(0.5, 4.0), parts_tolerance=TOLERANCE_DRAW, excitation_mV=(0.0, 100.0),
            dagger_share=0.3, dagger_after=40, holdout=HOLDOUT, replay=40, minibatch=512,
            loop_gain_weight=0.01, loop_gain_points=2, loop_gain_band=(50.0, 24e3, 3), holdout_box=(5.0, 5.0),
-           select_every=80, select_after=800, average=0.9, spice_check_every=400),
+           select_every=40, select_after=800, select_by="plan", average=0.9, spice_check_every=400),
 )}
 
 
@@ -274,8 +275,11 @@ def with_settings(base: str, pairs: list[str]) -> Recipe:
         try:
             value = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError):
-            raise RecipeError(f"--set {pair!r}: {text!r} is not a Python literal (a number, [low, high], "
-                              "a quoted string, {...})") from None
+            if isinstance(getattr(recipe, key), str) and text.strip().isidentifier():
+                value = text.strip()  # a word for a text setting: select_by=closeness
+            else:
+                raise RecipeError(f"--set {pair!r}: {text!r} is not a Python literal (a number, [low, high], "
+                                  "a quoted string, {...})") from None
         changes[key] = _as_setting(getattr(recipe, key), value, pair)
     return replace(recipe, name=f"{base}+" + ",".join(p.replace(" ", "") for p in pairs), **changes)
 

@@ -1,5 +1,6 @@
-"""Model selection of a recipe: the network closest to the teacher in closed loop on validation points of the training
-box (never the held-out corners), kept as ``actor_selected.pth`` beside the run's latest one."""
+"""Model selection of a recipe: the network that scores best on validation points of the training box (never the
+held-out corners or the plan's), by the default plan's tests there or by closeness to the teacher in closed loop, kept
+as ``actor_selected.pth`` beside the run's latest one."""
 from __future__ import annotations
 
 import logging
@@ -87,8 +88,9 @@ def validation_cells(recipe: Recipe, points: list[EpisodeParams]) -> list:
 
 
 class Selection:
-    """Scores networks during a run and keeps the best (lowest). The score: the closed-loop Vout error against the
-    teacher (rms, % of vref, mean over the validation points' reference and load steps after the soft start)
+    """Scores networks during a run and keeps the best (lowest). With ``select_by = "plan"`` the score is the
+    validation-plan lines the network misses (``plan_misses``) plus 1/100 of the closeness score. The closeness score:
+    the closed-loop Vout error against the teacher (rms, % of vref, mean over the validation points' reference and load steps after the soft start)
     plus the loop-gain mismatch (``signoff.mismatch`` with the learner's crossover
     weights, mean over the points, each at its own periodic orbit), plus the recipe's ``select_no_orbit`` per point where the teacher has a
     stable orbit and the network none. A network that fails to run scores inf."""
@@ -113,6 +115,16 @@ class Selection:
             self.v.teacher_T.append(T)
             self.weights.append(None if T is None else
                                 crossover_weights(T, recipe.frequencies(), recipe.loop_gain_crossover_boost))
+
+    @property
+    def scored_by(self) -> str:
+        """What the score counts, in words (kept in the selected checkpoint)."""
+        closeness = ("closed-loop rms Vout error against the teacher (% of vref) plus the loop-gain mismatch at "
+                     f"{len(self.v.points)} validation points")
+        if self.recipe.select_by != "plan":
+            return closeness
+        return ("the default plan's tests at the validation points that the teacher passes and the network misses; "
+                f"ties broken by 1/100 of the {closeness}")
 
     def due(self, episode: int) -> bool:
         r = self.recipe
@@ -179,11 +191,10 @@ class Selection:
         best = self.best()
         if s < best:
             save_checkpoint(self.best_file, actor, episode=episode, seed=seed, score=s, recipe=recipe_name,
-                            converter=self.recipe.conv.record(),
-                            selected_by="closed-loop rms Vout error against the teacher, % of vref")
+                            converter=self.recipe.conv.record(), selected_by=self.scored_by)
         row = pd.DataFrame([{"episode": episode, "score_pct": s, "kept": s < best}])
         old = pd.read_csv(self.csv) if self.csv.exists() else None
         table = row if old is None else pd.concat([old[old["episode"] < episode], row], ignore_index=True)
         atomic_write_text(self.csv, table.to_csv(index=False))
-        log.info("[Ep%d] selection: closed-loop error %.3f %% of vref%s", episode, s, " (kept)" if s < best else "")
+        log.info("[Ep%d] selection: %.3f (%s)%s", episode, s, self.scored_by, " (kept)" if s < best else "")
         return s
