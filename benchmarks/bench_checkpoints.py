@@ -3,7 +3,8 @@ of it: how many lines the run's networks pass along the way, and whether the sel
 
     python benchmarks/bench_checkpoints.py RUN [--from 800] [--every 80] [--out reports/checkpoints]
 
-RUN is a ``buckbi train`` work folder with its ``actor_ep*.pth`` and ``selection.csv``. About 1.5 min per checkpoint.
+RUN is a ``buckbi train`` work folder with its ``actor_ep*.pth`` and ``selection.csv``. The row of episode N judges the
+network leaving N's batch (``actor_ep{N+1}.pth``), the one the selection scores at N. About 1.5 min per checkpoint.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_recipes import buckbi  # noqa: E402  (the same subprocess runner)
+from bench_selection import leaving  # noqa: E402  (the network the selection scores at an episode)
 
 
 def judged(actor: Path, out: Path) -> dict:
@@ -47,10 +49,10 @@ def main() -> int:
     sel = pd.read_csv(run / "selection.csv").set_index("episode") if (run / "selection.csv").exists() else None
     rows = []
     for ep in range(args.start, 10**6, args.every):
-        actor = run / f"actor_ep{ep}.pth"
-        if not actor.exists():
+        actor = leaving(run, ep)
+        if actor is None:
             break
-        row = {"episode": ep, **judged(actor, Path(args.out) / run.name / f"ep{ep}")}
+        row = {"episode": ep, **judged(actor, Path(args.out) / run.name / f"leaving{ep}")}
         if sel is not None and ep in sel.index:
             row |= {"selection score": round(float(sel.loc[ep, "score_pct"]), 3), "kept": bool(sel.loc[ep, "kept"])}
         rows.append(row)

@@ -5,7 +5,8 @@ worst reference-step overshoot (% of the step) — to set beside the plan's verd
 
     python benchmarks/bench_selection.py RUN [--from 800] [--every 80] [--seed 1]
 
-RUN is a ``buckbi train`` work folder of the signoff recipe (its ``actor_ep*.pth``). About 15 s per checkpoint.
+RUN is a ``buckbi train`` work folder of the signoff recipe (its ``actor_ep*.pth``). The row of episode N scores the
+network leaving N's batch (``actor_ep{N+1}.pth``), as the selection does. About 15 s per checkpoint.
 """
 from __future__ import annotations
 
@@ -16,6 +17,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+
+def leaving(run: Path, episode: int) -> Path | None:
+    """The network leaving ``episode``'s batch, the one the selection scores at ``episode``: ``actor_ep{N+1}.pth``
+    (``actor_final.pth`` after the last); None where the run has neither."""
+    path = run / f"actor_ep{episode + 1}.pth"
+    if path.exists():
+        return path
+    final = run / "actor_final.pth"
+    return final if final.exists() and (run / f"actor_ep{episode}.pth").exists() else None
 
 
 def main() -> int:
@@ -38,8 +49,8 @@ def main() -> int:
         sel = Selection(recipe, args.seed, Path(tmp))
         f = recipe.frequencies()
         for ep in range(args.start, 10**6, args.every):
-            path = run / f"actor_ep{ep}.pth"
-            if not path.exists():
+            path = leaving(run, ep)
+            if path is None:
                 break
             actor = resolve_actor(str(path))
             pms = []

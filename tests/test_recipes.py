@@ -212,6 +212,12 @@ def test_same_seed_same_network_and_a_resumed_run_ends_where_an_uninterrupted_on
     assert all(torch.equal(x, y) for x, y in zip(sa.state_dict().values(), sc.state_dict().values()))
     scores = pd.read_csv(tmp_path / "a" / "selection.csv")
     assert list(scores["episode"]) == [8, 12] and ma["score"] == scores["score_pct"].min()
+    # made again from the run's checkpoints (the networks leaving episodes 8 and 12): what the run kept
+    from buckbi.train.selection import replay_selection
+    again = replay_selection(tmp_path / "a", TINY, 11, tmp_path / "replayed")
+    sr, mr = load_checkpoint(tmp_path / "replayed" / "actor_selected.pth")
+    assert list(again["score_pct"]) == list(scores["score_pct"]) and (mr["episode"], mr["score"]) == (ma["episode"], ma["score"])
+    assert all(torch.equal(x, y) for x, y in zip(sa.state_dict().values(), sr.state_dict().values()))
 
 
 def test_a_run_of_one_recipe_is_not_resumed_with_another(tmp_path):

@@ -198,3 +198,25 @@ class Selection:
         atomic_write_text(self.csv, table.to_csv(index=False))
         log.info("[Ep%d] selection: %.3f (%s)%s", episode, s, self.scored_by, " (kept)" if s < best else "")
         return s
+
+
+def replay_selection(run: Path, recipe: Recipe, seed: int, out: Path | None = None) -> pd.DataFrame:
+    """The model selection of a finished run made again from its checkpoints, as the run makes it: at each due episode
+    N the network leaving N's batch (``actor_ep{N+1}.pth``, ``actor_final.pth`` after the last), scored and kept in
+    ``out`` (default: the run's folder) as ``actor_selected.pth`` and ``selection.csv``. Training never reads the
+    selection, so this is what a run with ``recipe``'s selection settings keeps."""
+    run, out = Path(run), Path(out or run)
+    for stale in (out / "actor_selected.pth", out / "selection.csv"):
+        stale.unlink(missing_ok=True)
+    sel = Selection(recipe, seed, out)
+    for episode in range(1, recipe.episodes + 1):
+        if not sel.due(episode):
+            continue
+        path = run / f"actor_ep{episode + 1}.pth"
+        if not path.exists():
+            path = run / "actor_final.pth"
+            if episode != recipe.episodes or not path.exists():
+                raise FileNotFoundError(f"{run}: no checkpoint of the network leaving episode {episode}")
+        actor, _ = load_checkpoint(path)
+        sel(actor, episode, seed, recipe.name)
+    return pd.read_csv(sel.csv)
