@@ -71,6 +71,42 @@ def plan_table(runs: Path, reuse: bool) -> str:
     return md(pd.DataFrame({"test": tests} | {label: [c.get(t, "") for t in tests] for label, c in cols.items()}))
 
 
+# (test, figure, better when "lower" | "higher" | "closer to 0")
+SHIPPED_FIGURES = (("startup", "overshoot_pct", "lower"), ("startup", "settle_ms", "lower"),
+                   ("startup", "dc_error_pct", "lower"), ("loadstep", "step_dev_pct", "lower"),
+                   ("loadstep", "recovery_ms", "lower"), ("linestep-up", "step_dev_pct", "lower"),
+                   ("linestep-down", "step_dev_pct", "lower"), ("refstep", "overshoot_pct", "lower"),
+                   ("refstep", "settle_ms", "lower"), ("loopgain", "crossover_Hz", "higher"),
+                   ("loopgain", "phase_margin_deg", "higher"), ("loopgain", "gain_margin_dB", "higher"))
+
+
+def shipped_table(runs: Path, reuse: bool) -> str:
+    """The shipped network beside the teacher on the default plan, figure by figure: each one's range over the corners
+    (loop gain: continuous conduction and light load apart) and at how many corners the network has the better one."""
+    from buckbi.testplan.report import cell_verdicts
+    r = plan_results("default", "pretrained", runs / "plan-pretrained", reuse)
+    v = cell_verdicts(r)
+    rows = []
+    for test, fig, better in SHIPPED_FIGURES:
+        t = r[(r["test"] == test) & (r["figure"] == fig)]
+        groups = ([("continuous conduction", ~t["corner"].str.endswith("-light")),
+                   ("light load", t["corner"].str.endswith("-light"))] if test == "loopgain" else [("all", t["corner"] != "")])
+        for where, mask in groups:
+            part = t[mask]
+            nn = part[part["controller"] == "nn"].set_index("corner")["value"]
+            te = part[part["controller"] == "teacher"].set_index("corner")["value"]
+            both = nn.index.intersection(te.index)
+            wins = int(((nn[both] < te[both]) if better == "lower" else (nn[both] > te[both])).sum())
+            span = lambda s: f"{s.min():.3g}..{s.max():.3g}" if s.notna().any() else "none"  # noqa: E731
+            missing = lambda s: f" ({int(s.isna().sum())} unmeasured)" if s.isna().any() else ""  # noqa: E731
+            lines = v[(v["test"] == test) & (v["controller"] == "nn") & v["corner"].isin(both)]
+            rows.append({"test": test, "figure": f"{fig} ({better} is better)", "corners": f"{where} ({len(both)})",
+                         "network": span(nn[both]) + missing(nn[both]), "teacher": span(te[both]) + missing(te[both]),
+                         "network better at": f"{wins} of {len(both)}",
+                         "network's lines passed": f"{int((lines['verdict'] == 'pass').sum())} of {len(lines)}"})
+    return md(pd.DataFrame(rows))
+
+
 def tolerance_table(runs: Path, reuse: bool) -> str:
     """docs/plans/tolerances.toml: the yield per test and corner, each network and the teacher."""
     rows: dict[tuple, dict] = {}
@@ -211,7 +247,7 @@ def _bench(script: str, *args: str) -> str:
     return res.stdout.strip()
 
 
-TABLES = {"plan": (plan_table, "findings.md"), "tolerances": (tolerance_table, "findings.md"),
+TABLES = {"shipped": (shipped_table, "training.md"), "plan": (plan_table, "findings.md"), "tolerances": (tolerance_table, "findings.md"),
           "deployment": (deployment_table, "findings.md"), "margins": (margins_table, "findings.md"),
           "evaluate": (evaluate_table, "results.md"), "startup": (startup_table, "measurements.md"),
           "speed": (speed_table, "measurements.md"), "sweep": (sweep_table, "measurements.md"),

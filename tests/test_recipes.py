@@ -302,13 +302,25 @@ def test_the_plan_selection_runs_the_default_plans_tests_at_the_validation_point
 
 
 def test_the_plan_selection_scores_the_seeds_network_below_the_signoff_one(tmp_path):
-    """The plan score on real runs at 3 validation points: the seed's network overshoots reference steps (~100 % of
-    the step, limit 50) and misses lines the teacher passes; the shipped signoff network misses none there."""
+    """The plan score on real runs at seed 1's first 3 validation points (16 lines, the teacher passes 13): the seed's
+    network overshoots the reference step (57 % of the step, limit 50) and has 13 degrees of phase margin at the
+    third (vin 166 V, vref 131 V, 36 Ohm), where the shipped signoff network passes both; both miss the line step down
+    there (vin to 132 V, next to dropout: deviation 12-16 %, limit 6; the teacher's within it)."""
     from buckbi.nn.actors import resolve_actor
+    from buckbi.testplan.cells import run_cell
+    from buckbi.testplan.report import missed_limits
     from buckbi.train.selection import Selection
     sel = Selection(ablation("signoff", select_points=3), 1, tmp_path)
     assert sel.recipe.select_by == "plan" and sel.scored_by.startswith("the default plan's tests")
-    seed_misses, shipped_misses = sel.plan_misses(resolve_actor("seed-pretrained")), sel.plan_misses(resolve_actor("pretrained"))
-    assert sum(sel.teacher_passes) >= 12 and len(sel.cells) >= sum(sel.teacher_passes)
-    assert seed_misses >= 2 and shipped_misses == 0, (seed_misses, shipped_misses)
-    assert sel.score(resolve_actor("pretrained")) < 1.0  # no line missed: only the closeness tie-break left
+    seed, shipped = resolve_actor("seed-pretrained"), resolve_actor("pretrained")
+    seed_misses, shipped_misses = sel.plan_misses(seed), sel.plan_misses(shipped)
+    assert (len(sel.cells), sum(sel.teacher_passes)) == (16, 13)
+    assert seed_misses >= 3 and shipped_misses <= 1, (seed_misses, shipped_misses)
+    def misses(actor, test, corner) -> list[str]:
+        r = run_cell(actor, test, corner, "nn", "pwl")
+        return missed_limits(test, "nn", r["figures"], r["error"])
+
+    third = {t.name: (t, c) for t, c in sel.cells if c.name == "val3"}
+    for name in ("refstep", "loopgain"):
+        assert misses(seed, *third[name]) and not misses(shipped, *third[name]), name
+    assert shipped_misses <= sel.score(shipped) < shipped_misses + 1  # the closeness tie-break: below one line

@@ -87,6 +87,6 @@ def run(args: argparse.Namespace) -> int:
     if selected.exists():
         from ..nn.checkpoint import load_checkpoint
         _, meta = load_checkpoint(selected)
-        print(f"the recipe's network: {selected} (episode {meta['episode']}, closed-loop score {meta['score']:.3f}; "
-              f"{Path(args.workdir) / 'selection.csv'})")
+        print(f"the recipe's network: {selected} (episode {meta['episode']}, score {meta['score']:.3f}: "
+              f"{meta.get('selected_by', 'the selection score')}; {Path(args.workdir) / 'selection.csv'})")
     return 0
