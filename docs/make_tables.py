@@ -107,6 +107,39 @@ def shipped_table(runs: Path, reuse: bool) -> str:
     return md(pd.DataFrame(rows))
 
 
+NGSPICE_FIGURES = (("startup", "overshoot_pct", "start-up overshoot %"), ("startup", "settle_ms", "start-up settling ms"),
+                   ("startup", "dc_error_pct", "start-up DC error %"), ("loadstep", "step_dev_pct", "load-step deviation %"),
+                   ("loadstep", "recovery_ms", "load-step recovery ms"),
+                   ("refstep", "overshoot_pct", "reference-step overshoot % of the step"),
+                   ("refstep", "settle_ms", "reference-step settling ms"), ("loopgain", "crossover_Hz", "crossover Hz"),
+                   ("loopgain", "phase_margin_deg", "phase margin deg"))
+
+
+def ngspice_table(runs: Path, reuse: bool) -> str:
+    """docs/plans/signoff-ngspice.toml in ngspice (~10-35 min): network / teacher per figure and corner, and the lines."""
+    from buckbi.testplan.report import cell_verdicts
+    out = runs / "signoff-ngspice"
+    if not (reuse and (out / "results.csv").exists()):
+        buckbi("testplan", str(DOCS / "plans" / "signoff-ngspice.toml"), "--actor", "pretrained", "--simulator",
+               "ngspice", "--jobs", "1", "--quiet", "--out", str(out))
+    r = plan_results("", "", out, True)
+    corners = list(dict.fromkeys(r["corner"]))
+    v = cell_verdicts(r)
+    rows = []
+    for test, fig, label in NGSPICE_FIGURES:
+        row = {"figure": label}
+        for c in corners:
+            pick = lambda who: r[(r["test"] == test) & (r["corner"] == c) & (r["controller"] == who)  # noqa: E731
+                                 & (r["figure"] == fig)]["value"]
+            row[c] = " / ".join(f"{float(x.iloc[0]):.3g}" if len(x) else "-" for x in (pick("nn"), pick("teacher")))
+        rows.append(row)
+    lines = lambda c, who: v[(v["corner"] == c) & (v["controller"] == who)]  # noqa: E731
+    rows.append({"figure": "lines passed"} | {c: " / ".join(f"{int((lines(c, w)['verdict'] == 'pass').sum())} of "
+                                                           f"{len(lines(c, w))}" for w in ("nn", "teacher"))
+                                              for c in corners})
+    return md(pd.DataFrame(rows))
+
+
 def tolerance_table(runs: Path, reuse: bool) -> str:
     """docs/plans/tolerances.toml: the yield per test and corner, each network and the teacher."""
     rows: dict[tuple, dict] = {}
@@ -247,7 +280,7 @@ def _bench(script: str, *args: str) -> str:
     return res.stdout.strip()
 
 
-TABLES = {"shipped": (shipped_table, "training.md"), "plan": (plan_table, "findings.md"), "tolerances": (tolerance_table, "findings.md"),
+TABLES = {"shipped": (shipped_table, "training.md"), "ngspice": (ngspice_table, "training.md"), "plan": (plan_table, "findings.md"), "tolerances": (tolerance_table, "findings.md"),
           "deployment": (deployment_table, "findings.md"), "margins": (margins_table, "findings.md"),
           "evaluate": (evaluate_table, "results.md"), "startup": (startup_table, "measurements.md"),
           "speed": (speed_table, "measurements.md"), "sweep": (sweep_table, "measurements.md"),
