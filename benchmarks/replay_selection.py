@@ -4,7 +4,7 @@ the selection, so the kept network is the one a fresh run keeps (checked against
 
     python benchmarks/replay_selection.py RUN --seed N [--set select_by=closeness ...] [--converter FILE] [--out DIR]
 
-Writes ``actor_selected.pth`` and ``selection.csv`` to DIR (default: the run's folder; the ones there are replaced).
+Writes ``actor_selected.pth`` and ``selection.csv`` to DIR (default: the run's folder, its own two kept as *.before-replay).
 About 15 s per scored checkpoint on this machine.
 """
 from __future__ import annotations

@@ -218,6 +218,9 @@ def test_same_seed_same_network_and_a_resumed_run_ends_where_an_uninterrupted_on
     sr, mr = load_checkpoint(tmp_path / "replayed" / "actor_selected.pth")
     assert list(again["score_pct"]) == list(scores["score_pct"]) and (mr["episode"], mr["score"]) == (ma["episode"], ma["score"])
     assert all(torch.equal(x, y) for x, y in zip(sa.state_dict().values(), sr.state_dict().values()))
+    replay_selection(tmp_path / "c", TINY, 11)  # in the run's own folder: its selection kept beside the new one
+    assert (tmp_path / "c" / "actor_selected.pth.before-replay").exists()
+    assert pd.read_csv(tmp_path / "c" / "selection.csv.before-replay").equals(pd.read_csv(tmp_path / "c" / "selection.csv"))
 
 
 def test_a_run_of_one_recipe_is_not_resumed_with_another(tmp_path):

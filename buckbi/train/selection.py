@@ -89,9 +89,9 @@ def validation_cells(recipe: Recipe, points: list[EpisodeParams]) -> list:
 
 class Selection:
     """Scores networks during a run and keeps the best (lowest). With ``select_by = "plan"`` the score is the
-    validation-plan lines the network misses (``plan_misses``) plus 1/100 of the closeness score. The closeness score:
-    the closed-loop Vout error against the teacher (rms, % of vref, mean over the validation points' reference and load steps after the soft start)
-    plus the loop-gain mismatch (``signoff.mismatch`` with the learner's crossover
+    validation-plan lines the network misses (``plan_misses``) plus 1/100 of the closeness score. The closeness
+    score: the closed-loop Vout error against the teacher (rms, % of vref, mean over the validation points' reference
+    and load steps after the soft start) plus the loop-gain mismatch (``signoff.mismatch`` with the learner's crossover
     weights, mean over the points, each at its own periodic orbit), plus the recipe's ``select_no_orbit`` per point where the teacher has a
     stable orbit and the network none. A network that fails to run scores inf."""
 
@@ -196,18 +196,21 @@ class Selection:
         old = pd.read_csv(self.csv) if self.csv.exists() else None
         table = row if old is None else pd.concat([old[old["episode"] < episode], row], ignore_index=True)
         atomic_write_text(self.csv, table.to_csv(index=False))
-        log.info("[Ep%d] selection: %.3f (%s)%s", episode, s, self.scored_by, " (kept)" if s < best else "")
+        log.info("[Ep%d] selection by %s: score %.3f%s", episode, self.recipe.select_by, s, " (kept)" if s < best else "")
         return s
 
 
 def replay_selection(run: Path, recipe: Recipe, seed: int, out: Path | None = None) -> pd.DataFrame:
     """The model selection of a finished run made again from its checkpoints, as the run makes it: at each due episode
     N the network leaving N's batch (``actor_ep{N+1}.pth``, ``actor_final.pth`` after the last), scored and kept in
-    ``out`` (default: the run's folder) as ``actor_selected.pth`` and ``selection.csv``. Training never reads the
-    selection, so this is what a run with ``recipe``'s selection settings keeps."""
+    ``out`` (default: the run's folder, whose own two files are kept as ``*.before-replay``) as ``actor_selected.pth``
+    and ``selection.csv``. Training never reads the selection, so this is what a run with ``recipe``'s selection
+    settings keeps."""
     run, out = Path(run), Path(out or run)
-    for stale in (out / "actor_selected.pth", out / "selection.csv"):
-        stale.unlink(missing_ok=True)
+    for old in (out / "actor_selected.pth", out / "selection.csv"):
+        if out == run and old.exists():
+            old.replace(old.with_name(old.name + ".before-replay"))  # the run's own selection, kept
+        old.unlink(missing_ok=True)
     sel = Selection(recipe, seed, out)
     for episode in range(1, recipe.episodes + 1):
         if not sel.due(episode):
