@@ -226,7 +226,7 @@ class Recipe:
         return st
 
 
-# The default plan's corners this recipe never trains near (README "Sign-off training"): the two extremes of the
+# The default plan's corners this recipe never trains near (README "train", docs/training.md): the two extremes of the
 # conversion ratio the issue names and the centre.
 HOLDOUT = ((150.0, 140.0), (250.0, 60.0), (200.0, 100.0))
 TOLERANCE_DRAW = {"L1": ("uniform", 0.2), "C1": ("uniform", 0.2), "ESR": ("log", 2.0)}  # docs/plans/tolerances.toml
