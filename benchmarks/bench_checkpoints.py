@@ -16,7 +16,6 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_recipes import buckbi  # noqa: E402  (the same subprocess runner)
-from bench_selection import leaving  # noqa: E402  (the network the selection scores at an episode)
 
 
 def judged(actor: Path, out: Path) -> dict:
@@ -39,6 +38,7 @@ def judged(actor: Path, out: Path) -> dict:
 
 
 def main() -> int:
+    from buckbi.train.selection import leaving_checkpoint  # the network the selection scores at an episode
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", help="a buckbi train work folder")
     ap.add_argument("--from", dest="start", type=int, default=800, help="first episode (default 800)")
@@ -49,7 +49,7 @@ def main() -> int:
     sel = pd.read_csv(run / "selection.csv").set_index("episode") if (run / "selection.csv").exists() else None
     rows = []
     for ep in range(args.start, 10**6, args.every):
-        actor = leaving(run, ep)
+        actor = leaving_checkpoint(run, ep)
         if actor is None:
             break
         row = {"episode": ep, **judged(actor, Path(args.out) / run.name / f"leaving{ep}")}

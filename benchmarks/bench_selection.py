@@ -19,23 +19,13 @@ import numpy as np
 import pandas as pd
 
 
-def leaving(run: Path, episode: int) -> Path | None:
-    """The network leaving ``episode``'s batch, the one the selection scores at ``episode``: ``actor_ep{N+1}.pth``
-    (``actor_final.pth`` after the last); None where the run has neither."""
-    path = run / f"actor_ep{episode + 1}.pth"
-    if path.exists():
-        return path
-    final = run / "actor_final.pth"
-    return final if final.exists() and (run / f"actor_ep{episode}.pth").exists() else None
-
-
 def main() -> int:
     from buckbi.evaluation.figures import episode_figures
     from buckbi.loopgain.margins import margins
     from buckbi.loopgain.pop import PopError, loop_gain
     from buckbi.nn.actors import resolve_actor
     from buckbi.train.recipes import get_recipe
-    from buckbi.train.selection import Selection
+    from buckbi.train.selection import Selection, leaving_checkpoint
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run")
     ap.add_argument("--from", dest="start", type=int, default=800)
@@ -49,7 +39,7 @@ def main() -> int:
         sel = Selection(recipe, args.seed, Path(tmp))
         f = recipe.frequencies()
         for ep in range(args.start, 10**6, args.every):
-            path = leaving(run, ep)
+            path = leaving_checkpoint(run, ep)
             if path is None:
                 break
             actor = resolve_actor(str(path))

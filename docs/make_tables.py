@@ -33,6 +33,11 @@ def buckbi(*args: str) -> None:
 def plan_results(plan: str, actor: str, out: Path, reuse: bool) -> pd.DataFrame:
     if not (reuse and (out / "results.csv").exists()):
         buckbi("testplan", plan, "--actor", actor, "--simulator", "pwl", "--quiet", "--out", str(out))
+    return read_results(out)
+
+
+def read_results(out: Path) -> pd.DataFrame:
+    """A plan run's results.csv as the report reads it (text columns empty, not NaN; values numeric)."""
     table = pd.read_csv(out / "results.csv")
     text = [c for c in table.columns if table[c].dtype == object or c in ("draw", "limit", "error", "verdict")]
     table[text] = table[text].astype(object).fillna("").astype(str)
@@ -71,7 +76,7 @@ def plan_table(runs: Path, reuse: bool) -> str:
     return md(pd.DataFrame({"test": tests} | {label: [c.get(t, "") for t in tests] for label, c in cols.items()}))
 
 
-# (test, figure, better when "lower" | "higher" | "closer to 0")
+# (test, figure, better when "lower" | "higher")
 SHIPPED_FIGURES = (("startup", "overshoot_pct", "lower"), ("startup", "settle_ms", "lower"),
                    ("startup", "dc_error_pct", "lower"), ("loadstep", "step_dev_pct", "lower"),
                    ("loadstep", "recovery_ms", "lower"), ("linestep-up", "step_dev_pct", "lower"),
@@ -122,7 +127,7 @@ def ngspice_table(runs: Path, reuse: bool) -> str:
     if not (reuse and (out / "results.csv").exists()):
         buckbi("testplan", str(DOCS / "plans" / "signoff-ngspice.toml"), "--actor", "pretrained", "--simulator",
                "ngspice", "--jobs", "1", "--quiet", "--out", str(out))
-    r = plan_results("", "", out, True)
+    r = read_results(out)
     corners = list(dict.fromkeys(r["corner"]))
     v = cell_verdicts(r)
     rows = []

@@ -200,12 +200,22 @@ class Selection:
         return s
 
 
+def leaving_checkpoint(run: Path, episode: int) -> Path | None:
+    """The checkpoint of the network leaving ``episode``'s batch, the one the selection scores at ``episode``:
+    ``actor_ep{N+1}.pth``, or ``actor_final.pth`` after the run's last episode; None where the run has neither."""
+    run = Path(run)
+    path = run / f"actor_ep{episode + 1}.pth"
+    if path.exists():
+        return path
+    final = run / "actor_final.pth"
+    return final if final.exists() and (run / f"actor_ep{episode}.pth").exists() else None
+
+
 def replay_selection(run: Path, recipe: Recipe, seed: int, out: Path | None = None) -> pd.DataFrame:
     """The model selection of a finished run made again from its checkpoints, as the run makes it: at each due episode
-    N the network leaving N's batch (``actor_ep{N+1}.pth``, ``actor_final.pth`` after the last), scored and kept in
-    ``out`` (default: the run's folder, whose own two files are kept as ``*.before-replay``) as ``actor_selected.pth``
-    and ``selection.csv``. Training never reads the selection, so this is what a run with ``recipe``'s selection
-    settings keeps."""
+    N the network leaving N's batch (``leaving_checkpoint``), scored and kept in ``out`` (default: the run's folder,
+    whose own two files are kept as ``*.before-replay``) as ``actor_selected.pth`` and ``selection.csv``. Training
+    never reads the selection, so this is what a run with ``recipe``'s selection settings keeps."""
     run, out = Path(run), Path(out or run)
     for old in (out / "actor_selected.pth", out / "selection.csv"):
         if out == run and old.exists():
@@ -215,11 +225,9 @@ def replay_selection(run: Path, recipe: Recipe, seed: int, out: Path | None = No
     for episode in range(1, recipe.episodes + 1):
         if not sel.due(episode):
             continue
-        path = run / f"actor_ep{episode + 1}.pth"
-        if not path.exists():
-            path = run / "actor_final.pth"
-            if episode != recipe.episodes or not path.exists():
-                raise FileNotFoundError(f"{run}: no checkpoint of the network leaving episode {episode}")
+        path = leaving_checkpoint(run, episode)
+        if path is None:
+            raise FileNotFoundError(f"{run}: no checkpoint of the network leaving episode {episode}")
         actor, _ = load_checkpoint(path)
         sel(actor, episode, seed, recipe.name)
     return pd.read_csv(sel.csv)
