@@ -46,7 +46,8 @@ def main() -> int:
     ap.add_argument("--out", default="reports/checkpoints", help="folder for the plans' results")
     args = ap.parse_args()
     run = Path(args.run)
-    sel = pd.read_csv(run / "selection.csv").set_index("episode") if (run / "selection.csv").exists() else None
+    sel = (pd.read_csv(run / "selection.csv").rename(columns={"score_pct": "score"}).set_index("episode")  # (its old name)
+           if (run / "selection.csv").exists() else None)
     rows = []
     for ep in range(args.start, 10**6, args.every):
         actor = leaving_checkpoint(run, ep)
@@ -54,7 +55,7 @@ def main() -> int:
             break
         row = {"episode": ep, **judged(actor, Path(args.out) / run.name / f"leaving{ep}")}
         if sel is not None and ep in sel.index:
-            row |= {"selection score": round(float(sel.loc[ep, "score_pct"]), 3), "kept": bool(sel.loc[ep, "kept"])}
+            row |= {"selection score": round(float(sel.loc[ep, "score"]), 3), "kept": bool(sel.loc[ep, "kept"])}
         rows.append(row)
         print(pd.DataFrame([row]).to_string(index=False, header=len(rows) == 1), flush=True)
     return 0

@@ -30,7 +30,11 @@ def main() -> int:
     recipe = with_settings(args.recipe, args.set)
     if args.converter:
         recipe = recipe.for_converter(load_converter(args.converter))
-    table = replay_selection(Path(args.run), recipe, args.seed, Path(args.out) if args.out else None)
+    try:
+        table = replay_selection(Path(args.run), recipe, args.seed, Path(args.out) if args.out else None)
+    except FileNotFoundError as e:
+        print(f"replay_selection: {e}", file=sys.stderr)
+        return 2
     _, meta = load_checkpoint(Path(args.out or args.run) / "actor_selected.pth")
     print(table.to_string(index=False))
     print(f"kept: episode {meta['episode']}, score {meta['score']:.4f}")

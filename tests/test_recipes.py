@@ -2,6 +2,8 @@
 reproducibility and an exact resume (the fast engine; the SPICE side under the ltspice marker)."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -211,16 +213,26 @@ def test_same_seed_same_network_and_a_resumed_run_ends_where_an_uninterrupted_on
     assert ma["score"] == mc["score"] and ma["episode"] == mc["episode"] in (8, 12)
     assert all(torch.equal(x, y) for x, y in zip(sa.state_dict().values(), sc.state_dict().values()))
     scores = pd.read_csv(tmp_path / "a" / "selection.csv")
-    assert list(scores["episode"]) == [8, 12] and ma["score"] == scores["score_pct"].min()
+    assert list(scores["episode"]) == [8, 12] and ma["score"] == scores["score"].min()
     # made again from the run's checkpoints (the networks leaving episodes 8 and 12): what the run kept
     from buckbi.train.selection import replay_selection
     again = replay_selection(tmp_path / "a", TINY, 11, tmp_path / "replayed")
     sr, mr = load_checkpoint(tmp_path / "replayed" / "actor_selected.pth")
-    assert list(again["score_pct"]) == list(scores["score_pct"]) and (mr["episode"], mr["score"]) == (ma["episode"], ma["score"])
+    assert list(again["score"]) == list(scores["score"]) and (mr["episode"], mr["score"]) == (ma["episode"], ma["score"])
     assert all(torch.equal(x, y) for x, y in zip(sa.state_dict().values(), sr.state_dict().values()))
     replay_selection(tmp_path / "c", TINY, 11)  # in the run's own folder: its selection kept beside the new one
     assert (tmp_path / "c" / "actor_selected.pth.before-replay").exists()
     assert pd.read_csv(tmp_path / "c" / "selection.csv.before-replay").equals(pd.read_csv(tmp_path / "c" / "selection.csv"))
+    first = (tmp_path / "c" / "actor_selected.pth.before-replay").read_bytes()
+    (tmp_path / "c" / "actor_selected.pth").write_bytes(b"a replay's result")
+    replay_selection(tmp_path / "c", TINY, 11)  # a second replay: the run's own selection stays the kept one
+    assert (tmp_path / "c" / "actor_selected.pth.before-replay").read_bytes() == first
+    # a run missing a checkpoint the selection needs: refused, naming it, before anything is moved
+    shutil.copytree(tmp_path / "a", tmp_path / "d")
+    (tmp_path / "d" / "actor_ep9.pth").unlink()
+    with pytest.raises(FileNotFoundError, match=r"leaving episode\(s\) 8 "):
+        replay_selection(tmp_path / "d", TINY, 11)
+    assert (tmp_path / "d" / "actor_selected.pth").exists() and not list((tmp_path / "d").glob("*.before-replay"))
 
 
 def test_a_run_of_one_recipe_is_not_resumed_with_another(tmp_path):

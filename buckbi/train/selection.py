@@ -127,8 +127,7 @@ class Selection:
                 f"ties broken by 1/100 of the {closeness}")
 
     def due(self, episode: int) -> bool:
-        r = self.recipe
-        return bool(r.select_every) and episode >= r.select_after and episode % r.select_every == 0
+        return selection_due(self.recipe, episode)
 
     def score(self, actor: nn.Module) -> float:
         closeness = self.step_error(actor) + self.loop_gain_mismatch(actor)
@@ -192,12 +191,18 @@ class Selection:
         if s < best:
             save_checkpoint(self.best_file, actor, episode=episode, seed=seed, score=s, recipe=recipe_name,
                             converter=self.recipe.conv.record(), selected_by=self.scored_by)
-        row = pd.DataFrame([{"episode": episode, "score_pct": s, "kept": s < best}])
-        old = pd.read_csv(self.csv) if self.csv.exists() else None
+        row = pd.DataFrame([{"episode": episode, "score": s, "kept": s < best}])
+        old = pd.read_csv(self.csv).rename(columns={"score_pct": "score"}) if self.csv.exists() else None  # (its old name)
         table = row if old is None else pd.concat([old[old["episode"] < episode], row], ignore_index=True)
         atomic_write_text(self.csv, table.to_csv(index=False))
         log.info("[Ep%d] selection by %s: score %.3f%s", episode, self.recipe.select_by, s, " (kept)" if s < best else "")
         return s
+
+
+def selection_due(recipe: Recipe, episode: int) -> bool:
+    """Whether the recipe's selection scores the network leaving ``episode``."""
+    r = recipe
+    return bool(r.select_every) and episode >= r.select_after and episode % r.select_every == 0
 
 
 def leaving_checkpoint(run: Path, episode: int) -> Path | None:
@@ -208,26 +213,29 @@ def leaving_checkpoint(run: Path, episode: int) -> Path | None:
     if path.exists():
         return path
     final = run / "actor_final.pth"
-    return final if final.exists() and (run / f"actor_ep{episode}.pth").exists() else None
+    episodes = [int(p.stem[len("actor_ep"):]) for p in run.glob("actor_ep*.pth") if p.stem[len("actor_ep"):].isdigit()]
+    return final if final.exists() and episodes and episode == max(episodes) else None  # after the run's last episode
 
 
 def replay_selection(run: Path, recipe: Recipe, seed: int, out: Path | None = None) -> pd.DataFrame:
     """The model selection of a finished run made again from its checkpoints, as the run makes it: at each due episode
     N the network leaving N's batch (``leaving_checkpoint``), scored and kept in ``out`` (default: the run's folder,
-    whose own two files are kept as ``*.before-replay``) as ``actor_selected.pth`` and ``selection.csv``. Training
+    whose own two files are kept as ``*.before-replay``, once) as ``actor_selected.pth`` and ``selection.csv``. Training
     never reads the selection, so this is what a run with ``recipe``'s selection settings keeps."""
     run, out = Path(run), Path(out or run)
+    due = [e for e in range(1, recipe.episodes + 1) if selection_due(recipe, e)]
+    missing = [e for e in due if leaving_checkpoint(run, e) is None]
+    if missing:  # before anything of the run is moved
+        raise FileNotFoundError(f"{run}: no checkpoint of the network leaving episode(s) "
+                                f"{', '.join(map(str, missing))} (actor_ep<N+1>.pth, or actor_final.pth after the last); "
+                                "replay a run that went to its end with the recipe it was trained by")
     for old in (out / "actor_selected.pth", out / "selection.csv"):
-        if out == run and old.exists():
-            old.replace(old.with_name(old.name + ".before-replay"))  # the run's own selection, kept
+        kept = old.with_name(old.name + ".before-replay")
+        if out == run and old.exists() and not kept.exists():
+            old.replace(kept)  # the run's own selection, kept (a second replay keeps the first's original)
         old.unlink(missing_ok=True)
     sel = Selection(recipe, seed, out)
-    for episode in range(1, recipe.episodes + 1):
-        if not sel.due(episode):
-            continue
-        path = leaving_checkpoint(run, episode)
-        if path is None:
-            raise FileNotFoundError(f"{run}: no checkpoint of the network leaving episode {episode}")
-        actor, _ = load_checkpoint(path)
+    for episode in due:
+        actor, _ = load_checkpoint(leaving_checkpoint(run, episode))
         sel(actor, episode, seed, recipe.name)
     return pd.read_csv(sel.csv)
