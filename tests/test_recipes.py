@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 
 from buckbi.converters.buck.spec import EpisodeParams
 from buckbi.episodes.run import run_episode
 from buckbi.nn.checkpoint import load_checkpoint, seed_actor
 from buckbi.train import TrainConfig, Trainer, train
 from buckbi.train.recipes import HOLDOUT, RECIPES, RecipeError, ablation, get_recipe
-from buckbi.train.signoff import (LoopGainTarget, SignoffImitation, crossover_weights, loop_gain_loss, mismatch,
-                                  stability_loss)
+from buckbi.train.signoff import (LoopGainTarget, SignoffImitation, crossover_weights, fit_loss, loop_gain_loss,
+                                  mismatch, stability_loss)
 
 SIGNOFF = get_recipe("signoff")
 # The sign-off recipe cut down to seconds: the same ingredients, short episodes, few steps.
@@ -62,6 +63,8 @@ def test_an_unknown_recipe_or_a_contradictory_one_is_refused():
         ablation("signoff", dagger_share=1.5)
     with pytest.raises(ValueError, match="recipe"):
         Trainer(TrainConfig(recipe="nope"))
+    with pytest.raises(RecipeError, match="fit_loss is 'mse' or 'bce'"):
+        ablation("signoff", fit_loss="mae")
 
 
 def _plan_of(recipe, scenario: str, seed: int = 1):
@@ -187,6 +190,44 @@ def test_the_signoff_learner_fits_mse_and_the_loop_gain_term_together():
     assert np.isfinite(first) and last < first
     assert learner.last_terms["loop_gain_points"] == 1 and learner.last_terms["loop_gain"] > 0
     assert len(learner.buffer) == TINY.replay
+
+
+def test_the_cross_entropy_fit_is_zero_at_the_labels_and_pushes_a_small_duty_as_hard_as_a_middle_one():
+    torch.manual_seed(0)
+    actor = seed_actor()
+    x = torch.rand(64, 19)
+    with torch.no_grad():
+        out = actor(x)
+    fit, mse = fit_loss(actor, x, out, "bce")
+    assert abs(float(fit.detach())) < 1e-6 and float(mse) == 0.0  # the label's own entropy taken off: 0 at a perfect fit
+    labels = torch.rand(64, 1)
+    fit_m, mse_m = fit_loss(actor, x, labels, "mse")
+    assert float(fit_m.detach()) == float(mse_m.detach()) == pytest.approx(float(((out - labels) ** 2).mean()), rel=1e-6)
+    _, mse_b = fit_loss(actor, x, labels, "bce")
+    assert float(mse_b) == pytest.approx(float(mse_m.detach()), rel=1e-6)  # the log reports the MSE either way
+    # the gradient on the logit: (duty - label) / N with "bce", that times the sigmoid's slope 2 duty (1 - duty) with "mse"
+    logit = actor[:-1](x).detach().requires_grad_(True)
+    head = nn.Sequential(nn.Identity(), nn.Sigmoid())
+    head[0] = _Fixed(logit)
+    for kind, expect in (("bce", (out - labels) / 64), ("mse", 2 * (out - labels) * out * (1 - out) / 64)):
+        logit.grad = None
+        fit_loss(head, x, labels, kind)[0].backward()
+        assert torch.allclose(logit.grad, expect, atol=1e-6)
+    # a network without a sigmoid at its end: the cross-entropy of its output kept inside (0, 1)
+    plain = nn.Sequential(nn.Linear(19, 1), nn.Hardtanh(0.0, 1.0))
+    fit_p, _ = fit_loss(plain, x, labels, "bce")
+    assert torch.isfinite(fit_p) and float(fit_p.detach()) > 0
+
+
+class _Fixed(nn.Module):
+    """A module that returns a given tensor whatever it is fed (a logit to differentiate against)."""
+
+    def __init__(self, value: torch.Tensor):
+        super().__init__()
+        self.value = value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.value
 
 
 def _tiny(tmp_path, name: str, **kw) -> TrainConfig:

@@ -78,6 +78,10 @@ class Recipe:
     # "closeness": closed-loop error and loop-gain mismatch against the teacher; "plan": the default plan's tests at the
     # validation points, the lines the teacher passes and the network misses, closeness breaking ties
     select_by: str = "closeness"
+    # the fit's loss on the duty: "mse" (the seed's), or "bce" (cross-entropy of the duty as a probability, less the
+    # label's own entropy): its gradient on a sigmoid output's logit is (duty - label), not attenuated by the sigmoid's
+    # slope where duties are small (light load, discontinuous conduction) or near 1
+    fit_loss: str = "mse"
     average: float = 0.0  # the network run and saved: an average of the optimiser's weights, this decay per update
     transient_weight: float = 0.0  # rows drawn with odds 1 + this x |the label's change| / its mean (the steps' rows)
     loop_gain_weight: float = 0.0
@@ -131,6 +135,8 @@ class Recipe:
                 raise RecipeError(f"recipe {self.name}: {name} must be >= 1")
         if self.select_by not in ("closeness", "plan"):
             raise RecipeError(f"recipe {self.name}: select_by is 'closeness' or 'plan', got {self.select_by!r}")
+        if self.fit_loss not in ("mse", "bce"):
+            raise RecipeError(f"recipe {self.name}: fit_loss is 'mse' or 'bce', got {self.fit_loss!r}")
         if not 0 <= self.dagger_share <= 1:
             raise RecipeError(f"recipe {self.name}: dagger_share is a share in 0..1, got {self.dagger_share}")
         for scenario, weight in self.scenarios:

@@ -70,6 +70,27 @@ class LoopGainTarget:
         return torch.relu(torch.linalg.eigvals(M).abs().max() - self.radius)
 
 
+def fit_loss(actor: nn.Module, x: torch.Tensor, y: torch.Tensor,
+             kind: str = "mse") -> tuple[torch.Tensor, torch.Tensor]:
+    """The imitation term on rows (x, label y) and the rows' MSE (what the log reports either way). "bce": the
+    Bernoulli cross-entropy of the duty less the label's own entropy (0 at a perfect fit, as the MSE), on the logit
+    where the network ends in a sigmoid (its gradient there: duty - label), else on the duty kept inside (0, 1)."""
+    if kind == "mse":
+        mse = nn.functional.mse_loss(actor(x), y)
+        return mse, mse
+    y = y.clamp(0.0, 1.0)
+    if isinstance(actor, nn.Sequential) and isinstance(actor[-1], nn.Sigmoid):
+        logit = actor[:-1](x)
+        out = torch.sigmoid(logit)
+        ce = nn.functional.binary_cross_entropy_with_logits(logit, y)
+    else:
+        out = actor(x)
+        ce = nn.functional.binary_cross_entropy(out.clamp(1e-6, 1 - 1e-6), y)
+    q = y.clamp(1e-12, 1 - 1e-12)
+    entropy = -(y * torch.log(q) + (1 - y) * torch.log1p(-q)).mean()
+    return ce - entropy, nn.functional.mse_loss(out.detach(), y)
+
+
 def loop_gain_loss(actor: nn.Module, targets: list[LoopGainTarget]) -> torch.Tensor:
     """The loop-gain term over several operating points (0 where there are none)."""
     if not targets:
@@ -149,12 +170,12 @@ class SignoffImitation(BehaviourImitation):
                 else:
                     rows = torch.multinomial(odds, r.minibatch, replacement=True, generator=self.generator)
                 self.optimizer.zero_grad()
-                mse = nn.functional.mse_loss(self.actor(x[rows]), y[rows])
+                fit, mse = fit_loss(self.actor, x[rows], y[rows], r.fit_loss)
                 lg = loop_gain_loss(self.actor, targets)
                 if not torch.isfinite(lg):  # a point whose linearisation broke down under this step: drop it
                     targets = [t for t in targets if torch.isfinite(t.loss(self.actor).detach())]
                     lg = loop_gain_loss(self.actor, targets)
-                total = mse + r.loop_gain_weight * lg.to(mse.dtype)
+                total = fit + r.loop_gain_weight * lg.to(mse.dtype)
                 if r.stability_weight:
                     st = stability_loss(self.actor, targets)
                     total = total + r.stability_weight * st.to(mse.dtype)
