@@ -201,9 +201,11 @@ def test_the_cross_entropy_fit_is_zero_at_the_labels_and_pushes_a_small_duty_as_
     fit, mse = fit_loss(actor, x, out, "bce")
     assert abs(float(fit.detach())) < 1e-6 and float(mse) == 0.0  # the label's own entropy taken off: 0 at a perfect fit
     labels = torch.rand(64, 1)
+    labels[:8], labels[8:16] = 0.0, 1.0  # a teacher at its rails: a finite loss all the same
     fit_m, mse_m = fit_loss(actor, x, labels, "mse")
     assert float(fit_m.detach()) == float(mse_m.detach()) == pytest.approx(float(((out - labels) ** 2).mean()), rel=1e-6)
-    _, mse_b = fit_loss(actor, x, labels, "bce")
+    fit_b, mse_b = fit_loss(actor, x, labels, "bce")
+    assert torch.isfinite(fit_b) and float(fit_b.detach()) > 0
     assert float(mse_b) == pytest.approx(float(mse_m.detach()), rel=1e-6)  # the log reports the MSE either way
     # the gradient on the logit: (duty - label) / N with "bce", that times the sigmoid's slope 2 duty (1 - duty) with "mse"
     logit = actor[:-1](x).detach().requires_grad_(True)
