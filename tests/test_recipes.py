@@ -16,7 +16,7 @@ from buckbi.nn.checkpoint import load_checkpoint, seed_actor
 from buckbi.train import TrainConfig, Trainer, train
 from buckbi.train.recipes import HOLDOUT, RECIPES, RecipeError, ablation, get_recipe
 from buckbi.train.signoff import (LoopGainTarget, SignoffImitation, crossover_weights, fit_loss, loop_gain_loss,
-                                  mismatch, stability_loss)
+                                  mismatch, rail_rows_kept, stability_loss)
 
 SIGNOFF = get_recipe("signoff")
 # The sign-off recipe cut down to seconds: the same ingredients, short episodes, few steps.
@@ -219,6 +219,16 @@ def test_the_cross_entropy_fit_is_zero_at_the_labels_and_pushes_a_small_duty_as_
     plain = nn.Sequential(nn.Linear(19, 1), nn.Hardtanh(0.0, 1.0))
     fit_p, _ = fit_loss(plain, x, labels, "bce")
     assert torch.isfinite(fit_p) and float(fit_p.detach()) > 0
+
+
+def test_dropping_rail_rows_takes_out_only_the_network_driven_rows_whose_teacher_is_at_a_rail():
+    from buckbi.contract import Episode
+    y = np.array([0.0, 0.2, 1.0, 0.5, 0.9995, 0.0005])
+    ep = lambda gym: Episode(gym=gym, params=None, x=np.zeros((6, 19)), y=y, pred=y, rows=None, elapsed_s=0.0)  # noqa: E731
+    assert list(rail_rows_kept(ep("gym2"), "drop")) == [False, True, False, True, False, False]
+    assert rail_rows_kept(ep("gym1"), "drop").all() and rail_rows_kept(ep("gym2"), "keep").all()
+    with pytest.raises(RecipeError, match="dagger_rails is 'keep' or 'drop'"):
+        ablation("signoff", dagger_rails="some")
 
 
 class _Fixed(nn.Module):

@@ -62,6 +62,9 @@ class Recipe:
     excitation_mV: tuple[float, float] = (0.0, 0.0)  # sensor noise rms (both the network and the teacher read it)
     dagger_share: float = 0.0  # share of gym2 episodes (the network drives, the teacher labels)
     dagger_after: int = 0  # episodes of gym1 before the first gym2
+    # on-policy rows whose teacher is at a rail (duty < 0.001 or > 0.99): "keep", or "drop" (its integrator wound up
+    # behind the network's persisting error: a label for the teacher's history, not for the state the network reads)
+    dagger_rails: str = "keep"
     holdout: tuple[tuple[float, float], ...] = ()  # (vin, vref) corners no episode is drawn near
     holdout_box: tuple[float, float] = (10.0, 10.0)  # +- V in vin and vref around a held-out corner
     spice_check_every: int = 100  # on the fast engine, every N-th episode again in ngspice (--spice-check-every)
@@ -135,6 +138,8 @@ class Recipe:
                 raise RecipeError(f"recipe {self.name}: {name} must be >= 1")
         if self.select_by not in ("closeness", "plan"):
             raise RecipeError(f"recipe {self.name}: select_by is 'closeness' or 'plan', got {self.select_by!r}")
+        if self.dagger_rails not in ("keep", "drop"):
+            raise RecipeError(f"recipe {self.name}: dagger_rails is 'keep' or 'drop', got {self.dagger_rails!r}")
         if self.fit_loss not in ("mse", "bce"):
             raise RecipeError(f"recipe {self.name}: fit_loss is 'mse' or 'bce', got {self.fit_loss!r}")
         if not 0 <= self.dagger_share <= 1:

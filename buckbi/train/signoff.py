@@ -70,6 +70,15 @@ class LoopGainTarget:
         return torch.relu(torch.linalg.eigvals(M).abs().max() - self.radius)
 
 
+def rail_rows_kept(episode: Episode, rails: str = "keep") -> np.ndarray:
+    """The rows of an episode the fit takes: all of them, but with ``rails = "drop"`` not those of a network-driven
+    episode (gym 2) whose teacher is at a rail (duty < 0.001 or > 0.99)."""
+    keep = np.ones(len(episode.y), dtype=bool)
+    if rails == "drop" and episode.gym == "gym2":
+        keep &= (episode.y > 1e-3) & (episode.y < 0.99)
+    return keep
+
+
 def fit_loss(actor: nn.Module, x: torch.Tensor, y: torch.Tensor,
              kind: str = "mse") -> tuple[torch.Tensor, torch.Tensor]:
     """The imitation term on rows (x, label y) and the rows' MSE (what the log reports either way). "bce": the
@@ -143,9 +152,11 @@ class SignoffImitation(BehaviourImitation):
 
     def update(self, episodes: list[Episode]) -> float:
         r = self.recipe
-        self.buffer.append((np.concatenate([e.x for e in episodes]).astype(np.float32),
-                            np.concatenate([e.y for e in episodes]).astype(np.float32),
-                            np.concatenate([np.abs(np.diff(e.y, prepend=e.y[:1])) for e in episodes]).astype(np.float32)))
+        keep = [rail_rows_kept(e, r.dagger_rails) for e in episodes]
+        self.buffer.append((np.concatenate([e.x[k] for e, k in zip(episodes, keep)]).astype(np.float32),
+                            np.concatenate([e.y[k] for e, k in zip(episodes, keep)]).astype(np.float32),
+                            np.concatenate([np.abs(np.diff(e.y, prepend=e.y[:1]))[k]
+                                            for e, k in zip(episodes, keep)]).astype(np.float32)))
         self.buffer = self.buffer[-max(1, r.replay):]
         x = torch.from_numpy(np.concatenate([b[0] for b in self.buffer]))
         y = torch.from_numpy(np.concatenate([b[1] for b in self.buffer])).reshape(-1, 1)
