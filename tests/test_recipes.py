@@ -16,7 +16,7 @@ from buckbi.nn.checkpoint import load_checkpoint, seed_actor
 from buckbi.train import TrainConfig, Trainer, train
 from buckbi.train.recipes import HOLDOUT, RECIPES, RecipeError, ablation, get_recipe
 from buckbi.train.signoff import (LoopGainTarget, SignoffImitation, crossover_weights, fit_loss, loop_gain_loss,
-                                  mismatch, rail_rows_kept, stability_loss)
+                                  mismatch, rail_rows_kept, relative_weights, stability_loss)
 
 SIGNOFF = get_recipe("signoff")
 # The sign-off recipe cut down to seconds: the same ingredients, short episodes, few steps.
@@ -229,6 +229,24 @@ def test_dropping_rail_rows_takes_out_only_the_network_driven_rows_whose_teacher
     assert rail_rows_kept(ep("gym1"), "drop").all() and rail_rows_kept(ep("gym2"), "keep").all()
     with pytest.raises(RecipeError, match="dagger_rails is 'keep' or 'drop'"):
         ablation("signoff", dagger_rails="some")
+
+
+def test_the_relative_fit_weighs_a_row_by_its_inverse_duty_squared_and_leaves_the_mean_at_one():
+    x = torch.zeros(3, 19)
+    x[:, 15] = torch.tensor([1.0, 1.0, 0.6])  # vin / vmax
+    x[:, 16] = torch.tensor([0.1, 0.4, 0.001])  # vref / vmax: duties 0.1, 0.4 and 0.0017 (kept at 0.02)
+    w = relative_weights(x, 2.0).ravel()
+    assert float(w.mean()) == pytest.approx(1.0) and float(w[0] / w[1]) == pytest.approx(16.0)
+    assert float(w[2] / w[0]) == pytest.approx(25.0) and relative_weights(x, 0.0) is None
+    torch.manual_seed(0)
+    actor = seed_actor()
+    inputs, labels = torch.rand(3, 19), torch.rand(3, 1)
+    inputs[:, 15:17] = x[:, 15:17]
+    with torch.no_grad():
+        err = (actor(inputs) - labels) ** 2
+    fit, mse = fit_loss(actor, inputs, labels, "mse", relative_weights(inputs, 2.0))
+    assert float(fit.detach()) == pytest.approx(float((w.reshape(-1, 1) * err).mean()), rel=1e-5)
+    assert float(mse.detach()) == pytest.approx(float(err.mean()), rel=1e-5)
 
 
 class _Fixed(nn.Module):

@@ -85,6 +85,9 @@ class Recipe:
     # label's own entropy): its gradient on a sigmoid output's logit is (duty - label), not attenuated by the sigmoid's
     # slope where duties are small (light load, discontinuous conduction) or near 1
     fit_loss: str = "mse"
+    # rows weighted by (vin / vref)^this (their inputs NNin16, NNin17; vref / vin kept above 0.02), mean 1 per minibatch:
+    # 2 fits the duty's error relative to the steady-state duty, i.e. the output's relative to vref (0: off)
+    relative_fit: float = 0.0
     average: float = 0.0  # the network run and saved: an average of the optimiser's weights, this decay per update
     transient_weight: float = 0.0  # rows drawn with odds 1 + this x |the label's change| / its mean (the steps' rows)
     loop_gain_weight: float = 0.0

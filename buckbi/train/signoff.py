@@ -79,24 +79,35 @@ def rail_rows_kept(episode: Episode, rails: str = "keep") -> np.ndarray:
     return keep
 
 
+def relative_weights(x: torch.Tensor, power: float) -> torch.Tensor | None:
+    """Per-row weights (vin / vref)^power from the rows' inputs NNin16 (vin / vmax) and NNin17 (vref / vmax), mean 1;
+    None where ``power`` is 0."""
+    if not power:
+        return None
+    duty = (x[:, 16] / x[:, 15].clamp_min(1e-6)).clamp(0.02, 1.0)
+    w = duty.pow(-power)
+    return (w / w.mean()).reshape(-1, 1)
+
+
 def fit_loss(actor: nn.Module, x: torch.Tensor, y: torch.Tensor,
-             kind: str = "mse") -> tuple[torch.Tensor, torch.Tensor]:
+             kind: str = "mse", weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The imitation term on rows (x, label y) and the rows' MSE (what the log reports either way). "bce": the
     Bernoulli cross-entropy of the duty less the label's own entropy (0 at a perfect fit, as the MSE), on the logit
     where the network ends in a sigmoid (its gradient there: duty - label), else on the duty kept inside (0, 1)."""
     if kind == "mse":
-        mse = nn.functional.mse_loss(actor(x), y)
-        return mse, mse
+        out = actor(x)
+        mse = nn.functional.mse_loss(out, y)
+        return (mse if weight is None else (weight * (out - y) ** 2).mean()), mse
     y = y.clamp(0.0, 1.0)
     if isinstance(actor, nn.Sequential) and isinstance(actor[-1], nn.Sigmoid):
         logit = actor[:-1](x)
         out = torch.sigmoid(logit)
-        ce = nn.functional.binary_cross_entropy_with_logits(logit, y)
+        ce = nn.functional.binary_cross_entropy_with_logits(logit, y, weight=weight)
     else:
         out = actor(x)
-        ce = nn.functional.binary_cross_entropy(out.clamp(1e-6, 1 - 1e-6), y)
-    entropy = -(torch.special.xlogy(y, y) + torch.special.xlogy(1 - y, 1 - y)).mean()  # 0 log 0 = 0: labels at a rail
-    return ce - entropy, nn.functional.mse_loss(out.detach(), y)
+        ce = nn.functional.binary_cross_entropy(out.clamp(1e-6, 1 - 1e-6), y, weight=weight)
+    h = -(torch.special.xlogy(y, y) + torch.special.xlogy(1 - y, 1 - y))  # 0 log 0 = 0: labels at a rail
+    return ce - (h if weight is None else weight * h).mean(), nn.functional.mse_loss(out.detach(), y)
 
 
 def loop_gain_loss(actor: nn.Module, targets: list[LoopGainTarget]) -> torch.Tensor:
@@ -180,7 +191,7 @@ class SignoffImitation(BehaviourImitation):
                 else:
                     rows = torch.multinomial(odds, r.minibatch, replacement=True, generator=self.generator)
                 self.optimizer.zero_grad()
-                fit, mse = fit_loss(self.actor, x[rows], y[rows], r.fit_loss)
+                fit, mse = fit_loss(self.actor, x[rows], y[rows], r.fit_loss, relative_weights(x[rows], r.relative_fit))
                 lg = loop_gain_loss(self.actor, targets)
                 if not torch.isfinite(lg):  # a point whose linearisation broke down under this step: drop it
                     targets = [t for t in targets if torch.isfinite(t.loss(self.actor).detach())]
