@@ -32,7 +32,8 @@ def steady_state_roots(actor, conv) -> pd.DataFrame:
                 continue
             d = vref / vin
             x = np.zeros((len(grid), 19))
-            x[:, 0:5], x[:, 10:15], x[:, 15], x[:, 16], x[:, 18] = vref / conv.vmax, d, vin / conv.vmax, vref / conv.vmax, grid
+            x[:, 0:5], x[:, 10:15], x[:, 18] = vref / conv.vmax, d, grid
+            x[:, 15], x[:, 16] = vin / conv.vmax, vref / conv.vmax
             with torch.no_grad():
                 y = actor(torch.tensor(x, dtype=torch.float32)).numpy().ravel()
             cross = np.flatnonzero(np.sign(y[:-1] - d) * np.sign(y[1:] - d) < 0)
@@ -46,22 +47,24 @@ def steady_state_roots(actor, conv) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def rows_of(run: Path, episodes: range, log: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The NN inputs and the teacher's labels of the episodes, by gym."""
+def rows_of(run, episodes: range) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The NN inputs and the teacher's labels of the episodes a training folder (``RunDir``) kept, by gym."""
+    from buckbi.converters.buck.spec import IO
+    log = run.read_log().drop_duplicates("episode", keep="last").set_index("episode")
     out: dict[str, list] = {}
     for ep in episodes:
-        path = run / "episodes" / f"ep{ep}.csv.gz"
-        if not path.exists() or ep not in log.index:
+        if not run.rows(ep).exists() or ep not in log.index:
             continue
-        r = pd.read_csv(path)
-        out.setdefault(log.loc[ep, "gym"], []).append((r[[f"V(nnin{i})" for i in range(1, 20)]].to_numpy(),
-                                                        r["V(nnpwm)"].to_numpy()))
+        r = pd.read_csv(run.rows(ep))
+        out.setdefault(log.loc[ep, "gym"], []).append((r[IO.input_columns].to_numpy(),
+                                                        r[IO.column(IO.label)].to_numpy()))
     return {g: (np.concatenate([a for a, _ in v]), np.concatenate([b for _, b in v])) for g, v in out.items()}
 
 
 def main() -> int:
     from buckbi.converters.buck.design import load_converter
     from buckbi.nn.checkpoint import load_checkpoint
+    from buckbi.train.artefacts import RunDir
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run")
     ap.add_argument("--actor", default=None)
@@ -76,8 +79,7 @@ def main() -> int:
     print(f"steady state on {conv.name} (Vo = vref, no error):")
     print(steady_state_roots(actor, conv).to_string(index=False))
     first, last = (int(v) for v in args.episodes.split(":"))
-    log = pd.read_csv(run / "log.csv").drop_duplicates("episode", keep="last").set_index("episode")
-    by_gym = rows_of(run, range(first, last + 1, args.every), log)
+    by_gym = rows_of(RunDir(run), range(first, last + 1, args.every))
     x = np.concatenate([v[0] for v in by_gym.values()])
     y = np.concatenate([v[1] for v in by_gym.values()])
     with torch.no_grad():

@@ -224,7 +224,8 @@ def replay_selection(run: Path, recipe: Recipe, seed: int, out: Path | None = No
     never reads the selection, so this is what a run with ``recipe``'s selection settings keeps."""
     run, out = Path(run), Path(out or run)
     due = [e for e in range(1, recipe.episodes + 1) if selection_due(recipe, e)]
-    missing = [e for e in due if leaving_checkpoint(run, e) is None]
+    paths = {e: leaving_checkpoint(run, e) for e in due}
+    missing = [e for e, path in paths.items() if path is None]
     if missing:  # before anything of the run is moved
         raise FileNotFoundError(f"{run}: no checkpoint of the network leaving episode(s) "
                                 f"{', '.join(map(str, missing))} (actor_ep<N+1>.pth, or actor_final.pth after the last); "
@@ -236,6 +237,6 @@ def replay_selection(run: Path, recipe: Recipe, seed: int, out: Path | None = No
         old.unlink(missing_ok=True)
     sel = Selection(recipe, seed, out)
     for episode in due:
-        actor, _ = load_checkpoint(leaving_checkpoint(run, episode))
+        actor, _ = load_checkpoint(paths[episode])
         sel(actor, episode, seed, recipe.name)
     return pd.read_csv(sel.csv)
