@@ -2,7 +2,9 @@
 reproducibility and an exact resume (the fast engine; the SPICE side under the ltspice marker)."""
 from __future__ import annotations
 
+import copy
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -16,7 +18,8 @@ from buckbi.nn.checkpoint import load_checkpoint, seed_actor
 from buckbi.train import TrainConfig, Trainer, train
 from buckbi.train.recipes import HOLDOUT, RECIPES, RecipeError, ablation, get_recipe
 from buckbi.train.signoff import (LoopGainTarget, SignoffImitation, crossover_weights, fit_loss, loop_gain_loss,
-                                  mismatch, rail_rows_kept, relative_weights, stability_loss)
+                                  input_steps, mismatch, rail_rows_kept, relative_weights,
+                                  stability_loss)
 
 SIGNOFF = get_recipe("signoff")
 # The sign-off recipe cut down to seconds: the same ingredients, short episodes, few steps.
@@ -247,6 +250,43 @@ def test_the_relative_fit_weighs_a_row_by_its_inverse_duty_squared_and_leaves_th
     fit, mse = fit_loss(actor, inputs, labels, "mse", relative_weights(inputs, 2.0))
     assert float(fit.detach()) == pytest.approx(float((w.reshape(-1, 1) * err).mean()), rel=1e-5)
     assert float(mse.detach()) == pytest.approx(float(err.mean()), rel=1e-5)
+
+
+def _episode_of(x: np.ndarray, y: np.ndarray):
+    from buckbi.contract import Episode
+    return Episode(gym="gym1", params=None, x=x, y=y, pred=y, rows=None, elapsed_s=0.0)
+
+
+def test_the_preconditioned_step_moves_each_input_weight_by_its_scale_times_adams_step():
+    rng = np.random.default_rng(4)
+    spread = np.array([0.3] * 5 + [0.01] * 5 + [0.2] * 5 + [0.1, 0.1, 0.0005, 40.0])  # Vo, e, duty, vin, vref, 18, 19
+    x = (rng.normal(size=(600, 19)) * spread).astype(np.float32)
+    y = rng.uniform(0.05, 0.9, 600).astype(np.float32)
+    steps = input_steps(torch.from_numpy(x)).numpy()
+    typical = np.median(x.std(axis=0))
+    np.testing.assert_allclose(steps, typical / x.std(axis=0), rtol=1e-4)  # median spread over each input's own
+    assert steps[18] < 0.01 < 10 < steps[5]
+    plain_r = ablation("signoff", name="plain", epochs=1, minibatch=0, loop_gain_weight=0.0, average=0.0)
+    pre_r = replace(plain_r, name="pre", precondition="inputs")
+    torch.manual_seed(0)
+    actor = seed_actor()
+    plain, pre = copy.deepcopy(actor), copy.deepcopy(actor)
+    w0 = actor[0].weight.detach().clone()
+    SignoffImitation(plain, plain_r, lr=1e-3, epochs=1).update([_episode_of(x, y)])
+    learner = SignoffImitation(pre, pre_r, lr=1e-3, epochs=1)
+    learner.scale_init = False  # the same start as the plain one: only the step differs
+    learner.update([_episode_of(x, y)])
+    d_plain, d_pre = (plain[0].weight - w0).detach(), (pre[0].weight - w0).detach()
+    # Adam's first step is lr x sign(gradient) per weight, whatever the gradient's scale: the column's scale times it
+    np.testing.assert_allclose(d_pre.numpy(), (d_plain * torch.from_numpy(steps)).numpy(), rtol=1e-3, atol=1e-9)
+    assert torch.equal(plain[2].weight, pre[2].weight)  # the deeper layers step as plain Adam does
+    torch.manual_seed(0)
+    fresh = seed_actor()
+    SignoffImitation(fresh, replace(pre_r, lr=1e-12), lr=1e-12, epochs=1).update([_episode_of(x, y)])
+    np.testing.assert_allclose(fresh[0].weight.detach().numpy(), (w0 * torch.from_numpy(steps)).numpy(), rtol=1e-5,
+                               atol=1e-7)  # a fresh network starts as one drawn for standardised inputs
+    with pytest.raises(RecipeError, match="precondition is 'off' or 'inputs'"):
+        ablation("signoff", precondition="adam")
 
 
 class _Fixed(nn.Module):

@@ -88,6 +88,9 @@ class Recipe:
     # rows weighted by (vin / vref)^this (their inputs NNin16, NNin17; vref / vin kept above 0.02), mean 1 per minibatch:
     # 2 fits the duty's error relative to the steady-state duty, i.e. the output's relative to vref (0: off)
     relative_fit: float = 0.0
+    # "inputs": the first layer's weight on each input steps in units of 1 / that input's spread over the first
+    # batch (Adam on standardised inputs; the network itself, its export and checkpoints unchanged); "off": plain Adam
+    precondition: str = "off"
     average: float = 0.0  # the network run and saved: an average of the optimiser's weights, this decay per update
     transient_weight: float = 0.0  # rows drawn with odds 1 + this x |the label's change| / its mean (the steps' rows)
     loop_gain_weight: float = 0.0
@@ -143,6 +146,8 @@ class Recipe:
             raise RecipeError(f"recipe {self.name}: select_by is 'closeness' or 'plan', got {self.select_by!r}")
         if self.dagger_rails not in ("keep", "drop"):
             raise RecipeError(f"recipe {self.name}: dagger_rails is 'keep' or 'drop', got {self.dagger_rails!r}")
+        if self.precondition not in ("off", "inputs"):
+            raise RecipeError(f"recipe {self.name}: precondition is 'off' or 'inputs', got {self.precondition!r}")
         if self.fit_loss not in ("mse", "bce"):
             raise RecipeError(f"recipe {self.name}: fit_loss is 'mse' or 'bce', got {self.fit_loss!r}")
         if not 0 <= self.dagger_share <= 1:

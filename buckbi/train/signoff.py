@@ -110,6 +110,23 @@ def fit_loss(actor: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return ce - (h if weight is None else weight * h).mean(), nn.functional.mse_loss(out.detach(), y)
 
 
+def input_steps(x: torch.Tensor) -> torch.Tensor:
+    """Per-input step scales of the first layer: the inputs' median spread over each input's own (standard
+    deviation, floored at 1e-3 of the median), so that a weight moves in units of its input's spread."""
+    spread = x.double().std(dim=0)
+    typical = spread.median().clamp_min(1e-12)
+    return (typical / spread.clamp_min(1e-3 * typical)).to(torch.float32)
+
+
+def first_linear(actor: nn.Module, n_inputs: int) -> nn.Linear:
+    """The layer that reads the network's inputs (the precondition acts on its weight)."""
+    for m in actor.modules():
+        if isinstance(m, nn.Linear) and m.in_features == n_inputs:
+            return m
+    raise ValueError(f"precondition = 'inputs' needs a network whose first layer is an nn.Linear of {n_inputs} "
+                     "inputs; train this one with --set precondition=off")
+
+
 def loop_gain_loss(actor: nn.Module, targets: list[LoopGainTarget]) -> torch.Tensor:
     """The loop-gain term over several operating points (0 where there are none)."""
     if not targets:
@@ -138,6 +155,8 @@ class SignoffImitation(BehaviourImitation):
         self.last_terms: dict[str, float] = {}
         self.updates = 0  # done so far: sets the learning rate of the recipe's decay
         self.fast: list[torch.Tensor] | None = None  # the optimiser's own weights where the actor is their average
+        self.steps: torch.Tensor | None = None  # precondition "inputs": the first layer's per-input step scales
+        self.scale_init = True  # precondition "inputs" also scales a fresh network's first layer (not an --init one)
 
     def targets(self, episodes: list[Episode]) -> list[LoopGainTarget]:
         """Loop-gain targets at ``loop_gain_points`` of the batch's points (where both have an orbit)."""
@@ -173,6 +192,7 @@ class SignoffImitation(BehaviourImitation):
         y = torch.from_numpy(np.concatenate([b[1] for b in self.buffer])).reshape(-1, 1)
         change = torch.from_numpy(np.concatenate([b[2] for b in self.buffer]))
         odds = 1.0 + r.transient_weight * change / max(float(change.mean()), 1e-12) if r.transient_weight else None
+        first = self._precondition(x)
         average = self._swap_in_fast()
         targets = self.targets(episodes)
         lr = self.recipe.lr_at(self.updates) * self.lr / self.recipe.lr  # --lr scales the recipe's schedule
@@ -203,7 +223,11 @@ class SignoffImitation(BehaviourImitation):
                 if not torch.isfinite(total):
                     continue  # never a step on a non-finite loss: the weights stay as they were
                 total.backward()
+                before = None if first is None else first.weight.detach().clone()
                 self.optimizer.step()
+                if first is not None:  # Adam's step on W = V x steps, taken on V (Adam ignores a gradient's scale)
+                    with torch.no_grad():
+                        first.weight.copy_(before + (first.weight - before) * self.steps)
         finally:
             torch.set_num_threads(threads)
             self.actor.eval()
@@ -215,6 +239,19 @@ class SignoffImitation(BehaviourImitation):
                   *self.last_terms.values())
         return (self.last_terms["mse"] + r.loop_gain_weight * self.last_terms["loop_gain"]
                 + r.stability_weight * self.last_terms["stability"])
+
+    def _precondition(self, x: torch.Tensor) -> nn.Linear | None:
+        """With precondition "inputs": the first layer, its step scales taken from the first batch; on that batch its
+        weight columns are scaled by them too, so that a fresh network starts as one drawn for standardised inputs."""
+        if self.recipe.precondition != "inputs":
+            return None
+        first = first_linear(self.actor, x.shape[1])
+        if self.steps is None:
+            self.steps = input_steps(x)
+            if self.updates == 0 and self.scale_init:
+                with torch.no_grad():
+                    first.weight.mul_(self.steps)
+        return first
 
     def _swap_in_fast(self) -> list[torch.Tensor] | None:
         """With averaging: put the optimiser's own weights in the actor for the fit; returns the average it held."""
@@ -243,7 +280,7 @@ class SignoffImitation(BehaviourImitation):
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(), "updates": self.updates,
-                "fast": self.fast,
+                "fast": self.fast, "steps": self.steps,
                 "buffer": [tuple(torch.from_numpy(a.copy()) for a in item) for item in self.buffer]}
 
     def load_state_dict(self, state: dict) -> None:
@@ -254,6 +291,7 @@ class SignoffImitation(BehaviourImitation):
         self.generator.set_state(state["generator"])
         self.updates = int(state.get("updates", 0))
         self.fast = state.get("fast")
+        self.steps = state.get("steps")
         self.buffer = [tuple(torch.as_tensor(a).numpy() for a in item) for item in state["buffer"]]
 
 
@@ -261,4 +299,6 @@ def signoff_learner(actor: nn.Module, config) -> SignoffImitation:
     """The ``TrainConfig.learner`` factory of recipes with ``learner = "signoff"``."""
     from .recipes import get_recipe
     recipe = get_recipe(config.recipe)
-    return SignoffImitation(actor, recipe, lr=config.lr, epochs=config.epochs, seed=config.seed or 0)
+    learner = SignoffImitation(actor, recipe, lr=config.lr, epochs=config.epochs, seed=config.seed or 0)
+    learner.scale_init = config.init is None
+    return learner
