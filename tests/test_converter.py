@@ -227,3 +227,29 @@ def test_an_imported_netlist_records_the_converter_it_was_made_for(tmp_path):
     assert res.returncode == 0 and "trained for converter buck-48v" in res.stdout and "/ 60 V" in res.stdout
     res = _buckbi("fra", "--actor", str(out), "--simulator", "pwl", "--method", "pop", "--out", str(tmp_path / "f"))
     assert res.returncode == 2 and "trained for converter 'buck-48v', not 'reference'" in res.stderr
+
+
+def test_an_exported_netlist_carries_its_converter_and_every_command_reads_it_back(tmp_path):
+    from buckbi.converters.buck.converter import NETLIST_NOTE
+    from buckbi.nn.actors import DATA, resolve_actor, trained_for
+    pth, sp = tmp_path / "net.pth", tmp_path / "net.sp"
+    assert _buckbi("import", str(DATA / "reference_actor.sp"), "--out", str(pth), "--converter", "buck-48v").returncode == 0
+    assert _buckbi("export", str(pth), "--out", str(sp)).returncode == 0
+    text = sp.read_text()
+    assert text.count(NETLIST_NOTE) == 1 and text.index(NETLIST_NOTE) < text.index(".subckt")
+    # the netlist itself, run in SPICE
+    assert trained_for(resolve_actor(netlist=str(sp))) == load_converter("buck-48v").record()
+    res = _buckbi("evaluate", "--netlist", str(sp), "--points", "1", "--out", str(tmp_path / "e"))
+    assert res.returncode == 2 and "trained for converter 'buck-48v', not 'reference'" in res.stderr, res.stderr[-2000:]
+    back = tmp_path / "back.pth"  # imported again: the header's converter without --converter
+    res = _buckbi("import", str(sp), "--out", str(back))
+    assert res.returncode == 0 and "for converter buck-48v" in res.stdout, res.stderr
+    assert trained_for(resolve_actor(str(back))) == load_converter("buck-48v").record()
+    res = _buckbi("import", str(sp), "--out", str(tmp_path / "other.pth"), "--converter", "reference")
+    assert res.returncode == 2 and "trained for converter 'buck-48v'" in res.stderr and not (tmp_path / "other.pth").exists()
+    res = _buckbi("import", str(sp), "--out", str(tmp_path / "other.pth"), "--converter", "reference",
+                  "--allow-other-converter")
+    assert res.returncode == 0 and "for converter reference" in res.stdout
+    # a reference-buck network's export is what it always was: no such line
+    assert _buckbi("export", str(DATA / "pretrained_actor.pth"), "--out", str(tmp_path / "ref.sp")).returncode == 0
+    assert NETLIST_NOTE not in (tmp_path / "ref.sp").read_text()

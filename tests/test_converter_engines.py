@@ -83,8 +83,9 @@ def test_pop_gives_the_example_teachers_loop_gain_ngspice_measures(simulator, tm
     from buckbi.loopgain.pop import loop_gain
     p = CONV.params(**CONV.centre)
     f = np.array([2e3, 5e3, 1e4, 2e4])  # around the designed 10 kHz crossover
-    spice = measure(None, [p], f, tmp_path, simulator, controllers=("teacher",), amplitude=0.02, settle=5e-3,
-                    max_step=STEP).table
+    # its own 1 ms soft start, then 400 periods (2 ms) before the window: buckbi fra --converter's default
+    spice = measure(None, [p], f, tmp_path, simulator, controllers=("teacher",), amplitude=0.02,
+                    soft_start_ms=CONV.soft_start_ms, max_step=STEP).table
     assert (spice["error"] == "").all(), spice["error"].tolist()
     lg = loop_gain("teacher", None, p, f)
     d_db = np.abs(spice["gain_dB"].to_numpy() - lg.gain_dB)

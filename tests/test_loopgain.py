@@ -13,7 +13,7 @@ from tests.shared import linear_actor
 
 from buckbi.nn.actors import resolve_actor
 from buckbi.converters.buck import EpisodeParams
-from buckbi.loopgain import FraError, fourier, frequencies, margins, measure, parse_point, plan_for
+from buckbi.loopgain import AMPLITUDE, FraError, fourier, frequencies, margins, measure, parse_point, plan_for, settle_for
 from buckbi.loopgain.averaged import linear_nn_loop_gain, teacher_loop_gain
 
 POINTS = {  # continuous conduction at all three (the averaged model's premise)
@@ -60,6 +60,26 @@ def test_frequencies_and_plans():
     assert p.window == pytest.approx(0.1) and p.settle == 10e-3  # one whole period at 10 Hz
     assert plan_for(1e3).window == pytest.approx(2e-3)  # at least 2 ms, whole periods
     assert plan_for(1.3e3).window * 1.3e3 == pytest.approx(3)
+
+
+def test_the_start_up_before_the_window_is_the_converters_soft_start_then_400_periods():
+    assert settle_for(50e3, 2.0) == 10e-3  # the reference buck's 10 ms, as before converters had files
+    assert settle_for(200e3, 1.0) == pytest.approx(3e-3)  # buck-48v: 1 ms soft start + 2 ms
+    p = plan_for(1e3, settle=settle_for(200e3, 0.5), soft_start_ms=0.5)
+    assert p.settings() == {"finj": 1e3, "ainj": AMPLITUDE, "soft_start_ms": 0.5}
+    assert p.steps(200e3) == math.ceil((2.5e-3 + 2e-3) * 200e3) + 1
+
+
+def test_the_example_teacher_injected_on_the_fast_model_settles_with_its_own_soft_start(tmp_path):
+    from buckbi.converters.buck.design import load_converter
+    from buckbi.loopgain.pop import loop_gain
+    conv = load_converter("buck-48v")
+    point, f = conv.params(**conv.centre), np.array([3e3, 1e4])
+    table = measure(None, [point], f, tmp_path, "pwl", controllers=("teacher",), amplitude=0.02,
+                    soft_start_ms=conv.soft_start_ms).table
+    assert (table["error"] == "").all(), table["error"].tolist()  # settled 100 periods before the 3 ms window
+    pop = loop_gain("teacher", None, point, f)
+    assert np.abs(table["gain_dB"].to_numpy() - pop.gain_dB).max() <= POP_SPICE_DB
 
 
 def test_fourier_takes_the_component_and_subtracts_the_reference():

@@ -38,7 +38,7 @@ def test_the_network_regulates_alone(pytestconfig, controller, regulation_thresh
             from buckbi.importers.subckt import import_network
             network = import_network(controller.path)
     table, _, _ = evaluate(network, points, tmp_path, simulator, jobs=2, scenario=scenario, teacher=False,
-                           settings=None if scenario == "fra" else converter_settings(converter, scenario))
+                           settings=converter_settings(converter, scenario))
     misses = regulation_thresholds.misses(table)
     assert misses.empty, (f"{len(misses)} of {len(table)} held-out points miss ({scenario}, thresholds: "
                           f"{regulation_thresholds.text(scenario)}):\n"

@@ -64,7 +64,7 @@ def converter_of(args: argparse.Namespace):
 
 
 def check_network_converter(actor, conv, args: argparse.Namespace) -> None:
-    """Refuse a network trained for another converter unless --allow-other-converter (a netlist: not known)."""
+    """Refuse a network trained for another converter unless --allow-other-converter (a netlist: as its header says)."""
     from ..converters.buck.converter import check_same_converter
     from ..nn.actors import trained_for
     check_same_converter(trained_for(actor), conv, "the network", getattr(args, "allow_other_converter", False))

@@ -29,7 +29,9 @@ def add_parser(sub) -> None:
     g.add_argument("--amplitude", type=float, default=0.05,
                    help="injection amplitude, V (default 0.05); per frequency it is scaled so that the controller sees "
                         "about this much (|V(vsense)| within 3x; see --check-linearity)")
-    g.add_argument("--settle", type=float, default=10e-3, help="start-up before the averaging window, s (default 0.01)")
+    g.add_argument("--settle", type=float, default=None,
+                   help="start-up before the averaging window, s (default: the converter's soft start, then 400 "
+                        "control periods: 0.01 for the reference buck)")
     g.add_argument("--check-linearity", action="store_true",
                    help="run every frequency again at half the amplitude and report where the gain moves by more "
                         "than 0.2 dB or 2 degrees")
@@ -84,12 +86,13 @@ def use_pop(method: str, actor, points: list, simulator) -> bool:
 
 def run_points(args: argparse.Namespace, actor, points: list) -> int:
     """The loop gain at ``points`` (buckbi fra, buckbi evaluate --scenario fra): report, margins, verdict."""
-    from ..loopgain import AMPLITUDE, SETTLE, frequencies, measure, measure_on_dask, write_fra_report
+    from ..loopgain import AMPLITUDE, frequencies, measure, measure_on_dask, write_fra_report
     from ..sweep.run import SCHEDULER_ENV
     opt = lambda name, default: getattr(args, name, default)  # noqa: E731 (evaluate has fewer options)
     fstart, fend = opt("fstart", 10.0), opt("fend", None) or points[0].fsw / 2
     freqs = frequencies(fstart, fend, opt("per_octave", 3), points[0].fsw)
-    run = dict(amplitude=opt("amplitude", AMPLITUDE), settle=opt("settle", SETTLE),
+    run = dict(amplitude=opt("amplitude", AMPLITUDE), settle=opt("settle", None),
+               soft_start_ms=converter_of(args).soft_start_ms,
                check_linearity=opt("check_linearity", False), timeout=opt("timeout", 3600.0), max_step=args.max_step)
     if use_pop(getattr(args, "method", "auto"), actor, points, args.simulator):
         from ..loopgain.pop import measure_pop

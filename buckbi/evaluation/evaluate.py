@@ -117,7 +117,8 @@ def evaluate(actor: Actor, points: list[EpisodeParams], workdir: str | Path, sim
     Scenario "fra": the loop gain of each (buckbi.loopgain, 10 Hz..25 kHz, 3 per octave), its margins as the row's
     figures; no episodes are returned then."""
     if scenario == "fra":
-        return _evaluate_fra(actor, points, workdir, simulator, jobs, timeout, teacher, max_step), [], []
+        soft = (settings or {}).get("soft_start_ms")  # converter_settings: the converter's own
+        return _evaluate_fra(actor, points, workdir, simulator, jobs, timeout, teacher, max_step, soft), [], []
     points = scenario_points(points, scenario, settings)
     workdir = Path(workdir)
     sim = workdir / "sim"
@@ -141,15 +142,18 @@ def evaluate(actor: Actor, points: list[EpisodeParams], workdir: str | Path, sim
     return pd.DataFrame(rows), nn_eps, teacher_eps
 
 
-def _evaluate_fra(actor, points, workdir, simulator, jobs, timeout, teacher, max_step) -> pd.DataFrame:
+def _evaluate_fra(actor, points, workdir, simulator, jobs, timeout, teacher, max_step,
+                  soft_start_ms: float | None = None) -> pd.DataFrame:
     from ..loopgain import frequencies, margins_table, measure
+    from ..loopgain.measure import SOFT_START_MS
     from ..loopgain.pop import applies, measure_pop
     who = ("nn", "teacher") if teacher else ("nn",)
     if applies(actor, points, simulator):  # the fast model: POP + AC, milliseconds instead of seconds per point
         res = measure_pop(actor, points, frequencies(fsw=points[0].fsw), controllers=who)
     else:
         res = measure(actor, points, frequencies(fsw=points[0].fsw), Path(workdir) / "fra", simulator, jobs=jobs,
-                      controllers=who, timeout=timeout, max_step=max_step)
+                      controllers=who, timeout=timeout, max_step=max_step,
+                      soft_start_ms=soft_start_ms if soft_start_ms is not None else SOFT_START_MS)
     shutil.rmtree(Path(workdir) / "fra", ignore_errors=True)
     marg = margins_table(res.table)
     rows = []

@@ -33,7 +33,7 @@ def _names(given: list[str] | None, prefix: str, n: int, what: str) -> list[str]
 def export_model(model: nn.Module, path: str | os.PathLike | None = None, *, subckt_name: str = "ActorSubckt",
                  dialect: str = "ngspice", input_names: list[str] | None = None,
                  output_names: list[str] | None = None, structure: str = "fast",
-                 codemodel: str | os.PathLike | None = None) -> str:
+                 codemodel: str | os.PathLike | None = None, notes: tuple[str, ...] = ()) -> str:
     """Export ``model`` as a SPICE subcircuit; returns the text and writes it to ``path`` when given.
 
     Ports are NNIN1..NNINn, NNOUT1..NNOUTm, then CLK when the net holds recurrent state.
@@ -41,7 +41,7 @@ def export_model(model: nn.Module, path: str | os.PathLike | None = None, *, sub
     simulate); ``"plain"`` uses one behavioural source per sum (easier to read while debugging);
     ``"xspice"`` (ngspice only, feed-forward networks) is one element of buckbi's XSPICE code model, loaded from
     ``codemodel`` (required: e.g. ``buckbi.xspice.require_codemodel()``, what ``python -m buckbi.xspice build``
-    installed), ~5x faster in a loop.
+    installed), ~5x faster in a loop. ``notes``: comment lines added to the header (one line each, no newline).
     """
     if dialect not in DIALECTS:
         raise ExportError(f"unknown dialect {dialect!r}; use one of {DIALECTS}")
@@ -61,10 +61,12 @@ def export_model(model: nn.Module, path: str | os.PathLike | None = None, *, sub
         if codemodel is None:
             raise ExportError("structure 'xspice' needs the code model's path: codemodel=buckbi.xspice."
                               "require_codemodel() (built by 'python -m buckbi.xspice build')")
+    if any("\n" in n or "\r" in n for n in notes):
+        raise ExportError("a header note must be one line")
     ins = _names(input_names, "NNIN", n_in, "inputs")
     outs = _names(output_names, "NNOUT", n_out, "outputs")
     text = render(ops, n_in, n_out, subckt_name=subckt_name, dialect=dialect, structure=structure,
-                  input_names=ins, output_names=outs, clocked=has_state(ops), codemodel=codemodel)
+                  input_names=ins, output_names=outs, clocked=has_state(ops), codemodel=codemodel, notes=tuple(notes))
     if path is not None:
         atomic_write_text(path, text)
     return text

@@ -153,11 +153,13 @@ def describe(ops: list[Op]) -> str:
 
 
 def render(ops: list[Op], n_in: int, n_out: int, *, subckt_name: str, dialect: str, structure: str,
-           input_names: list[str], output_names: list[str], clocked: bool, codemodel=None) -> str:
-    """Full subcircuit text."""
+           input_names: list[str], output_names: list[str], clocked: bool, codemodel=None,
+           notes: tuple[str, ...] = ()) -> str:
+    """Full subcircuit text; ``notes``: more comment lines for its header (each written as '* note')."""
+    extra = [f"* {n}" for n in notes]
     if structure == "xspice":
         head = [f"* {subckt_name}: exported by buckbi ({dialect} dialect, xspice structure)",
-                f"* {describe(ops) or 'identity'}", f"* inputs {n_in}, outputs {n_out}"]
+                f"* {describe(ops) or 'identity'}", f"* inputs {n_in}, outputs {n_out}", *extra]
         return render_xspice(ops, subckt_name=subckt_name, input_names=input_names, output_names=output_names,
                              header=head, codemodel=codemodel)
     w = _Writer(dialect, structure)
@@ -182,6 +184,7 @@ def render(ops: list[Op], n_in: int, n_out: int, *, subckt_name: str, dialect: s
         f"* {describe(ops) or 'identity'}",
         f"* inputs {n_in}, outputs {n_out}" + ("; ports: inputs, CLK, outputs; after rising CLK edge t the outputs "
                                                "are f(x[t], h[t-1]), the state updated on that edge" if clocked else ""),
+        *extra,
         f".subckt {subckt_name} {ports}",
     ]
     models = list(HOLD_MODELS) if clocked else []

@@ -17,6 +17,9 @@ from ..episodes.run import run_episodes
 
 CONTROLLERS = {"nn": "deploy", "teacher": "teacher"}  # who, and the gym that runs it alone
 SETTLE = 10e-3  # s of start-up before the averaging window (the reference's .fra: delay=6m)
+SOFT_START_MS = 2.0  # the reference buck's soft start; another converter's comes from its file
+SETTLE_PERIODS = 400  # control periods after the soft start before the window (the reference's 10 ms: 2 ms + 8 ms)
+SETTLED_PERIODS = 100  # the periods before the window in which Vout must be settled (2 ms at 50 kHz)
 TAVGMIN = 2e-3  # the window is whole injection periods, at least this long (the reference's tavgmin=2m)
 AMPLITUDE = 0.05  # V: small enough to be linear (halving it moves no gain by 0.2 dB below 10 kHz, tested); scaled
 # down per frequency where the controller would see more than 3x this (see _sweep)
@@ -37,6 +40,7 @@ class FraPlan:
     amplitude: float
     settle: float
     window: float
+    soft_start_ms: float = SOFT_START_MS
 
     @property
     def end(self) -> float:
@@ -46,11 +50,18 @@ class FraPlan:
         return max(8, math.ceil(self.end * fsw) + 1)
 
     def settings(self) -> dict[str, float]:
-        return {"finj": self.f, "ainj": self.amplitude}
+        return {"finj": self.f, "ainj": self.amplitude, "soft_start_ms": self.soft_start_ms}
 
 
-def plan_for(f: float, amplitude: float = AMPLITUDE, settle: float = SETTLE, tavgmin: float = TAVGMIN) -> FraPlan:
-    return FraPlan(f, amplitude, settle, max(1, math.ceil(tavgmin * f - 1e-9)) / f)
+def settle_for(fsw: float, soft_start_ms: float = SOFT_START_MS) -> float:
+    """The start-up before the averaging window, s: the converter's soft start, then SETTLE_PERIODS control periods
+    (the reference buck's: 10 ms)."""
+    return round(soft_start_ms * 1e-3 + SETTLE_PERIODS / fsw, 12)
+
+
+def plan_for(f: float, amplitude: float = AMPLITUDE, settle: float = SETTLE, tavgmin: float = TAVGMIN,
+             soft_start_ms: float = SOFT_START_MS) -> FraPlan:
+    return FraPlan(f, amplitude, settle, max(1, math.ceil(tavgmin * f - 1e-9)) / f, soft_start_ms)
 
 
 def frequencies(fstart: float = 10.0, fend: float | None = None, per_octave: int = 3, fsw: float = 50e3) -> np.ndarray:
@@ -93,7 +104,7 @@ def loop_gain(ep: Episode, plan: FraPlan, reference: Episode | None = None) -> t
 def check_settled(ep: Episode, plan: FraPlan) -> None:
     """The start-up must have settled before the window, else the loop is not at its operating point."""
     t, v = ep.rows["time"].to_numpy(), ep.rows[IO.column(IO.vout)].to_numpy()
-    before = (t > plan.settle - 2e-3) & (t <= plan.settle)
+    before = (t > plan.settle - SETTLED_PERIODS / ep.params.fsw) & (t <= plan.settle)
     worst = float(np.abs(v[before] - ep.params.vref).max()) if before.any() else math.inf
     if not worst <= SETTLED_BAND * ep.params.vref + plan.amplitude:
         raise FraError(f"the loop does not reach steady state before the injection window at {plan.settle * 1e3:g} ms "
@@ -138,9 +149,12 @@ def _phase_deg(T: np.ndarray) -> np.ndarray:
 
 def measure(actor, points: list[EpisodeParams], freqs: np.ndarray, workdir: str | Path, simulator=None, *,
             amplitude: float = AMPLITUDE, jobs: int = 2, controllers: tuple[str, ...] = ("nn", "teacher"),
-            settle: float = SETTLE, check_linearity: bool = False, timeout: float = 3600.0,
-            max_step: float | None = None) -> FraResult:
+            settle: float | None = None, check_linearity: bool = False, timeout: float = 3600.0,
+            max_step: float | None = None, soft_start_ms: float = SOFT_START_MS) -> FraResult:
     """The loop gain of each controller at each point and frequency (one episode each; SPICE runs ``jobs`` at once).
+
+    ``soft_start_ms``: the converter's soft start (``Converter.soft_start_ms``); ``settle``: the start-up before the
+    averaging window, s (None: ``settle_for`` the points' clock and that soft start).
 
     ``max_step``: SPICE's largest time step; None: T/400. Where the loop gain is large the injected response left
     in V(vsense) is a small difference of two runs, and default-step ngspice (T/20) moves it by its own step error
@@ -153,12 +167,13 @@ def measure(actor, points: list[EpisodeParams], freqs: np.ndarray, workdir: str 
     freqs = np.asarray(freqs, float)
     records = []
     for k, point in enumerate(points, 1):
+        start = (settle if settle is not None else settle_for(point.fsw, soft_start_ms), soft_start_ms)
         for who in controllers:
-            base, reference = _sweep(who, actor, point, freqs, amplitude, settle, Path(workdir) / f"p{k}_{who}",
+            base, reference = _sweep(who, actor, point, freqs, amplitude, start, Path(workdir) / f"p{k}_{who}",
                                      simulator, jobs, timeout, max_step)
             half = None
             if check_linearity:  # each frequency again at half the amplitude it ran at
-                half = _half(who, actor, point, freqs, base, reference, settle, Path(workdir) / f"p{k}_{who}_half",
+                half = _half(who, actor, point, freqs, base, reference, start, Path(workdir) / f"p{k}_{who}_half",
                              simulator, jobs, timeout, max_step)
             Ts = np.array([r[0] for r in base])
             phase = _phase_deg(np.where(np.isfinite(Ts), Ts, 1.0))
@@ -177,10 +192,10 @@ def measure(actor, points: list[EpisodeParams], freqs: np.ndarray, workdir: str 
     return FraResult(pd.DataFrame(records), list(points))
 
 
-def _half(who, actor, point, freqs, base, reference, settle, workdir, simulator, jobs, timeout, max_step) -> list:
+def _half(who, actor, point, freqs, base, reference, start, workdir, simulator, jobs, timeout, max_step) -> list:
     """The linearity check: every frequency at half the amplitude it was measured with (the same reference run:
     without injection it does not depend on the amplitude)."""
-    plans = [plan_for(f, used / 2, settle) for f, (*_, used) in zip(freqs, base)]
+    plans = [plan_for(f, used / 2, start[0], soft_start_ms=start[1]) for f, (*_, used) in zip(freqs, base)]
     if not isinstance(reference, Episode):
         return [(complex(math.nan, math.nan),)] * len(plans)
     who_actor = actor if who == "nn" else None
@@ -188,24 +203,26 @@ def _half(who, actor, point, freqs, base, reference, settle, workdir, simulator,
                                   max_step), reference)
 
 
-def _measure_one(actor, point: EpisodeParams, freqs, who: str, simulator, amplitude: float, settle: float,
-                 check_linearity: bool, timeout: float, max_step: float | None) -> pd.DataFrame:
+def _measure_one(actor, point: EpisodeParams, freqs, who: str, simulator, amplitude: float, settle: float | None,
+                 check_linearity: bool, timeout: float, max_step: float | None, soft_start_ms: float) -> pd.DataFrame:
     """One point and controller on a Dask worker (a scratch folder of its own)."""
     import tempfile
     with tempfile.TemporaryDirectory(prefix="buckbi-fra-") as tmp:
         return measure(actor, [point], freqs, tmp, simulator, amplitude=amplitude, jobs=1, controllers=(who,),
-                       settle=settle, check_linearity=check_linearity, timeout=timeout, max_step=max_step).table
+                       settle=settle, check_linearity=check_linearity, timeout=timeout, max_step=max_step,
+                       soft_start_ms=soft_start_ms).table
 
 
 def measure_on_dask(actor, points: list[EpisodeParams], freqs: np.ndarray, client, simulator=None, *,
                     amplitude: float = AMPLITUDE, controllers: tuple[str, ...] = ("nn", "teacher"),
-                    settle: float = SETTLE, check_linearity: bool = False, timeout: float = 3600.0,
-                    max_step: float | None = None) -> FraResult:
+                    settle: float | None = None, check_linearity: bool = False, timeout: float = 3600.0,
+                    max_step: float | None = None, soft_start_ms: float = SOFT_START_MS) -> FraResult:
     """``measure`` with one Dask task per point and controller (each runs its frequencies in order)."""
     remote = client.scatter(actor, broadcast=True, hash=False) if actor is not None else None
     jobs = [(k, p, who) for k, p in enumerate(points, 1) for who in controllers]
     futures = [client.submit(_measure_one, remote if who == "nn" else None, p, np.asarray(freqs, float), who,
-                             simulator, amplitude, settle, check_linearity, timeout, max_step, pure=False)
+                             simulator, amplitude, settle, check_linearity, timeout, max_step, soft_start_ms,
+                             pure=False)
                for _, p, who in jobs]
     tables = []
     for (k, _, _), table in zip(jobs, client.gather(futures)):
@@ -213,8 +230,8 @@ def measure_on_dask(actor, points: list[EpisodeParams], freqs: np.ndarray, clien
     return FraResult(pd.concat(tables, ignore_index=True), list(points))
 
 
-def _sweep(who: str, actor, point: EpisodeParams, freqs: np.ndarray, amplitude: float, settle: float, workdir: Path,
-           simulator, jobs: int, timeout: float, max_step: float | None,
+def _sweep(who: str, actor, point: EpisodeParams, freqs: np.ndarray, amplitude: float, start: tuple[float, float],
+           workdir: Path, simulator, jobs: int, timeout: float, max_step: float | None,
            adapt: bool = True) -> tuple[list[tuple[complex, complex, complex, str, float]], Episode | Exception]:
     """Every frequency of one controller at one point: (T, V(out), V(vsense), error, amplitude) per frequency, and
     the reference run (without injection) they were taken against.
@@ -226,7 +243,7 @@ def _sweep(who: str, actor, point: EpisodeParams, freqs: np.ndarray, amplitude: 
     linear range (measured: the pretrained actor at 640 Hz, 1.2 V: 20.6 dB instead of 32.5 dB).
     """
     gym, who_actor = CONTROLLERS[who], actor if who == "nn" else None
-    plans = [plan_for(f, amplitude, settle) for f in freqs]
+    plans = [plan_for(f, amplitude, start[0], soft_start_ms=start[1]) for f in freqs]
     longest = max(plans, key=lambda p: p.end)
     # The reference: the longest run without injection (ainj = 0), subtracted from each (same length or longer).
     reference = _runs(gym, who_actor, point, [replace(longest, amplitude=0.0)], workdir / "ref", simulator, jobs,

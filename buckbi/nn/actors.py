@@ -70,8 +70,8 @@ def resolve_actor(actor: str | Path | None = None, netlist: str | Path | None = 
 def trained_for(actor: Actor) -> dict | None:
     """The converter a network was trained for (``Converter.record()``): recorded in buckbi's checkpoints since
     converters are files; a PyTorch network without a record is the reference buck's (every network before was);
-    a netlist's is unknown (None)."""
+    a netlist's is what its header records (buckbi's export of another converter's network), else unknown (None)."""
     from ..converters.buck.converter import reference
     if isinstance(actor, NetlistActor):
-        return None
+        return actor.trained_for
     return getattr(actor, "trained_for", None) or reference().record()

@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..converters.buck.converter import ConverterError, recorded_in_netlist
 from ..sim import Backend, NgspiceBackend
 
 SUBCKT = "ActorSubckt"
@@ -41,6 +42,7 @@ class NetlistActor:
     path: Path
     text: str
     dialect: str  # "ltspice" (uses if()), "ngspice" (ternary) or "portable" (neither)
+    trained_for: dict | None = None  # the converter its header records (buckbi export); None: not known
 
     @classmethod
     def load(cls, path: str | Path) -> "NetlistActor":
@@ -72,7 +74,11 @@ class NetlistActor:
             raise NetlistActorError(f"netlist {path}: .subckt {SUBCKT} has {len(match)} ports, the gyms connect "
                                     f"{PORTS} (NNin1..NNin19 inputs, then NNout1)")
         dialect = "ltspice" if _LTSPICE_IF.search(text) else ("ngspice" if "?" in text else "portable")
-        return cls(path.resolve(), text, dialect)
+        try:
+            recorded = recorded_in_netlist(text, f"netlist {path}")
+        except ConverterError as err:
+            raise NetlistActorError(str(err)) from None
+        return cls(path.resolve(), text, dialect, recorded)
 
     @property
     def name(self) -> str:

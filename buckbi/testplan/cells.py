@@ -135,7 +135,7 @@ def _fra(actor, test: Test, corner: Corner, controller: str, simulator, tmp: Pat
     else:
         res = measure(actor if controller == "nn" else None, [point], freqs, tmp, simulator,
                       amplitude=st["amplitude_V"], jobs=1, controllers=(controller,), timeout=timeout,
-                      max_step=max_step)
+                      max_step=max_step, soft_start_ms=corner.conv.soft_start_ms)
     table = res.table
     errors = table["error"].astype(str)
     if (errors != "").all():

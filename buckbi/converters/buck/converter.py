@@ -4,8 +4,10 @@ reference's buck is shipped as one (``reference.toml``); every value is checked,
 """
 from __future__ import annotations
 
+import json
 import math
 import numbers
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -248,6 +250,31 @@ def reference() -> Converter:
 def is_reference(conv: Converter | None) -> bool:
     """None or the reference buck's values (under any file name): what every command ran before converter files."""
     return conv is None or conv.record() == reference().record()
+
+
+NETLIST_NOTE = "buckbi converter: "  # an exported netlist's header line recording its converter (JSON)
+_NOTE_LINE = re.compile(r"^\*\s*" + re.escape(NETLIST_NOTE) + r"(\{.*\})\s*$", re.MULTILINE)
+
+
+def netlist_note(record: dict) -> str:
+    """The header comment (without its '* ') that records ``record`` (``Converter.record()``) in a netlist."""
+    return NETLIST_NOTE + json.dumps(record, sort_keys=True)
+
+
+def recorded_in_netlist(text: str, where: str = "netlist") -> dict | None:
+    """The converter a netlist's header records (None: no such line, as in every reference-buck export)."""
+    m = _NOTE_LINE.search(text)
+    if m is None:
+        return None
+    try:
+        record = json.loads(m.group(1))
+    except json.JSONDecodeError as err:
+        raise ConverterError(f"{where}: its '* {NETLIST_NOTE}' line is not JSON ({err}); delete the line or export "
+                             "the network again") from None
+    if not isinstance(record, dict) or "name" not in record:
+        raise ConverterError(f"{where}: its '* {NETLIST_NOTE}' line names no converter; delete the line or export "
+                             "the network again")
+    return record
 
 
 def check_same_converter(recorded: dict | None, conv: Converter, what: str, allow: bool = False,
