@@ -14,7 +14,7 @@ from torch import nn
 
 from buckbi.converters.buck.spec import EpisodeParams
 from buckbi.episodes.run import run_episode
-from buckbi.nn.checkpoint import load_checkpoint, seed_actor
+from buckbi.nn.checkpoint import CheckpointError, fresh_actor, load_checkpoint, seed_actor
 from buckbi.train import TrainConfig, Trainer, train
 from buckbi.train.recipes import HOLDOUT, RECIPES, RecipeError, ablation, get_recipe
 from buckbi.train.signoff import (LoopGainTarget, SignoffImitation, crossover_weights, fit_loss, loop_gain_loss,
@@ -298,6 +298,35 @@ class _Fixed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.value
+
+
+def test_a_clamp_output_starts_as_the_seeds_draws_through_a_hard_sigmoid_and_is_linear_down_to_small_duties(tmp_path):
+    torch.manual_seed(5)
+    seed = seed_actor().double()
+    torch.manual_seed(5)
+    clamp = fresh_actor("clamp").double()
+    x = torch.rand(256, 19, dtype=torch.float64) * torch.tensor([0.6] * 15 + [1.0, 0.6, 0.2, 40.0], dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.allclose(clamp(x), nn.functional.hardsigmoid(seed[:-1](x)), atol=1e-12)
+        out = clamp[:-1](x)  # the limiter's input: its output wherever it lies in 0..1
+        inside = (out > 0) & (out < 1)
+        assert inside.any() and torch.equal(clamp(x)[inside], out[inside])
+    # the slope of the duty in the last layer's bias: 1 at a duty of 0.05 (a sigmoid's: 0.05 x 0.95)
+    b = clamp[-2].bias
+    with torch.no_grad():
+        b.copy_(b - clamp(x[:1]).squeeze() + 0.05)
+    d = clamp(x[:1]).squeeze()
+    (grad,) = torch.autograd.grad(d, b)
+    assert d.item() == pytest.approx(0.05) and grad.item() == pytest.approx(1.0)
+    with pytest.raises(CheckpointError, match="unknown output 'tanh'; choose one of sigmoid, clamp"):
+        fresh_actor("tanh")
+    with pytest.raises(RecipeError, match="output is 'sigmoid' or 'clamp'"):
+        ablation("signoff", output="linear")
+    # a run with it trains, saves and resumes the limiter (the exporter and both engines take Hardtanh)
+    train(TrainConfig(workdir=tmp_path / "clamp", recipe=replace(TINY, output="clamp"), simulator="pwl", seed=11,
+                      progress=False, spice_check_every=0, episodes=4))
+    actor, _ = load_checkpoint(tmp_path / "clamp" / "actor_final.pth")
+    assert isinstance(actor[-1], nn.Hardtanh) and (actor[-1].min_val, actor[-1].max_val) == (0.0, 1.0)
 
 
 def _tiny(tmp_path, name: str, **kw) -> TrainConfig:

@@ -78,6 +78,26 @@ def seed_actor(input_dim: int = 19, hidden1: int = 32, hidden2: int = 16, output
                          nn.Linear(hidden2, output_dim), nn.Sigmoid())
 
 
+OUTPUTS = ("sigmoid", "clamp")
+
+
+def fresh_actor(output: str = "sigmoid") -> nn.Sequential:
+    """A freshly initialised 19-32-16-1 actor. "sigmoid": the seed's. "clamp": the same draws ending in a duty limiter
+    (Hardtanh 0..1), its last layer scaled so that it starts as hardsigmoid of the seed's pre-activation; linear over
+    the whole duty range, where a sigmoid flattens towards small and large duties."""
+    actor = seed_actor()
+    if output == "sigmoid":
+        return actor
+    if output != "clamp":
+        raise CheckpointError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
+    last = actor[-2]
+    with torch.no_grad():
+        last.weight.div_(6.0)
+        last.bias.copy_(last.bias / 6.0 + 0.5)
+    actor[-1] = nn.Hardtanh(0.0, 1.0)
+    return actor
+
+
 def load_checkpoint(path: str | os.PathLike, arch: str | None = None,
                     trust_pickle: bool = False) -> tuple[nn.Sequential, dict[str, Any]]:
     """Load a network as the user has it; returns (network, meta).

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..nn.checkpoint import CheckpointError, check_actor_shape, load_checkpoint, save_checkpoint, seed_actor
+from ..nn.checkpoint import CheckpointError, check_actor_shape, fresh_actor, load_checkpoint, save_checkpoint
 from ..contract import Episode
 from ..converters.buck.converter import reference
 from ..converters.buck.spec import EpisodeParams
@@ -112,7 +112,7 @@ class Trainer:
                 check_actor_shape(actor, cfg.init)
                 log.info("starting from %s", cfg.init)
             else:
-                actor = seed_actor()
+                actor = fresh_actor(self.recipe.output)
             meta = {"seed": seed, "episode": 0, "init": str(Path(cfg.init).resolve()) if cfg.init else None}
         self.init_source = meta.get("init")
         seed = int(meta.get("seed", cfg.seed if cfg.seed is not None else 0))

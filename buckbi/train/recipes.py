@@ -91,6 +91,9 @@ class Recipe:
     # "inputs": the first layer's weight on each input steps in units of 1 / that input's spread over the first
     # batch (Adam on standardised inputs; the network itself, its export and checkpoints unchanged); "off": plain Adam
     precondition: str = "off"
+    # the fresh network's output: "sigmoid" (the seed's), or "clamp" (a duty limiter, Hardtanh 0..1: linear over the
+    # whole duty range, where the sigmoid's slope falls to d(1 - d) towards small and large duties)
+    output: str = "sigmoid"
     average: float = 0.0  # the network run and saved: an average of the optimiser's weights, this decay per update
     transient_weight: float = 0.0  # rows drawn with odds 1 + this x |the label's change| / its mean (the steps' rows)
     loop_gain_weight: float = 0.0
@@ -148,6 +151,8 @@ class Recipe:
             raise RecipeError(f"recipe {self.name}: dagger_rails is 'keep' or 'drop', got {self.dagger_rails!r}")
         if self.precondition not in ("off", "inputs"):
             raise RecipeError(f"recipe {self.name}: precondition is 'off' or 'inputs', got {self.precondition!r}")
+        if self.output not in ("sigmoid", "clamp"):
+            raise RecipeError(f"recipe {self.name}: output is 'sigmoid' or 'clamp', got {self.output!r}")
         if self.fit_loss not in ("mse", "bce"):
             raise RecipeError(f"recipe {self.name}: fit_loss is 'mse' or 'bce', got {self.fit_loss!r}")
         if not 0 <= self.dagger_share <= 1:
