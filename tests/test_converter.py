@@ -126,6 +126,28 @@ def test_the_example_teacher_meets_its_design_target_by_pop():
     assert t.fz1 == t.fz2 < fc < t.fp1 == t.fp2 and t.fz1 * t.fp1 == pytest.approx(fc ** 2)  # k-factor symmetry
 
 
+def test_the_init_plans_long_run_limit_is_what_the_teachers_rows_give_the_inputs_and_the_default_plans_5_at_least():
+    from buckbi.converters.buck.plan_init import (_plan_data, limits_from, plan_corners, plan_tests,
+                                                  teacher_input_reach)
+    from buckbi.testplan.plan import load_plan, parse_plan
+    ex = load_converter("buck-48v")
+    corners = {k: v for k, v in plan_corners(ex).items() if k in ("vin36-vref22p1-full", "vin60-vref6p9-full")}
+    plan = parse_plan(_plan_data(ex, corners, plan_tests(ex, corners)), "<init>", ex.source)
+    reach = dict((c, v) for v, c in teacher_input_reach(plan))
+    # the accumulator NNin19 while the teacher drives the start-up: beyond the reference's 5 at full load and 36 V in
+    assert 7.0 < reach["vin36-vref22p1-full"] < 8.0
+    assert reach["vin60-vref6p9-full"] == pytest.approx(1.0, abs=0.01)  # NNin16 = vin / vmax = 60 / 60 the largest there
+    lim, why = limits_from({"longrun": {"max_abs_input": [(v, c) for c, v in reach.items()]}})["longrun"]["max_abs_input"]
+    assert lim == 10.0 and "7.5" in why and "vin36-vref22p1-full" in why
+    # the reference buck at its default plan's start-up corners: within 4, so the default plan's 5 stands
+    ref_plan = load_plan("default")
+    small = parse_plan({"plan": {"name": "r"}, "corners": {c.name: {"vin": c.vin, "vref": c.vref, "ro": c.ro, "Lo": c.Lo}
+                                                          for c in ref_plan.corners.values() if c.name in ("vin150-vref100-half", "vin250-vref140-full")},
+                        "tests": [{"name": "startup", "scenario": "startup", "corners": "all"}]})
+    assert max(v for v, _ in teacher_input_reach(small)) < 4.0
+    assert limits_from({"longrun": {"max_abs_input": teacher_input_reach(small)}})["longrun"]["max_abs_input"][0] == 5.0
+
+
 def test_a_network_trained_for_one_converter_is_refused_on_another():
     ref, other = reference(), load_converter("buck-48v")
     check_same_converter(ref.record(), ref, "net")  # its own: fine

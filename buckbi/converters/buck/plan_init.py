@@ -119,7 +119,35 @@ def teacher_values(conv: Converter, corners: dict, tests: list[TestSpec], jobs: 
     for (test, corner), res in zip(cells, results):
         for fig in values[test.name]:
             values[test.name][fig].append((float(res["figures"].get(fig, math.nan)), corner.name))
+    reach = None
+    for name, figs in values.items():
+        if "max_abs_input" in figs:  # the teacher has no NN inputs: what they reach in the rows training fits
+            reach = reach or teacher_input_reach(plan, jobs)
+            figs["max_abs_input"] = reach
     return values
+
+
+def teacher_input_reach(plan, jobs: int = 2) -> list[tuple[float, str]]:
+    """Per corner of the plan's start-up test, the largest |NN input| while the teacher drives (gym 1, the rows a
+    network is trained on): the room its inputs have in closed loop, as the default plan's long-run limit has."""
+    import tempfile
+
+    import numpy as np
+
+    from ...episodes.run import run_episodes
+    from ...nn.checkpoint import fresh_actor
+    from ...testplan.plan import cell_params
+    startup = next(t for t in plan.tests if t.scenario == "startup")
+    corners = [c for t, c in plan.cells() if t is startup]
+    with tempfile.TemporaryDirectory(prefix="buckbi-init-") as tmp:  # any network: in gym 1 its duty is not applied
+        eps = run_episodes("gym1", fresh_actor(), [cell_params(startup, c) for c in corners], tmp, "pwl",
+                           scenario="startup", settings=startup.settings, parallel=jobs)
+    out = []
+    for c, ep in zip(corners, eps):
+        if isinstance(ep, Exception):
+            raise ep
+        out.append((float(np.abs(ep.x).max()), c.name))
+    return out
 
 
 def limits_from(values: dict) -> dict:
@@ -128,8 +156,12 @@ def limits_from(values: dict) -> dict:
     for test, figs in values.items():
         out[test] = {}
         for fig, vals in figs.items():
-            if fig == "max_abs_input":
-                out[test][fig] = (5.0, "every NN input within 5 (they are / vmax; the teacher has none)")
+            if fig == "max_abs_input":  # never below the default plan's 5 (its inputs reach 3.2 there)
+                v, corner = max(vals)
+                lim = max(5.0, nice_up(v * MARGIN))
+                out[test][fig] = (lim, f"every NN input within this (they are / vmax): with the teacher driving (gym 1, "
+                                       f"the rows training fits) they reach {v:.3g} at {corner}; x {MARGIN:g}, never below "
+                                       "the default plan's 5 (a drifting accumulator fails)")
                 continue
             if fig == "max_dev_pct":
                 out[test][fig] = (2.0, "Vout within the 2 % band from judge_from_ms on (the default plan's)")
