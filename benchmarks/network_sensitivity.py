@@ -19,16 +19,10 @@ import numpy as np
 
 def sensitivities(actor, params) -> dict:
     """Duty, d duty / d past duties (summed), d duty / d NNin19 and the largest |eigenvalue| at the NN's orbit."""
-    import torch
-
-    from buckbi.loopgain.pop import Loop, _loop_states, find_orbit
-    loop = Loop("nn", actor, params)
-    orbit = find_orbit(loop)
-    held = loop._sample(orbit.segments[0][1])[loop.i_held:loop.i_held + 19]
-    x = torch.tensor(held, dtype=torch.float64, requires_grad=True)
-    net = loop.actor
-    (J,) = torch.autograd.grad(net(x[None])[0, 0], x)
-    J = J.numpy()
+    from buckbi.loopgain.pop import FixedOrbitLoopGain, _loop_states
+    held = FixedOrbitLoopGain(actor, params)  # its orbit and the network's inputs held on it
+    loop, orbit = held.loop, held.orbit
+    J = held.jacobian(loop.actor).detach().numpy()
     keep = _loop_states(loop, orbit.jacobian)
     rho = float(np.max(np.abs(np.linalg.eigvals(orbit.jacobian[np.ix_(keep, keep)]))))
     # NNin18 = NNin11 - NNin12: its weight counts on the latest two duties with opposite signs (sums to 0)
