@@ -15,7 +15,6 @@ import numpy as np
 from ..converters.buck.converter import Converter, is_reference, reference
 from ..converters.buck.scenarios import carry_settings, get_scenario, mapped_axis, scenario_params
 from ..converters.buck.spec import COMPONENTS, EpisodeParams
-from ..nn.checkpoint import OUTPUTS
 from .schedule import DEFAULT_SCHEDULE, gym_for_episode, parse_schedule
 
 
@@ -152,8 +151,8 @@ class Recipe:
             raise RecipeError(f"recipe {self.name}: dagger_rails is 'keep' or 'drop', got {self.dagger_rails!r}")
         if self.precondition not in ("off", "inputs"):
             raise RecipeError(f"recipe {self.name}: precondition is 'off' or 'inputs', got {self.precondition!r}")
-        if self.output not in OUTPUTS:
-            raise RecipeError(f"recipe {self.name}: output is {' or '.join(map(repr, OUTPUTS))}, got {self.output!r}")
+        if self.output not in ("sigmoid", "clamp"):
+            raise RecipeError(f"recipe {self.name}: output is 'sigmoid' or 'clamp', got {self.output!r}")
         if self.fit_loss not in ("mse", "bce"):
             raise RecipeError(f"recipe {self.name}: fit_loss is 'mse' or 'bce', got {self.fit_loss!r}")
         if not 0 <= self.dagger_share <= 1:
