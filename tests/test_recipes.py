@@ -17,7 +17,8 @@ from buckbi.episodes.run import run_episode
 from buckbi.nn.checkpoint import CheckpointError, fresh_actor, load_checkpoint, seed_actor
 from buckbi.train import TrainConfig, Trainer, train
 from buckbi.train.recipes import HOLDOUT, RECIPES, RecipeError, ablation, get_recipe
-from buckbi.train.signoff import (LoopGainTarget, SignoffImitation, crossover_weights, fit_loss, loop_gain_loss,
+from buckbi.train.signoff import (LoopGainTarget, SignoffImitation, crossover_weights, fit_loss, loop_gain_loss, noisy_history,
+                                 shifted_accumulator,
                                   input_steps, mismatch, rail_rows_kept, relative_weights,
                                   stability_loss)
 
@@ -255,6 +256,78 @@ def test_the_relative_fit_weighs_a_row_by_its_inverse_duty_squared_and_leaves_th
 def _episode_of(x: np.ndarray, y: np.ndarray):
     from buckbi.contract import Episode
     return Episode(gym="gym1", params=None, x=x, y=y, pred=y, rows=None, elapsed_s=0.0)
+
+
+def test_history_noise_has_the_rms_asked_for_on_the_applied_duties_only_and_keeps_nnin18_their_difference():
+    x = torch.rand(20000, 19)
+    x[:, 17] = x[:, 10] - x[:, 11]
+    assert noisy_history(x, 0.0, torch.Generator()) is x
+    y = noisy_history(x, 0.03, torch.Generator().manual_seed(1))
+    moved = (y - x).std(dim=0)
+    np.testing.assert_allclose(moved[10:15].numpy(), 0.03, rtol=0.03)  # 20,000 draws: within 3 % of the rms asked
+    assert float(moved[[*range(10), 15, 16, 18]].abs().max()) == 0.0  # Vo, e, vin, ref, the accumulator untouched
+    assert torch.equal(y[:, 17], y[:, 10] - y[:, 11])
+
+
+def test_history_noise_moves_a_copycats_integral_action_from_its_duty_history_to_the_accumulator():
+    # the teacher's duty is a function of the accumulator (NNin19); on rows where it drove, its past duties copy the
+    # label: a linear fit on clean rows splits between the two, one on history-noised rows leaves the history alone
+    rng = np.random.default_rng(3)
+    acc = rng.uniform(-1, 1, 4000)
+    label = 0.5 + 0.2 * acc
+    x = np.zeros((4000, 19), np.float32)
+    x[:, 18] = acc
+    x[:, 10:15] = (label + rng.normal(0, 1e-3, (5, 4000))).T  # the duties the teacher applied: the label, lagged
+    x[:, 17] = x[:, 10] - x[:, 11]
+    history_weight = {}
+    for rms in (0.0, 0.05):
+        recipe = ablation("signoff", name=f"hn{rms}", epochs=3000, minibatch=0, loop_gain_weight=0.0, average=0.0,
+                          lr=1e-2, lr_final=None, history_noise=rms)
+        torch.manual_seed(0)
+        actor = nn.Sequential(nn.Linear(19, 1))
+        SignoffImitation(actor, recipe, lr=1e-2, epochs=3000, seed=1).update([_episode_of(x, label.astype(np.float32))])
+        w = actor[0].weight.detach().numpy().ravel()
+        history_weight[rms] = float(w[10:15].sum())
+        with torch.no_grad():
+            fit = float(((actor(torch.from_numpy(x)).numpy().ravel() - label) ** 2).mean())
+        assert fit < 1e-3, rms  # both fit the clean rows
+    # measured: 0.69 clean, 0.26 noised after 3000 steps (the ridge pull is slow along the collinear valley)
+    assert history_weight[0.0] > 0.5  # the clean fit leans on the copied duties
+    assert abs(history_weight[0.05]) < 0.5 * history_weight[0.0]
+
+
+def test_the_accumulator_gain_is_the_type_iii_integrators_over_one_control_period():
+    from buckbi.converters.buck.spec import accumulator_gain
+    t = EpisodeParams(vin=200.0, ro=10.0, Lo=50e-6, vref=100.0)
+    # teacher.inc's parts from its .params: R2 = 100k, C3, C1c = C3 / g, R1c, C2c; the inverting stage at 1 mHz
+    R2 = 100e3
+    C3 = 1 / (2 * np.pi * R2 * t.fz1)
+    C1c = C3 / t.g
+    R1c = 1 / (2 * np.pi * C1c * t.fz2)
+    R3 = 1 / (2 * np.pi * C3 * t.fp1)
+    C2c = 1 / (2 * np.pi * R1c * t.fp2)
+    s = 2j * np.pi * 1e-3
+    z_in = 1 / (1 / R2 + 1 / (R3 + 1 / (s * C3)))
+    z_f = 1 / (1 / (R1c + 1 / (s * C1c)) + s * C2c)
+    per_second = abs(s * z_f / z_in)  # duty per second of (ref - Vo)/vmax
+    gain = accumulator_gain(t.g, t.fz1, t.fz2, t.fp2, t.fsw)
+    assert gain == pytest.approx(-per_second / t.fsw, rel=1e-6)
+    assert gain == pytest.approx(-0.1226, abs=1e-4)  # the reference's g = 5, fz1 = 200 Hz, fz2 = 1 kHz, fp2 = 40 kHz
+
+
+def test_the_accumulator_shift_moves_nnin19_and_the_label_together_and_leaves_rail_rows_alone():
+    x = torch.rand(20000, 19)
+    y = torch.rand(20000, 1) * 0.8 + 0.1
+    y[:5] = 0.0  # the teacher at its lower rail
+    gain = torch.full((20000,), -0.1226)
+    assert shifted_accumulator(x, y, gain, 0.0, torch.Generator()) == (x, y)
+    xs, ys = shifted_accumulator(x, y, gain, 0.05, torch.Generator().manual_seed(2))
+    dy = (ys - y).reshape(-1)
+    inside = (ys > 0) & (ys < 1)
+    assert float(dy[5:].std()) == pytest.approx(0.05, rel=0.05)
+    np.testing.assert_allclose((xs[:, 18] - x[:, 18])[inside.reshape(-1)].numpy(),
+                               (dy / gain)[inside.reshape(-1)].numpy(), rtol=1e-4, atol=1e-5)
+    assert torch.equal(xs[:, :18], x[:, :18]) and torch.equal(ys[:5], y[:5]) and torch.equal(xs[:5], x[:5])
 
 
 def test_the_preconditioned_step_moves_each_input_weight_by_its_scale_times_adams_step():

@@ -94,6 +94,18 @@ class Recipe:
     # the fresh network's output: "sigmoid" (the seed's), or "clamp" (a duty limiter, Hardtanh 0..1: linear over the
     # whole duty range, where the sigmoid's slope falls to d(1 - d) towards small and large duties)
     output: str = "sigmoid"
+    # rms (duty) of independent Gaussian noise added to each applied-duty input (NNin11..15, NNin18 recomputed) of the
+    # fit's rows, labels unchanged: the teacher's duty follows from the errors and the accumulator, not from the duties
+    # the loop applied, and a network fitted on clean rows learns to copy its last duty instead (the copycat problem of
+    # imitation from histories): its integral action moves into its own duty history, with period-map poles near +-1.
+    # Training with input noise is a ridge penalty on those inputs' weights (Bishop 1995). 0: off
+    history_noise: float = 0.0
+    # rms (duty) of a shift of the teacher's integrator in the fit's rows: NNin19 moved by shift / the teacher's duty per
+    # unit of NNin19 (spec.accumulator_gain), the label by the shift (clipped to 0..1, rows at a rail left alone). The
+    # teacher's duty is linear in its integrator, so each shifted row is one the teacher labels; after any rail the
+    # teacher's integrator and NNin19 part by an offset of its own per episode, which the plain fit reads as a weak,
+    # at light load reversed, integral gain and makes up for from the duty history. 0: off
+    accumulator_shift: float = 0.0
     average: float = 0.0  # the network run and saved: an average of the optimiser's weights, this decay per update
     transient_weight: float = 0.0  # rows drawn with odds 1 + this x |the label's change| / its mean (the steps' rows)
     loop_gain_weight: float = 0.0
@@ -155,6 +167,10 @@ class Recipe:
             raise RecipeError(f"recipe {self.name}: output is 'sigmoid' or 'clamp', got {self.output!r}")
         if self.fit_loss not in ("mse", "bce"):
             raise RecipeError(f"recipe {self.name}: fit_loss is 'mse' or 'bce', got {self.fit_loss!r}")
+        if self.accumulator_shift < 0:
+            raise RecipeError(f"recipe {self.name}: accumulator_shift is an rms (duty), >= 0; got {self.accumulator_shift}")
+        if self.history_noise < 0:
+            raise RecipeError(f"recipe {self.name}: history_noise is an rms (duty), >= 0; got {self.history_noise}")
         if not 0 <= self.dagger_share <= 1:
             raise RecipeError(f"recipe {self.name}: dagger_share is a share in 0..1, got {self.dagger_share}")
         for scenario, weight in self.scenarios:

@@ -10,11 +10,12 @@ import torch
 from torch import nn
 
 from ..contract import Episode
-from ..converters.buck.spec import EpisodeParams
+from ..converters.buck.spec import ACCUMULATOR, DUTY_CHANGE, DUTY_HISTORY, EpisodeParams, accumulator_gain
 from .learners import BehaviourImitation
 from .recipes import Recipe
 
 log = logging.getLogger("buckbi.train")
+RAIL_LOW, RAIL_HIGH = 1e-3, 0.99  # a label outside these: the teacher at a rail
 
 
 def crossover_weights(T: np.ndarray, f_Hz: np.ndarray, boost: float, octaves: float = 1.0) -> np.ndarray:
@@ -75,7 +76,7 @@ def rail_rows_kept(episode: Episode, rails: str = "keep") -> np.ndarray:
     episode (gym 2) whose teacher is at a rail (duty < 0.001 or > 0.99)."""
     keep = np.ones(len(episode.y), dtype=bool)
     if rails == "drop" and episode.gym == "gym2":
-        keep &= (episode.y > 1e-3) & (episode.y < 0.99)
+        keep &= (episode.y > RAIL_LOW) & (episode.y < RAIL_HIGH)
     return keep
 
 
@@ -108,6 +109,30 @@ def fit_loss(actor: nn.Module, x: torch.Tensor, y: torch.Tensor,
         ce = nn.functional.binary_cross_entropy(out.clamp(1e-6, 1 - 1e-6), y, weight=weight)
     h = -(torch.special.xlogy(y, y) + torch.special.xlogy(1 - y, 1 - y))  # 0 log 0 = 0: labels at a rail
     return ce - (h if weight is None else weight * h).mean(), nn.functional.mse_loss(out.detach(), y)
+
+
+def noisy_history(x: torch.Tensor, rms: float, generator: torch.Generator) -> torch.Tensor:
+    """Rows ``x`` with N(0, rms^2) added to each applied-duty input (NNin11..15) and NNin18 = NNin11 - NNin12 kept."""
+    if not rms:
+        return x
+    x = x.clone()
+    cols = list(DUTY_HISTORY)
+    x[:, cols] += rms * torch.randn((x.shape[0], len(cols)), generator=generator, dtype=x.dtype)
+    x[:, DUTY_CHANGE] = x[:, cols[0]] - x[:, cols[1]]
+    return x
+
+
+def shifted_accumulator(x: torch.Tensor, y: torch.Tensor, gain: torch.Tensor, rms: float,
+                        generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows and labels with the teacher's integrator shifted by N(0, rms^2) of duty: NNin19 by shift / ``gain`` (the
+    teacher's duty per unit of NNin19, per row), the label by the shift, clipped to 0..1; rows at a rail unshifted."""
+    if not rms:
+        return x, y
+    shift = rms * torch.randn(y.shape, generator=generator, dtype=y.dtype)
+    shift = torch.where((y > RAIL_LOW) & (y < RAIL_HIGH), shift, torch.zeros_like(shift))
+    x = x.clone()
+    x[:, ACCUMULATOR] += shift.reshape(-1) / gain
+    return x, (y + shift).clamp(0.0, 1.0)
 
 
 def input_steps(x: torch.Tensor) -> torch.Tensor:
@@ -186,11 +211,15 @@ class SignoffImitation(BehaviourImitation):
         self.buffer.append((np.concatenate([e.x[k] for e, k in zip(episodes, keep)]).astype(np.float32),
                             np.concatenate([e.y[k] for e, k in zip(episodes, keep)]).astype(np.float32),
                             np.concatenate([np.abs(np.diff(e.y, prepend=e.y[:1]))[k]
-                                            for e, k in zip(episodes, keep)]).astype(np.float32)))
+                                            for e, k in zip(episodes, keep)]).astype(np.float32),
+                            np.concatenate([np.full(int(k.sum()), self._gain(e.params), np.float32)
+                                            for e, k in zip(episodes, keep)])))
         self.buffer = self.buffer[-max(1, r.replay):]
         x = torch.from_numpy(np.concatenate([b[0] for b in self.buffer]))
         y = torch.from_numpy(np.concatenate([b[1] for b in self.buffer])).reshape(-1, 1)
         change = torch.from_numpy(np.concatenate([b[2] for b in self.buffer]))
+        gain = torch.from_numpy(np.concatenate([b[3] if len(b) > 3 else np.full(len(b[1]), self._gain(None), np.float32)
+                                                for b in self.buffer]))
         odds = 1.0 + r.transient_weight * change / max(float(change.mean()), 1e-12) if r.transient_weight else None
         first = self._precondition(x)
         average = self._swap_in_fast()
@@ -211,7 +240,9 @@ class SignoffImitation(BehaviourImitation):
                 else:
                     rows = torch.multinomial(odds, r.minibatch, replacement=True, generator=self.generator)
                 self.optimizer.zero_grad()
-                fit, mse = fit_loss(self.actor, x[rows], y[rows], r.fit_loss, relative_weights(x[rows], r.relative_fit))
+                xb, yb = shifted_accumulator(x[rows], y[rows], gain[rows], r.accumulator_shift, self.generator)
+                xb = noisy_history(xb, r.history_noise, self.generator)
+                fit, mse = fit_loss(self.actor, xb, yb, r.fit_loss, relative_weights(xb, r.relative_fit))
                 lg = loop_gain_loss(self.actor, targets)
                 if not torch.isfinite(lg):  # a point whose linearisation broke down under this step: drop it
                     targets = [t for t in targets if torch.isfinite(t.loss(self.actor).detach())]
@@ -239,6 +270,13 @@ class SignoffImitation(BehaviourImitation):
                   *self.last_terms.values())
         return (self.last_terms["mse"] + r.loop_gain_weight * self.last_terms["loop_gain"]
                 + r.stability_weight * self.last_terms["stability"])
+
+    def _gain(self, params: EpisodeParams | None) -> float:
+        """The teacher's duty per unit of NNin19 in an episode (None: at the recipe's converter's own values)."""
+        if params is None:
+            conv = self.recipe.conv
+            return accumulator_gain(conv.teacher.g, conv.teacher.fz1, conv.teacher.fz2, conv.teacher.fp2, conv.fsw)
+        return accumulator_gain(params.g, params.fz1, params.fz2, params.fp2, params.fsw)
 
     def _precondition(self, x: torch.Tensor) -> nn.Linear | None:
         """With precondition "inputs": the first layer, its step scales taken from the first batch; on that batch its

@@ -18,6 +18,15 @@ N_INPUTS = 19
 IO = IOContract(inputs=tuple(f"NNin{i}" for i in range(1, N_INPUTS + 1)), output="NNout1", clock="ctrlclk",
                 label="nnpwm")
 SUBCKT = "ActorSubckt"
+DUTY_HISTORY = (10, 11, 12, 13, 14)  # NNin11..15's columns in a row: the duties the loop applied, newest first
+DUTY_CHANGE = 17  # NNin18's column: NNin11 - NNin12
+ACCUMULATOR = 18  # NNin19's column: e/vmax summed once per control period
+
+
+def accumulator_gain(g: float, fz1: float, fz2: float, fp2: float, fsw: float) -> float:
+    """The teacher's duty per unit of NNin19: its Type-III integrator (circuits/parts/teacher.inc: output per second of
+    (ref - Vo)/vmax at DC, 1 / (R2 (C1c + C2c)) = 2 pi g fz1 / (1 + fz2 / fp2)) over one control period 1 / fsw."""
+    return -2 * math.pi * g * fz1 / ((1 + fz2 / fp2) * fsw)
 # The seed notebook's training ranges (SI units), in its draw order.
 RANGES = {"vin": (150.0, 250.0), "ro": (5.0, 80.0), "Lo": (20e-6, 100e-6), "vref": (50.0, 150.0)}
 AXES = ("vin", "vref", "ro", "Lo")  # the operating point's axes, in the order sweeps and reports show them
