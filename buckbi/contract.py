@@ -31,6 +31,8 @@ class IOContract:
     vout: str = "out"  # the converter's output node
     duty: str = "duty"  # the applied (held) duty
     sense: str = "vsense"  # what the controller reads of the output voltage (V(out) plus any injection)
+    # the teacher's command as the PWM hold takes it, held (in gym 1 the applied duty; in gym 2 what it would apply)
+    teacher_duty: str = "tduty"
 
     @property
     def n_inputs(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,13 +13,14 @@ import pytest
 import torch
 from torch import nn
 
+import buckbi
 from buckbi.converters.buck.spec import EpisodeParams
 from buckbi.episodes.run import run_episode
 from buckbi.nn.checkpoint import CheckpointError, fresh_actor, load_checkpoint, seed_actor
 from buckbi.train import TrainConfig, Trainer, train
 from buckbi.train.recipes import HOLDOUT, RECIPES, RecipeError, ablation, get_recipe
 from buckbi.train.signoff import (LoopGainTarget, SignoffImitation, crossover_weights, fit_loss, loop_gain_loss, noisy_history,
-                                 shifted_accumulator,
+                                 labelled, shifted_accumulator,
                                   input_steps, mismatch, rail_rows_kept, relative_weights,
                                   stability_loss)
 
@@ -328,6 +330,52 @@ def test_the_accumulator_shift_moves_nnin19_and_the_label_together_and_leaves_ra
     np.testing.assert_allclose((xs[:, 18] - x[:, 18])[inside.reshape(-1)].numpy(),
                                (dy / gain)[inside.reshape(-1)].numpy(), rtol=1e-4, atol=1e-5)
     assert torch.equal(xs[:, :18], x[:, :18]) and torch.equal(ys[:5], y[:5]) and torch.equal(xs[:5], x[:5])
+
+
+def test_the_applied_label_is_the_duty_the_pwm_hold_took_after_each_teacher_driven_row():
+    from buckbi.contract import Episode
+    x = np.random.default_rng(0).uniform(size=(6, 19))
+    y = np.linspace(0.1, 0.6, 6)
+    teacher = Episode(gym="gym1", params=None, x=x, y=y, pred=y * 2, rows=None, elapsed_s=0.0)
+    assert labelled(teacher, "clock") is teacher
+    a = labelled(teacher, "applied")
+    np.testing.assert_array_equal(a.y, x[1:, 10])  # the next row's NNin11
+    np.testing.assert_array_equal(a.x, x[:-1]) and np.testing.assert_array_equal(a.pred, y[:-1] * 2)
+    held = np.linspace(0.2, 0.7, 6)
+    network = Episode(gym="gym2", params=None, x=x, y=y, pred=y, rows=pd.DataFrame({"V(tduty)": held}), elapsed_s=0.0)
+    np.testing.assert_array_equal(labelled(network, "applied").y, held[1:])  # what the teacher would have applied
+    with pytest.raises(ValueError, match="V\\(tduty\\)"):
+        labelled(replace(network, rows=None), "applied")
+
+
+def _clock_and_applied(simulator, tmp_path) -> tuple[float, float]:
+    p = EpisodeParams(vin=250.0, vref=60.0, ro=10.0, Lo=50e-6, steps=600)
+    e = run_episode("gym1", seed_actor(), p, tmp_path, simulator)
+    return float(e.y[-2]), float(labelled(e, "applied").y[-2])
+
+
+def test_the_clock_label_is_not_the_duty_the_teacher_applies_where_its_output_ripples(tmp_path):
+    # measured: at vin 250 V / vref 60 V / 10 Ohm the teacher's nnpwm on ctrlclk is 0.105 in steady state, the duty the
+    # PWM hold takes from it 0.240 (Vo / vin plus the losses); "applied" labels the latter
+    clock, applied = _clock_and_applied("pwl", tmp_path)
+    assert applied - clock > 0.1
+    assert applied == pytest.approx(60.0 / 250.0, abs=0.01)
+
+
+@pytest.mark.ltspice
+def test_the_clock_label_is_off_the_applied_duty_in_ngspice_too(simulator, tmp_path):
+    clock, applied = _clock_and_applied(simulator, tmp_path)
+    assert applied - clock > 0.1  # measured 0.105 and 0.240, as on the fast engine
+    assert applied == pytest.approx(60.0 / 250.0, abs=0.01)
+
+
+@pytest.mark.ltspice
+def test_the_teachers_held_command_in_a_network_driven_episode_agrees_between_the_engines(simulator, tmp_path):
+    p = EpisodeParams(vin=250.0, vref=60.0, ro=10.0, Lo=50e-6, steps=600)
+    actor, _ = load_checkpoint(Path(buckbi.__file__).parent / "data" / "pretrained_actor.pth")  # a network that regulates
+    fast = labelled(run_episode("gym2", actor, p, tmp_path / "f", "pwl"), "applied")
+    spice = labelled(run_episode("gym2", actor, p, tmp_path / "s", simulator), "applied")
+    assert np.abs(fast.y - spice.y).max() < 0.02  # measured 0.007 with the pretrained actor driving
 
 
 def test_the_preconditioned_step_moves_each_input_weight_by_its_scale_times_adams_step():

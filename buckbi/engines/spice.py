@@ -54,7 +54,7 @@ def saved_traces(gym: str, nn_in_circuit: bool = True, injects: bool = False) ->
     if g.network:
         traces += [f"V({n})" for n in IO.inputs] + ([f"V({IO.output})"] if nn_in_circuit else [])
     if g.labelled:
-        traces.append(f"V({IO.label})")
+        traces += [f"V({IO.label})", f"V({IO.teacher_duty})"]
     return traces
 
 

@@ -16,8 +16,8 @@ from .propagate import N_T, can_stay, inside_margin, leaves, modal_factors, mode
 
 # Duty-command sources: the teacher (teacher, gym1), the NN as it is (gym2), the NN limited to 0..1 (deploy).
 CMD_TEACHER, CMD_NN, CMD_NN_LIMITED = 0, 1, 2
-# Row columns: time, Vout, duty, NNin1..19, nnpwm, NNout1.
-ROW_COLS = 2 + 1 + 19 + 2
+# Row columns: time, Vout, duty, NNin1..19, nnpwm, NNout1, tduty (the teacher's command as the PWM hold took it).
+ROW_COLS = 2 + 1 + 19 + 2 + 1
 # Event kinds of a period: ctrlclk's masters sample (0), pwmclk's master samples the duty command (1), its slave
 # copies it and the switch schedule changes (2), the row (3), the noise's next value (4), waveform point j (5 + j).
 EV_SAMPLE, EV_PWM_MASTER, EV_PWM_SLAVE, EV_ROW, EV_NOISE, EV_WAVE = range(6)
@@ -140,6 +140,8 @@ def episode(lam, V, Vi, ViB, ev_z, ev_u, ev_abs, cap, bounded, sig_t, sig_v, sig
     sampled = np.zeros(19)
     duty = 0.0
     dcmd = 0.0
+    tcmd = 0.0  # the teacher's command at pwmclk's master and (tduty) at its slave: what it applies or would apply
+    tduty = 0.0
     held_fb = 0.0  # the teacher's held ADC sample: 0 V until the first edge, as the holds
     mlp_buf = np.empty((2, max(shapes[:, 0].max(), 19)))
     nn_out = mlp_into(held, weights, biases, shapes, acts, act_p, mlp_buf) if cmd != CMD_TEACHER else np.nan
@@ -370,6 +372,8 @@ def episode(lam, V, Vi, ViB, ev_z, ev_u, ev_abs, cap, bounded, sig_t, sig_v, sig
                         fifo[0] = nn_out
                     nn_out = mlp_into(held, weights, biases, shapes, acts, act_p, mlp_buf)
             elif e == EV_PWM_MASTER:  # pwmclk master samples the duty command
+                if teacher_runs:
+                    tcmd = min(max(x[OI], 0.0), 1.0)
                 if cmd == CMD_TEACHER:
                     dcmd = min(max(x[OI], 0.0), 1.0)
                 else:
@@ -377,6 +381,7 @@ def episode(lam, V, Vi, ViB, ev_z, ev_u, ev_abs, cap, bounded, sig_t, sig_v, sig
                     dcmd = applied if cmd == CMD_NN else min(max(applied, 0.0), 1.0)
             elif e == EV_PWM_SLAVE:  # the duty changes; the switch follows [saw < duty - threshold] until the next
                 duty = dcmd
+                tduty = tcmd
                 on, nt = switch_toggles(duty - thr, t, t + per, td, tr, pw, tf, per, tog_t, tog_s)
                 ti = 0
                 pmode = _plant_mode(on, x[IL])
@@ -390,6 +395,7 @@ def episode(lam, V, Vi, ViB, ev_z, ev_u, ev_abs, cap, bounded, sig_t, sig_v, sig
                     rows[k, 3 + j] = held[j]
                 rows[k, 22] = min(max(x[OI], 0.0), 1.0) if teacher_runs else np.nan
                 rows[k, 23] = nn_out
+                rows[k, 24] = tduty if teacher_runs else np.nan
 
 
 @njit_kernel(parallel=True)

@@ -100,6 +100,10 @@ class Recipe:
     # imitation from histories): its integral action moves into its own duty history, with period-map poles near +-1.
     # Training with input noise is a ridge penalty on those inputs' weights (Bishop 1995). 0: off
     history_noise: float = 0.0
+    # the fit's label: "clock" (the seed's: the teacher's output nnpwm sampled on ctrlclk with the inputs), or "applied"
+    # (the teacher's command as the PWM hold took it after the row, tduty: what the network's output replaces; measured
+    # 0.02-0.13 of duty from "clock" in steady state, through the switching ripple on nnpwm)
+    label: str = "clock"
     # rms (duty) of a shift of the teacher's integrator in the fit's rows: NNin19 moved by shift / the teacher's duty per
     # unit of NNin19 (spec.accumulator_gain), the label by the shift (clipped to 0..1, rows at a rail left alone). The
     # teacher's duty is linear in its integrator, so each shifted row is one the teacher labels; after any rail the
@@ -169,6 +173,8 @@ class Recipe:
             raise RecipeError(f"recipe {self.name}: fit_loss is 'mse' or 'bce', got {self.fit_loss!r}")
         if self.accumulator_shift < 0:
             raise RecipeError(f"recipe {self.name}: accumulator_shift is an rms (duty), >= 0; got {self.accumulator_shift}")
+        if self.label not in ("clock", "applied"):
+            raise RecipeError(f"recipe {self.name}: label is 'clock' or 'applied', got {self.label!r}")
         if self.history_noise < 0:
             raise RecipeError(f"recipe {self.name}: history_noise is an rms (duty), >= 0; got {self.history_noise}")
         if not 0 <= self.dagger_share <= 1:

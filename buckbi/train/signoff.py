@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..contract import Episode
-from ..converters.buck.spec import ACCUMULATOR, DUTY_CHANGE, DUTY_HISTORY, EpisodeParams, accumulator_gain
+from ..contract import Episode, IOContract
+from ..converters.buck.spec import ACCUMULATOR, IO, DUTY_CHANGE, DUTY_HISTORY, EpisodeParams, accumulator_gain
 from .learners import BehaviourImitation
 from .recipes import Recipe
 
@@ -69,6 +69,23 @@ class LoopGainTarget:
             self.keep = _loop_states(self.fixed.loop, M.detach().real.numpy())
         M = M[self.keep][:, self.keep]
         return torch.relu(torch.linalg.eigvals(M).abs().max() - self.radius)
+
+
+def labelled(episode: Episode, label: str = "clock") -> Episode:
+    """The episode as the fit takes it: with ``label = "applied"`` each row's label is the teacher's command as the PWM
+    hold took it after the row (the next row's tduty: in gym 1 its NNin11, in gym 2 what the teacher would have
+    applied), its last row dropped; otherwise as it is."""
+    if label != "applied" or len(episode.y) < 2:
+        return episode
+    if episode.gym == "gym2":
+        column = IOContract.column(IO.teacher_duty)
+        if episode.rows is None or column not in episode.rows:
+            raise ValueError(f"label 'applied' needs the network-driven episode's {column} (the teacher's command at "
+                             "the PWM hold): run it with this version's gyms")
+        after = episode.rows[column].to_numpy()[1:]
+    else:
+        after = episode.x[1:, DUTY_HISTORY[0]]
+    return replace(episode, x=episode.x[:-1], y=after.astype(episode.y.dtype), pred=episode.pred[:-1])
 
 
 def rail_rows_kept(episode: Episode, rails: str = "keep") -> np.ndarray:
@@ -207,6 +224,7 @@ class SignoffImitation(BehaviourImitation):
 
     def update(self, episodes: list[Episode]) -> float:
         r = self.recipe
+        episodes = [labelled(e, r.label) for e in episodes]
         keep = [rail_rows_kept(e, r.dagger_rails) for e in episodes]
         self.buffer.append((np.concatenate([e.x[k] for e, k in zip(episodes, keep)]).astype(np.float32),
                             np.concatenate([e.y[k] for e, k in zip(episodes, keep)]).astype(np.float32),
