@@ -21,7 +21,8 @@ from .network import ACT_NONE, mlp_rows
 from .model import modal_model, operating_point
 
 _CMD = {"teacher": CMD_TEACHER, "nn": CMD_NN, "nn_limited": CMD_NN_LIMITED}  # by Gym.command
-COLUMNS = (["time", "V(out)", "V(duty)"] + [f"V(nnin{i})" for i in range(1, 20)] + ["V(nnpwm)", "V(nnout1)", "V(tduty)"])
+COLUMNS = (["time", "V(out)", "V(duty)"] + [f"V(nnin{i})" for i in range(1, 20)]
+           + ["V(nnpwm)", "V(nnout1)", "V(tduty)"])
 assert len(COLUMNS) == ROW_COLS
 
 

@@ -104,11 +104,11 @@ class Recipe:
     # (the teacher's command as the PWM hold took it after the row, tduty: what the network's output replaces; measured
     # 0.02-0.13 of duty from "clock" in steady state, through the switching ripple on nnpwm)
     label: str = "clock"
-    # rms (duty) of a shift of the teacher's integrator in the fit's rows: NNin19 moved by shift / the teacher's duty per
-    # unit of NNin19 (spec.accumulator_gain), the label by the shift (clipped to 0..1, rows at a rail left alone). The
-    # teacher's duty is linear in its integrator, so each shifted row is one the teacher labels; after any rail the
-    # teacher's integrator and NNin19 part by an offset of its own per episode, which the plain fit reads as a weak,
-    # at light load reversed, integral gain and makes up for from the duty history. 0: off
+    # rms (duty) of a shift of the teacher's integrator in the fit's rows: NNin19 moved by shift / the teacher's duty
+    # per unit of NNin19 (spec.accumulator_gain), the label by the shift (clipped to 0..1, rows at a rail left alone).
+    # The teacher's duty is linear in its integrator, so each shifted row is one the teacher labels. Under the teacher
+    # NNin19 ramps in steady state (the sampled error sees the ripple: -0.31 % of vref at 200/100 V full load) while
+    # the label stays put, so plain rows cannot pin the network's integral gain (docs/training.md). 0: off
     accumulator_shift: float = 0.0
     average: float = 0.0  # the network run and saved: an average of the optimiser's weights, this decay per update
     transient_weight: float = 0.0  # rows drawn with odds 1 + this x |the label's change| / its mean (the steps' rows)
@@ -172,7 +172,8 @@ class Recipe:
         if self.fit_loss not in ("mse", "bce"):
             raise RecipeError(f"recipe {self.name}: fit_loss is 'mse' or 'bce', got {self.fit_loss!r}")
         if self.accumulator_shift < 0:
-            raise RecipeError(f"recipe {self.name}: accumulator_shift is an rms (duty), >= 0; got {self.accumulator_shift}")
+            raise RecipeError(f"recipe {self.name}: accumulator_shift is an rms (duty), >= 0; "
+                              f"got {self.accumulator_shift}")
         if self.label not in ("clock", "applied"):
             raise RecipeError(f"recipe {self.name}: label is 'clock' or 'applied', got {self.label!r}")
         if self.history_noise < 0:

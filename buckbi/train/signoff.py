@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..contract import Episode, IOContract
-from ..converters.buck.spec import ACCUMULATOR, IO, DUTY_CHANGE, DUTY_HISTORY, EpisodeParams, accumulator_gain
+from ..converters.buck.spec import ACCUMULATOR, DUTY_CHANGE, DUTY_HISTORY, IO, EpisodeParams, accumulator_gain
 from .learners import BehaviourImitation
 from .recipes import Recipe
 
