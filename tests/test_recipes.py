@@ -20,8 +20,8 @@ from buckbi.nn.checkpoint import CheckpointError, fresh_actor, load_checkpoint, 
 from buckbi.train import TrainConfig, Trainer, train
 from buckbi.train.recipes import HOLDOUT, RECIPES, RecipeError, ablation, get_recipe
 from buckbi.train.signoff import (LoopGainTarget, SignoffImitation, crossover_weights, fit_loss, input_steps, labelled,
-                                  loop_gain_loss, mismatch, noisy_history, rail_rows_kept, relative_weights,
-                                  shifted_accumulator, stability_loss)
+                                  least_phase_margin, loop_gain_loss, margin_loss, mismatch, noisy_history,
+                                  rail_rows_kept, relative_weights, shifted_accumulator, stability_loss)
 
 SIGNOFF = get_recipe("signoff")
 # The sign-off recipe cut down to seconds: the same ingredients, short episodes, few steps.
@@ -161,6 +161,34 @@ def test_the_pole_hinge_is_zero_inside_its_radius_and_pulls_an_outlying_pole_in(
             w -= 1e-3 * g / max(float(g.abs().max()), 1e-12)
     assert float(target.excess_pole(actor).detach()) < 0.01  # one small step along -grad moves the pole in
     assert float(stability_loss(actor, [])) == 0.0
+
+
+def test_the_least_phase_margin_reads_as_python_control_does_and_the_margin_hinge_raises_it():
+    from buckbi.loopgain.margins import margins
+    from buckbi.nn.actors import resolve_actor
+    f = np.geomspace(10.0, 24e3, 35)
+    for T in (1e3 / (1j * f), 2e3 / (1j * f * (1 + 1j * f / 1.5e3)), 1e6 / (1j * f) ** 2 * (1 + 1j * f / 300)):
+        pm = least_phase_margin(torch.from_numpy(T), f)
+        assert np.degrees(float(pm)) == pytest.approx(margins(f, T).phase_margin_deg, abs=0.5)
+    assert least_phase_margin(torch.from_numpy(0.5 / (1 + 1j * f)), f) is None  # |T| < 1 everywhere
+    actor = resolve_actor("seed-pretrained")  # 6-15 degrees of margin in continuous conduction
+    p = EpisodeParams(vin=200.0, vref=100.0, ro=20.0, Lo=50e-6)
+    target = LoopGainTarget(actor, p, SIGNOFF.frequencies())
+    T = target.fixed.T(actor, target.f).detach().numpy()
+    own = np.degrees(float(least_phase_margin(torch.from_numpy(T), target.f)))
+    fine = np.geomspace(50.0, 24e3, 430)  # 48 points per octave: python-control's reading, converged
+    exact = margins(fine, target.fixed.T(actor, fine).detach().numpy()).phase_margin_deg
+    assert own == pytest.approx(exact, abs=1.0) and own < 30  # measured 0.3-1.0 off on 3 points per octave
+    hinge = margin_loss(actor, [target], 45.0)
+    assert float(hinge.detach()) == pytest.approx(np.radians(45.0 - own) ** 2, rel=1e-3)
+    assert float(margin_loss(actor, [target], own - 1.0).detach()) == 0.0  # above its floor: no pull
+    grads = torch.autograd.grad(hinge, list(actor.parameters()))
+    with torch.no_grad():
+        for w, g in zip(actor.parameters(), grads):
+            w -= 1e-3 * g / max(float(g.abs().max()), 1e-12)
+    T = target.fixed.T(actor, target.f).detach()
+    assert np.degrees(float(least_phase_margin(T, target.f))) > own  # one small step along -grad raises the margin
+    assert float(margin_loss(actor, [], 45.0)) == 0.0
 
 
 def test_the_mismatch_weights_the_teacher_crossover_and_reads_gain_and_phase():

@@ -121,6 +121,13 @@ class Recipe:
     # beyond the teacher's plus stability_share of the teacher's distance to the unit circle (0: off)
     stability_weight: float = 0.0
     stability_share: float = 0.5
+    # a hinge on the network's phase margin at the loop-gain points: (margin_floor_deg - its least phase margin over
+    # the band's unity-gain crossings)^2 in radians^2 where positive (0: off). Matching the teacher's T(f) pulls towards
+    # the teacher's own margins, 46.5-48.3 degrees at the default plan's light-load corners against a 45-degree limit;
+    # the hinge asks for more where the teacher has little (light-load crossovers lie at 38-380 Hz: extend
+    # loop_gain_band down to them). Its weight: margin_weight
+    margin_floor_deg: float = 0.0
+    margin_weight: float = 0.0
     select_no_orbit: float = 2.0  # the selection score's charge per validation point where the network has no orbit
     # the converter the episodes run on (None: the reference buck); the settings above are written for the
     # reference's and ``for_converter`` carries them over (times in control periods, loads and the box in its ranges)
@@ -176,6 +183,9 @@ class Recipe:
                               f"got {self.accumulator_shift}")
         if self.label not in ("clock", "applied"):
             raise RecipeError(f"recipe {self.name}: label is 'clock' or 'applied', got {self.label!r}")
+        if self.margin_weight < 0 or not 0 <= self.margin_floor_deg < 180:
+            raise RecipeError(f"recipe {self.name}: margin_weight is >= 0 and margin_floor_deg in 0..180 degrees, got "
+                              f"{self.margin_weight} and {self.margin_floor_deg}")
         if self.history_noise < 0:
             raise RecipeError(f"recipe {self.name}: history_noise is an rms (duty), >= 0; got {self.history_noise}")
         if not 0 <= self.dagger_share <= 1:

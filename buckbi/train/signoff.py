@@ -40,6 +40,20 @@ def mismatch(T_nn: torch.Tensor, T_teacher: torch.Tensor, weights: torch.Tensor 
     return (terms if weights is None else weights * terms).mean()
 
 
+def least_phase_margin(T: torch.Tensor, f_Hz: np.ndarray) -> torch.Tensor | None:
+    """The least phase margin (radians) over the unity-gain crossings of ``T`` on the grid ``f_Hz``, differentiable:
+    at each crossing log|T| and the margin angle(-T) interpolated linearly in log f between the grid's two points
+    either side (as python-control reads frequency-response data); None where |T| never crosses 1 in the band."""
+    mag = torch.log(T.abs())
+    pm = torch.angle(-T)  # 180 degrees + the phase of T, in (-pi, pi]
+    sign = (mag.detach() >= 0).to(torch.int8)
+    idx = torch.nonzero(sign[:-1] != sign[1:]).flatten()
+    if not len(idx):
+        return None
+    alpha = mag[idx] / (mag[idx] - mag[idx + 1])
+    return (pm[idx] + alpha * (pm[idx + 1] - pm[idx])).min()
+
+
 class LoopGainTarget:
     """The teacher's T(f) at one operating point and the network's, differentiable, at the teacher's orbit."""
 
@@ -59,6 +73,14 @@ class LoopGainTarget:
     def loss(self, actor: nn.Module) -> torch.Tensor:
         """The mismatch of the network's T(f) at this point, weighted towards the teacher's crossover."""
         return mismatch(self.fixed.T(actor, self.f), self.T_teacher, self.weights)
+
+    def margin_shortfall(self, actor: nn.Module, floor_deg: float) -> torch.Tensor:
+        """(floor - the network's least phase margin)^2 in radians^2 where the margin is short of ``floor_deg``,
+        else 0 (also where its |T| does not cross 1 in the band)."""
+        pm = least_phase_margin(self.fixed.T(actor, self.f), self.f)
+        if pm is None:
+            return torch.zeros((), dtype=torch.float64)
+        return torch.relu(np.radians(floor_deg) - pm) ** 2
 
     def excess_pole(self, actor: nn.Module) -> torch.Tensor:
         """How far the largest |eigenvalue| of the network's linearised period map at this orbit lies beyond
@@ -176,6 +198,13 @@ def loop_gain_loss(actor: nn.Module, targets: list[LoopGainTarget]) -> torch.Ten
     return torch.stack([t.loss(actor) for t in targets]).mean()
 
 
+def margin_loss(actor: nn.Module, targets: list[LoopGainTarget], floor_deg: float) -> torch.Tensor:
+    """The phase-margin hinge over several operating points (0 where there are none)."""
+    if not targets:
+        return torch.zeros((), dtype=torch.float64)
+    return torch.stack([t.margin_shortfall(actor, floor_deg) for t in targets]).mean()
+
+
 def stability_loss(actor: nn.Module, targets: list[LoopGainTarget]) -> torch.Tensor:
     """The critical-pole hinge over several operating points (0 where there are none)."""
     if not targets:
@@ -248,7 +277,7 @@ class SignoffImitation(BehaviourImitation):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         self.actor.train()
-        mse = lg = st = torch.zeros(())
+        mse = lg = st = pmh = torch.zeros(())
         try:
             for _ in range(self.epochs):
                 if not r.minibatch:
@@ -269,6 +298,9 @@ class SignoffImitation(BehaviourImitation):
                 if r.stability_weight:
                     st = stability_loss(self.actor, targets)
                     total = total + r.stability_weight * st.to(mse.dtype)
+                if r.margin_weight:
+                    pmh = margin_loss(self.actor, targets, r.margin_floor_deg)
+                    total = total + r.margin_weight * pmh.to(mse.dtype)
                 if not torch.isfinite(total):
                     continue  # never a step on a non-finite loss: the weights stay as they were
                 total.backward()
@@ -283,11 +315,11 @@ class SignoffImitation(BehaviourImitation):
         self._average(average)
         self.updates += 1
         self.last_terms = {"mse": float(mse.detach()), "loop_gain": float(lg.detach()), "stability": float(st.detach()),
-                           "loop_gain_points": len(targets)}
-        log.debug("signoff update: mse %.3e, loop-gain term %.3e, pole hinge %.3e at %d points",
+                           "margin": float(pmh.detach()), "loop_gain_points": len(targets)}
+        log.debug("signoff update: mse %.3e, loop-gain term %.3e, pole hinge %.3e, margin hinge %.3e at %d points",
                   *self.last_terms.values())
         return (self.last_terms["mse"] + r.loop_gain_weight * self.last_terms["loop_gain"]
-                + r.stability_weight * self.last_terms["stability"])
+                + r.stability_weight * self.last_terms["stability"] + r.margin_weight * self.last_terms["margin"])
 
     def _gain(self, params: EpisodeParams | None) -> float:
         """The teacher's duty per unit of NNin19 in an episode (None: at the recipe's converter's own values)."""
