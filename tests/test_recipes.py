@@ -171,6 +171,13 @@ def test_the_least_phase_margin_reads_as_python_control_does_and_the_margin_hing
         pm = least_phase_margin(torch.from_numpy(T), f)
         assert np.degrees(float(pm)) == pytest.approx(margins(f, T).phase_margin_deg, abs=0.5)
     assert least_phase_margin(torch.from_numpy(0.5 / (1 + 1j * f)), f) is None  # |T| < 1 everywhere
+    # a resonance: |T| crosses 1 three times, with margins 61.6, -81.4 (the phase wrapped past -180 to +100 while
+    # |T| < 1: far from -1) and 113 degrees (the phase falls through 180 between two grid points); the binding one is
+    # the nearest 0, as python-control reports
+    fr = np.array([100.0, 200.0, 300.0, 400.0, 800.0, 1600.0, 3200.0])
+    mag, deg = np.array([3.0, 0.5, 0.4, 2.0, 4.0, 0.5, 0.2]), np.array([-100.0, -130.0, 110.0, 90.0, 20.0, -110.0, -120.0])
+    pm = least_phase_margin(torch.from_numpy(mag * np.exp(1j * np.radians(deg))), fr)
+    assert np.degrees(float(pm)) == pytest.approx(80 - 30 * np.log(3) / np.log(6), abs=1e-6)
     actor = resolve_actor("seed-pretrained")  # 6-15 degrees of margin in continuous conduction
     p = EpisodeParams(vin=200.0, vref=100.0, ro=20.0, Lo=50e-6)
     target = LoopGainTarget(actor, p, SIGNOFF.frequencies())

@@ -41,9 +41,11 @@ def mismatch(T_nn: torch.Tensor, T_teacher: torch.Tensor, weights: torch.Tensor 
 
 
 def least_phase_margin(T: torch.Tensor, f_Hz: np.ndarray) -> torch.Tensor | None:
-    """The least phase margin (radians) over the unity-gain crossings of ``T`` on the grid ``f_Hz``, differentiable:
-    at each crossing log|T| and the margin angle(-T) interpolated linearly in log f between the grid's two points
-    either side (as python-control reads frequency-response data); None where |T| never crosses 1 in the band."""
+    """The phase margin (radians) of ``T`` on the grid ``f_Hz`` as python-control reports it, differentiable: at each
+    unity-gain crossing 180 degrees + the phase of T, log|T| and the phase interpolated linearly in log f between the
+    grid's two points either side (the phase along its shorter way round), and of the crossings the one whose margin is
+    nearest 0 (``stability_margins``: where a resonance makes |T| cross 1 three times, a crossing whose phase has
+    wrapped lies far from -1 and does not bind); None where |T| never crosses 1 in the band."""
     mag = torch.log(T.abs())
     pm = torch.angle(-T)  # 180 degrees + the phase of T, in (-pi, pi]
     sign = (mag.detach() >= 0).to(torch.int8)
@@ -51,7 +53,9 @@ def least_phase_margin(T: torch.Tensor, f_Hz: np.ndarray) -> torch.Tensor | None
     if not len(idx):
         return None
     alpha = mag[idx] / (mag[idx] - mag[idx + 1])
-    return (pm[idx] + alpha * (pm[idx + 1] - pm[idx])).min()
+    step = torch.remainder(pm[idx + 1] - pm[idx] + np.pi, 2 * np.pi) - np.pi
+    at = torch.remainder(pm[idx] + alpha * step + np.pi, 2 * np.pi) - np.pi
+    return at[torch.argmin(at.detach().abs())]
 
 
 class LoopGainTarget:
