@@ -158,14 +158,18 @@ SPICE_F = frequencies(40, 10240, 1)  # 40 Hz .. 10 kHz, an octave apart (the ful
 
 @pytest.fixture(scope="module")
 def spice_and_fast(simulator, tmp_path_factory):
-    """NN (the pretrained actor) and teacher loop gains at the three points, in ngspice and on the fast simulator."""
+    """NN (the pretrained actor) and teacher loop gains at the three points, in ngspice and on the fast simulator,
+    both from the same fixed start-up (the engines compared on the same runs; the default start-up would wait out the
+    seed-pretrained actor's slow mode, 5 x 250-500 periods, which costs ngspice minutes and compares nothing more)."""
+    from buckbi.loopgain import settle_for
     actor, out = resolve_actor("seed-pretrained"), {}
     for name, p in POINTS.items():
         for sim in ("spice", "pwl"):
             engine = simulator if sim == "spice" else "pwl"
             out[name, sim] = pd.concat([
                 measure(actor, [p], SPICE_F, tmp_path_factory.mktemp(f"{name}_{sim}_{who}"), engine, jobs=2,
-                        amplitude=AGREE_AMPLITUDE[who], controllers=(who,)).table for who in AGREE_AMPLITUDE])
+                        amplitude=AGREE_AMPLITUDE[who], controllers=(who,), settle=settle_for(p.fsw)).table
+                for who in AGREE_AMPLITUDE])
     return out
 
 

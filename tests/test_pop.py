@@ -91,6 +91,24 @@ def test_a_linear_network_gives_its_formula():
         assert np.abs((np.degrees(np.angle(lg.T / T)) + 180) % 360 - 180).max() <= 1.0
 
 
+def test_the_default_start_up_waits_for_a_slow_light_load_loop(tmp_path):
+    """At vin 150 V, vref 140 V, 750 Ohm the teacher's slowest mode takes 629 periods: read 8 ms after the soft start
+    its injection gave 48.3 degrees of phase margin; the default start-up now lasts 5 of those time constants and
+    reads what POP + AC reads (35.8: the teacher misses the default plan's 45 there)."""
+    from buckbi.loopgain.measure import MAX_SETTLE_PERIODS, SETTLE_PERIODS, settle_for, slowest_mode_periods
+    p = EpisodeParams(vin=150.0, ro=750.0, Lo=50e-6, vref=140.0, steps=64)
+    tau = slowest_mode_periods("teacher", None, p)
+    assert 500 < tau < 800
+    assert settle_for(p.fsw, 2.0, tau) == pytest.approx(2e-3 + 5 * tau / p.fsw)
+    assert settle_for(p.fsw, 2.0, 10.0) == pytest.approx(2e-3 + SETTLE_PERIODS / p.fsw)  # a fast loop: the fixed one
+    assert settle_for(p.fsw, 2.0, math.inf) == pytest.approx(2e-3 + MAX_SETTLE_PERIODS / p.fsw)  # no orbit: longest
+    pop = margins(F, loop_gain("teacher", None, p, F).T)
+    t = measure(None, [p], F, tmp_path, "pwl", controllers=("teacher",)).table  # the default start-up
+    T = 10 ** (t["gain_dB"].to_numpy() / 20) * np.exp(1j * np.radians(t["phase_deg"].to_numpy()))
+    inj = margins(F, T)
+    assert abs(inj.phase_margin_deg - pop.phase_margin_deg) <= PM_DEG and inj.phase_margin_deg < 40
+
+
 def test_behind_a_one_period_delay(tmp_path):
     """A network stable behind the delay against the injection; the shipped ones oscillate there, and say so."""
     p = EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, steps=64, delay_periods=1)
