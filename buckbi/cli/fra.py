@@ -31,7 +31,8 @@ def add_parser(sub) -> None:
                         "about this much (|V(vsense)| within 3x; see --check-linearity)")
     g.add_argument("--settle", type=float, default=None,
                    help="start-up before the averaging window, s (default: the converter's soft start, then 400 "
-                        "control periods: 0.01 for the reference buck)")
+                        "control periods, 0.01 s for the reference buck, or 5 time constants of the loop's slowest "
+                        "mode where that is longer: light loads; 250 ms more where POP finds no orbit)")
     g.add_argument("--check-linearity", action="store_true",
                    help="run every frequency again at half the amplitude and report where the gain moves by more "
                         "than 0.2 dB or 2 degrees")
