@@ -15,6 +15,7 @@ from ..contract import Episode, EpisodeError
 from ..converters.buck.spec import IO, EpisodeParams
 from ..engines import FastEngine, is_fast
 from ..episodes.run import run_episodes
+from .result import FraResult  # noqa: F401 (buckbi.loopgain.measure.FraResult, as before)
 
 log = logging.getLogger("buckbi.loopgain")
 CONTROLLERS = {"nn": "deploy", "teacher": "teacher"}  # who, and the gym that runs it alone
@@ -159,14 +160,6 @@ def parse_point(text: str, conv=None) -> EpisodeParams:
         return conv.params(**values)
     except EpisodeError as err:
         raise FraError(f"--point {text!r}: {err}") from None
-
-
-@dataclass
-class FraResult:
-    """Long table: one row per point, controller and frequency (gain, phase, the components, any error)."""
-
-    table: pd.DataFrame
-    points: list[EpisodeParams]
 
 
 def _phase_deg(T: np.ndarray) -> np.ndarray:

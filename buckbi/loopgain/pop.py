@@ -548,7 +548,7 @@ def measure_pop(actor, points: list[EpisodeParams], freqs, controllers: tuple[st
     columns, the injection's amplitudes empty, the critical pole added; a point without an orbit is one error row
     per frequency, as a failed injection is."""
     import pandas as pd
-    from .measure import FraResult
+    from .result import FraResult
     records = []
     for k, point in enumerate(points, 1):
         for who in controllers:
