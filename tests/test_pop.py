@@ -102,6 +102,9 @@ def test_the_default_start_up_waits_for_a_slow_light_load_loop(tmp_path):
     assert settle_for(p.fsw, 2.0, tau) == pytest.approx(2e-3 + 5 * tau / p.fsw)
     assert settle_for(p.fsw, 2.0, 10.0) == pytest.approx(2e-3 + SETTLE_PERIODS / p.fsw)  # a fast loop: the fixed one
     assert settle_for(p.fsw, 2.0, math.inf) == pytest.approx(2e-3 + MAX_SETTLE_PERIODS / p.fsw)  # no orbit: longest
+    # a loop that oscillates (the seed-pretrained actor behind a one-period delay: an unstable orbit) keeps the fixed one
+    delayed = EpisodeParams(vin=200.0, ro=20.0, Lo=50e-6, vref=100.0, steps=64, delay_periods=1)
+    assert slowest_mode_periods("nn", seed_pretrained_actor(), delayed) == 0.0
     pop = margins(F, loop_gain("teacher", None, p, F).T)
     t = measure(None, [p], F, tmp_path, "pwl", controllers=("teacher",)).table  # the default start-up
     T = 10 ** (t["gain_dB"].to_numpy() / 20) * np.exp(1j * np.radians(t["phase_deg"].to_numpy()))

@@ -71,21 +71,27 @@ def settle_for(fsw: float, soft_start_ms: float = SOFT_START_MS, slow_periods: f
 
 def slowest_mode_periods(who: str, actor, point: EpisodeParams) -> float:
     """The time constant, in control periods, of the slowest mode of ``who``'s loop at ``point``: -1 / ln of its
-    period map's critical pole (POP on the fast model). Where POP finds no stable periodic operating point (Newton
-    does not converge on a mode this slow, or the loop oscillates) inf: the longest start-up (measured: a network at
-    vin 150 V, vref 140 V, 750 Ohm without an orbit by POP reads 5.9 degrees of phase margin after 65 ms, 79.4 after
-    250 ms, 79.8 after 500 ms). 0 where POP cannot run (a netlist without a PyTorch model): the fixed start-up."""
-    from .pop import PopError, loop_gain as pop_loop_gain
+    period map's critical pole (POP on the fast model). Where Newton finds no periodic operating point (a mode this
+    slow defeats it) inf: the longest start-up (measured: a network at vin 150 V, vref 140 V, 750 Ohm without an orbit
+    by POP reads 5.9 degrees of phase margin after 65 ms, 79.4 after 250 ms, 79.8 after 500 ms). 0, the fixed
+    start-up, where the orbit is unstable (the loop oscillates: waiting longer settles nothing) or POP cannot run (a
+    netlist without a PyTorch model)."""
+    from .pop import Loop, PopError, _loop_states, find_orbit, period_jacobian
     try:
-        rho = pop_loop_gain(who, actor if who == "nn" else None, point, [point.fsw / 4]).critical_pole
+        loop = Loop(who, actor if who == "nn" else None, point)
+    except Exception as err:  # noqa: BLE001 (a network POP cannot run: the fixed start-up)
+        log.debug("fra start-up: POP cannot run the %s (%s): the fixed start-up", who, err)
+        return 0.0
+    try:
+        orbit = find_orbit(loop)
     except PopError as err:
         log.debug("fra start-up: no orbit for the %s at vin %g V, vref %g V (%s): the longest", who, point.vin,
                   point.vref, err)
         return math.inf
-    except Exception as err:  # noqa: BLE001 (a network POP cannot run: the fixed start-up)
-        log.debug("fra start-up: POP cannot run the %s (%s): the fixed start-up", who, err)
-        return 0.0
-    return -1.0 / math.log(rho) if 0.0 < rho < 1.0 else math.inf
+    M = orbit.jacobian if orbit.jacobian is not None else period_jacobian(loop, orbit.segments)
+    keep = _loop_states(loop, M)
+    rho = float(np.max(np.abs(np.linalg.eigvals(M[np.ix_(keep, keep)]))))
+    return -1.0 / math.log(rho) if 0.0 < rho < 1.0 else 0.0
 
 
 def plan_for(f: float, amplitude: float = AMPLITUDE, settle: float = SETTLE, tavgmin: float = TAVGMIN,
