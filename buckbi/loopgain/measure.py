@@ -76,7 +76,7 @@ def slowest_mode_periods(who: str, actor, point: EpisodeParams) -> float:
     by POP reads 5.9 degrees of phase margin after 65 ms, 79.4 after 250 ms, 79.8 after 500 ms). 0, the fixed
     start-up, where the orbit is unstable (the loop oscillates: waiting longer settles nothing) or POP cannot run (a
     netlist without a PyTorch model)."""
-    from .pop import Loop, PopError, _loop_states, find_orbit, period_jacobian
+    from .pop import Loop, PopError, critical_pole, find_orbit
     try:
         loop = Loop(who, actor if who == "nn" else None, point)
     except Exception as err:  # noqa: BLE001 (a network POP cannot run: the fixed start-up)
@@ -88,9 +88,7 @@ def slowest_mode_periods(who: str, actor, point: EpisodeParams) -> float:
         log.debug("fra start-up: no orbit for the %s at vin %g V, vref %g V (%s): the longest", who, point.vin,
                   point.vref, err)
         return math.inf
-    M = orbit.jacobian if orbit.jacobian is not None else period_jacobian(loop, orbit.segments)
-    keep = _loop_states(loop, M)
-    rho = float(np.max(np.abs(np.linalg.eigvals(M[np.ix_(keep, keep)]))))
+    rho = critical_pole(loop, orbit)
     return -1.0 / math.log(rho) if 0.0 < rho < 1.0 else 0.0
 
 

@@ -477,6 +477,13 @@ def find_orbit(loop: Loop, max_iter: int = 60, tol: float = 1e-9) -> Orbit:
                       "by injection (--method inject)" if rho > 1 else ""))
 
 
+def critical_pole(loop: Loop, orbit: Orbit) -> float:
+    """The largest |eigenvalue| of the loop's linearised period map at ``orbit`` (its slowest mode; >= 1: unstable)."""
+    M = orbit.jacobian if orbit.jacobian is not None else period_jacobian(loop, orbit.segments)
+    keep = _loop_states(loop, M)
+    return float(np.max(np.abs(np.linalg.eigvals(M[np.ix_(keep, keep)]))))
+
+
 def loop_gain(controller: str, actor: nn.Module | None, params: EpisodeParams, f_Hz) -> LoopGain:
     """T(f) = -V(out)/V(vsense) of the loop broken at the sensed Vout, from its periodic operating point."""
     f = np.asarray(f_Hz, dtype=float)
@@ -488,9 +495,7 @@ def loop_gain(controller: str, actor: nn.Module | None, params: EpisodeParams, f
     if limited:
         raise PopError(f"the {controller}'s duty command sits at {limited[0]:g} on the orbit at vin {params.vin:g} V, "
                        f"vref {params.vref:g} V (a limit of 0..1): no small-signal path through it, no loop gain there")
-    M = orbit.jacobian if orbit.jacobian is not None else period_jacobian(loop, orbit.segments)
-    keep = _loop_states(loop, M)
-    rho = float(np.max(np.abs(np.linalg.eigvals(M[np.ix_(keep, keep)]))))
+    rho = critical_pole(loop, orbit)
     if rho >= 1.0:
         raise PopError(f"the periodic operating point of the {controller} at vin {params.vin:g} V, vref {params.vref:g} "
                        f"V is unstable: the linearised period map's largest |eigenvalue| is {rho:.3f} (>= 1: the "

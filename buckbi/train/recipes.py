@@ -123,9 +123,9 @@ class Recipe:
     stability_share: float = 0.5
     # a hinge on the network's phase margin at the loop-gain points: (margin_floor_deg - its least phase margin over
     # the band's unity-gain crossings)^2 in radians^2 where positive (0: off). Matching the teacher's T(f) pulls towards
-    # the teacher's own margins, 46.5-48.3 degrees at the default plan's light-load corners against a 45-degree limit;
-    # the hinge asks for more where the teacher has little (light-load crossovers lie at 38-380 Hz: extend
-    # loop_gain_band down to them). Its weight: margin_weight
+    # the teacher's own margins, 35.8-44.9 degrees at two of the default plan's light-load corners (limit 45) and
+    # 35.7-35.8 at light-load points inside the box; the hinge asks for more (light-load crossovers lie at
+    # 38-380 Hz: extend loop_gain_band down to them). Its weight: margin_weight
     margin_floor_deg: float = 0.0
     margin_weight: float = 0.0
     select_no_orbit: float = 2.0  # the selection score's charge per validation point where the network has no orbit
