@@ -635,3 +635,28 @@ def test_the_plan_selection_scores_the_seeds_network_below_the_signoff_one(tmp_p
     for name in ("refstep", "loopgain"):
         assert misses(seed, *third[name]) and not misses(shipped, *third[name]), name
     assert shipped_misses <= sel.score(shipped) < shipped_misses + 1  # the closeness tie-break: below one line
+
+
+def test_the_raised_target_gives_the_teacher_margin_where_light_load_takes_it_away():
+    from buckbi.loopgain.margins import margins
+    from buckbi.loopgain.pop import loop_gain
+    from buckbi.nn.actors import resolve_actor
+    from buckbi.train.signoff import GAIN_STEPS, raised_gain
+    f = np.geomspace(2.5, 25e3, 160)
+    light = EpisodeParams(vin=150.0, vref=140.0, ro=750.0, Lo=50e-6)  # the default plan's vin150-vref140-light
+    T = loop_gain("teacher", None, light, f).T
+    assert margins(f, T).phase_margin_deg == pytest.approx(35.8, abs=0.3)  # the teacher's own, measured
+    k = raised_gain(f, T, 45.0)
+    assert margins(f, k * T).phase_margin_deg >= 45.0 > margins(f, k / GAIN_STEPS[1] * T).phase_margin_deg
+    assert 4.0 < k < 16.0 and margins(f, k * T).crossover_Hz > 2 * margins(f, T).crossover_Hz  # up into the zeros
+    ccm = EpisodeParams(vin=200.0, vref=100.0, ro=20.0, Lo=50e-6)  # 75+ degrees already: the teacher's own
+    assert raised_gain(f, loop_gain("teacher", None, ccm, f).T, 45.0) == 1.0
+    assert raised_gain(f, 0.5 / (1 + 1j * f), 45.0) == 1.0  # no crossover: nothing to raise
+    # the learner's target is the raised one at such a point, the teacher's own elsewhere
+    actor = resolve_actor("pretrained")
+    band = SIGNOFF.frequencies()
+    raised = LoopGainTarget(actor, light, band, target_margin_deg=45.0)
+    own = LoopGainTarget(actor, light, band)
+    assert raised.gain == pytest.approx(k) and own.gain == 1.0
+    assert np.allclose(raised.T_teacher.numpy(), k * own.T_teacher.numpy())
+    assert LoopGainTarget(actor, ccm, band, target_margin_deg=45.0).gain == 1.0

@@ -58,17 +58,48 @@ def least_phase_margin(T: torch.Tensor, f_Hz: np.ndarray) -> torch.Tensor | None
     return at[torch.argmin(at.detach().abs())]
 
 
+GAIN_STEPS = 2.0 ** (np.arange(17) / 4)  # the loop-gain factors raised_gain tries: 1 .. 16 in quarter octaves
+
+
+def raised_gain(f_Hz: np.ndarray, T: np.ndarray, target_deg: float) -> float:
+    """The least factor k of GAIN_STEPS by which the loop gain ``T`` is raised so that its phase margin reaches
+    ``target_deg`` (python-control's reading on the grid ``f_Hz``) without losing gain margin below the lesser of T's
+    own and 6 dB; where none reaches it, the one with the most margin; 1 where T already has it or never crosses 1.
+    A plant whose gain falls (a buck in discontinuous conduction at light load) pulls the crossover below the
+    compensator's zeros, where its phase boost is gone: more gain moves the crossover back up into it."""
+    from ..loopgain.margins import margins
+    base = margins(f_Hz, T)
+    if not np.isfinite(base.phase_margin_deg) or base.phase_margin_deg >= target_deg:
+        return 1.0
+    floor_db = min(6.0, base.gain_margin_dB) if np.isfinite(base.gain_margin_dB) else 6.0
+    best, best_pm = 1.0, base.phase_margin_deg
+    for k in GAIN_STEPS[1:]:
+        m = margins(f_Hz, k * T)
+        if not np.isfinite(m.phase_margin_deg) or (np.isfinite(m.gain_margin_dB) and m.gain_margin_dB < floor_db):
+            continue
+        if m.phase_margin_deg >= target_deg:
+            return float(k)
+        if m.phase_margin_deg > best_pm:
+            best, best_pm = float(k), m.phase_margin_deg
+    return best
+
+
 class LoopGainTarget:
-    """The teacher's T(f) at one operating point and the network's, differentiable, at the teacher's orbit."""
+    """The teacher's T(f) at one operating point (its gain raised where its phase margin is short of
+    ``target_margin_deg``: ``raised_gain``) and the network's, differentiable, at the teacher's orbit."""
 
     def __init__(self, actor: nn.Module, params: EpisodeParams, f_Hz: np.ndarray, crossover_boost: float = 0.0,
-                 stability_share: float = 0.5):
+                 stability_share: float = 0.5, target_margin_deg: float = 0.0):
         from ..loopgain.pop import FixedOrbitLoopGain, loop_gain, orbit_at_teacher
         clean = replace(params, noise_mV=0.0, adc_bits=0)  # the small-signal law, not the sensor
-        teacher = loop_gain("teacher", None, replace(clean, delay_periods=0), f_Hz)
+        # the margins are read on a grid from a 20th of the band's lowest frequency (light-load crossovers lie low)
+        wide = np.geomspace(f_Hz[0] / 20, clean.fsw / 2, 160) if target_margin_deg else np.empty(0)
+        teacher = loop_gain("teacher", None, replace(clean, delay_periods=0), np.concatenate([f_Hz, wide]))
+        T = teacher.T[:len(f_Hz)]
+        self.gain = raised_gain(wide, teacher.T[len(f_Hz):], target_margin_deg) if target_margin_deg else 1.0
         self.f, self.params = f_Hz, clean
-        self.T_teacher = torch.from_numpy(teacher.T)
-        self.weights = torch.from_numpy(crossover_weights(teacher.T, f_Hz, crossover_boost))
+        self.T_teacher = torch.from_numpy(self.gain * T)
+        self.weights = torch.from_numpy(crossover_weights(self.gain * T, f_Hz, crossover_boost))
         self.fixed = FixedOrbitLoopGain(actor, clean, orbit_at_teacher(actor, clean, teacher.orbit))
         self.keep: list[int] | None = None  # the loop's states, found by the first excess_pole (the hinge is a setting)
         # the network's critical pole may lie this far out: the teacher's, plus a share of its distance to the unit circle
@@ -246,7 +277,7 @@ class SignoffImitation(BehaviourImitation):
                 break
             try:
                 target = LoopGainTarget(self.actor, episodes[i].params, r.frequencies(), r.loop_gain_crossover_boost,
-                                        r.stability_share)
+                                        r.stability_share, r.target_margin_deg)
                 if not torch.isfinite(target.loss(self.actor).detach()):
                     raise PopError("the network's T(f) at the teacher's orbit is not finite")
                 out.append(target)
