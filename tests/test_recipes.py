@@ -660,3 +660,23 @@ def test_the_raised_target_gives_the_teacher_margin_where_light_load_takes_it_aw
     assert raised.gain == pytest.approx(k) and own.gain == 1.0
     assert np.allclose(raised.T_teacher.numpy(), k * own.T_teacher.numpy())
     assert LoopGainTarget(actor, ccm, band, target_margin_deg=45.0).gain == 1.0
+
+
+def test_the_ratio_axis_draws_the_conversion_ratio_uniformly_inside_the_ranges():
+    from buckbi.converters.buck.converter import EXAMPLES
+    from buckbi.converters.buck.design import load_converter
+    recipe = replace(get_recipe("signoff"), box={"ratio": (0.2, 0.97, "uniform")}, holdout=(), parts_tolerance={})
+    rng = np.random.default_rng(0)
+    points = [p for p in (recipe.point(rng, 2048) for _ in range(4000)) if p is not None]
+    assert len(points) == 4000  # every ratio of 0.2..0.97 has room for vin in 150..250 V with vref in 50..150 V
+    ratio = np.array([p.vref / p.vin for p in points])
+    vin, vref = np.array([p.vin for p in points]), np.array([p.vref for p in points])
+    assert ratio.min() >= 0.2 and ratio.max() <= 0.97
+    assert vin.min() >= 150 and vin.max() <= 250 and vref.min() >= 50 - 1e-9 and vref.max() <= 150 + 1e-9
+    assert (ratio > 0.85).mean() == pytest.approx(0.12 / 0.77, abs=0.02)  # uniform: 15.6 % above 0.85
+    plain = replace(recipe, box={})  # uniform in vin and vref: 2-3 %
+    rng = np.random.default_rng(0)
+    plain_ratio = np.array([p.vref / p.vin for p in (plain.point(rng, 2048) for _ in range(4000)) if p is not None])
+    assert (plain_ratio > 0.85).mean() < 0.04
+    other = recipe.for_converter(load_converter(EXAMPLES["buck-48v"]))  # a ratio is a ratio on any buck
+    assert other.box["ratio"] == (0.2, 0.97, "uniform")
