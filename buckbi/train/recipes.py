@@ -134,7 +134,9 @@ class Recipe:
     # the loop-gain term's target where the teacher's phase margin at the point is short of this (degrees): the
     # teacher's T(f) with its gain raised by the least factor (1..16, quarter octaves) that gives this margin. At
     # light load the buck's gain falls and the crossover drops below the Type III's zeros (38 Hz, 35.8 degrees at
-    # vin 150 V / vref 140 V / 750 Ohm); raising the gain x8 moves it to 122 Hz and 47 degrees. 0: the teacher's own
+    # vin 150 V / vref 140 V / 750 Ohm); raising the gain x8 moves it to 122 Hz and 47 degrees. The imitation rows at
+    # those points still ask for the teacher's gain: with 50, seeds 1-4 passed 113, 118, 114 and 66 lines
+    # (docs/training.md). 0: the teacher's own
     target_margin_deg: float = 0.0
     select_no_orbit: float = 2.0  # the selection score's charge per validation point where the network has no orbit
     # the converter the episodes run on (None: the reference buck); the settings above are written for the
