@@ -680,3 +680,17 @@ def test_the_ratio_axis_draws_the_conversion_ratio_uniformly_inside_the_ranges()
     assert (plain_ratio > 0.85).mean() < 0.04
     other = recipe.for_converter(load_converter(EXAMPLES["buck-48v"]))  # a ratio is a ratio on any buck
     assert other.box["ratio"] == (0.2, 0.97, "uniform")
+
+
+def test_a_bad_training_box_is_refused_naming_the_axis_and_the_form():
+    from buckbi.train.recipes import with_settings
+    for box, words in (("{'ratio': (0.2, 1.5, 'uniform')}", "inside (0, 1)"),
+                       ("{'vin': (300, 150, 'uniform')}", "low < high"),
+                       ("{'ro': (0.0, 100.0, 'log')}", "low > 0 for a log draw"),
+                       ("{'vin': (150, 250, 'cubic')}", "'uniform' or 'log'"),
+                       ("{'vout': (3, 4, 'log')}", "no axis 'vout'")):
+        with pytest.raises(RecipeError, match="box") as err:
+            with_settings("signoff", [f"box={box}"])
+        assert words in str(err.value)
+    ok = with_settings("signoff", ["box={'ro': (5.0, 1000.0, 'log'), 'vref': (50.0, 150.0, 'log')}"])  # README's
+    assert ok.box["vref"] == (50.0, 150.0, "log")

@@ -18,6 +18,9 @@ from ..converters.buck.spec import COMPONENTS, EpisodeParams
 from .schedule import DEFAULT_SCHEDULE, gym_for_episode, parse_schedule
 
 
+BOX_AXES = ("vin", "vref", "ro", "Lo", "ratio")  # what the training box may set
+
+
 class RecipeError(ValueError):
     """An unknown recipe, or one whose settings contradict each other."""
 
@@ -179,6 +182,8 @@ class Recipe:
         for name in ("episodes", "jobs", "steps", "epochs"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"recipe {self.name}: {name} must be >= 1")
+        for axis, spec in self.box.items():
+            self._check_axis(axis, spec)
         if self.select_by not in ("closeness", "plan"):
             raise RecipeError(f"recipe {self.name}: select_by is 'closeness' or 'plan', got {self.select_by!r}")
         if self.dagger_rails not in ("keep", "drop"):
@@ -208,6 +213,22 @@ class Recipe:
             if weight < 0:
                 raise RecipeError(f"recipe {self.name}: the weight of {scenario} must be >= 0")
         parse_schedule(self.schedule)
+
+    def _check_axis(self, axis: str, spec) -> None:
+        """One axis of the training box: (low, high, "uniform" | "log"), low < high, a ratio inside (0, 1)."""
+        example = "e.g. box={'ro': (5.0, 1000.0, 'log'), 'ratio': (0.2, 0.97, 'uniform')}"
+        if axis not in BOX_AXES:
+            raise RecipeError(f"recipe {self.name}: the box has no axis {axis!r}; its axes are {', '.join(BOX_AXES)} "
+                              f"({example})")
+        if not (isinstance(spec, tuple) and len(spec) == 3 and spec[2] in ("uniform", "log")
+                and all(isinstance(x, (int, float)) for x in spec[:2])):
+            raise RecipeError(f"recipe {self.name}: box axis {axis} is (low, high, 'uniform' or 'log'), got {spec!r} "
+                              f"({example})")
+        lo, hi, kind = spec
+        if not lo < hi or (kind == "log" and lo <= 0) or (axis == "ratio" and not 0 < lo < hi < 1):
+            raise RecipeError(f"recipe {self.name}: box axis {axis} needs low < high" +
+                              (", both inside (0, 1): vref / vin" if axis == "ratio" else "") +
+                              (" and low > 0 for a log draw" if kind == "log" else "") + f"; got {spec!r}")
 
     @property
     def seed_draw(self) -> bool:
