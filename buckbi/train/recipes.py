@@ -282,17 +282,13 @@ class Recipe:
 
     def point(self, rng: np.random.Generator, steps: int) -> EpisodeParams | None:
         """One operating point of the box with its parts and noise drawn (None: it fell in a held-out box)."""
-        drawn = {}
-
         def draw(lo: float, hi: float, kind: str) -> float:
             return float(rng.uniform(lo, hi) if kind == "uniform" else math.exp(rng.uniform(math.log(lo), math.log(hi))))
-        for k in ("vin", "ro", "Lo", "vref"):  # the seed's draw order
-            lo, hi = self.conv.ranges[k]
-            drawn[k] = draw(*self.box.get(k, (lo, hi, "uniform")))
+        axes = {k: self.box.get(k, (*self.conv.ranges[k], "uniform")) for k in ("vin", "ro", "Lo", "vref")}
+        drawn = {k: draw(*spec) for k, spec in axes.items()}  # the seed's draw order
         if "ratio" in self.box:  # the ratio first, then vin uniform where vref = ratio x vin stays in vref's range
             ratio = draw(*self.box["ratio"])
-            (v_lo, v_hi, _), (r_lo, r_hi, _) = (self.box.get(k, (*self.conv.ranges[k], "uniform")) for k in ("vin", "vref"))
-            v_lo, v_hi = max(v_lo, r_lo / ratio), min(v_hi, r_hi / ratio)
+            v_lo, v_hi = max(axes["vin"][0], axes["vref"][0] / ratio), min(axes["vin"][1], axes["vref"][1] / ratio)
             if v_lo > v_hi:
                 return None
             drawn["vin"] = float(rng.uniform(v_lo, v_hi))
