@@ -2,6 +2,7 @@
 reproducibility and an exact resume (the fast engine; the SPICE side under the ltspice marker)."""
 from __future__ import annotations
 
+import math
 import copy
 import shutil
 from dataclasses import replace
@@ -694,3 +695,48 @@ def test_a_bad_training_box_is_refused_naming_the_axis_and_the_form():
         assert words in str(err.value)
     ok = with_settings("signoff", ["box={'ro': (5.0, 1000.0, 'log'), 'vref': (50.0, 150.0, 'log')}"])  # README's
     assert ok.box["vref"] == (50.0, 150.0, "log")
+
+
+def test_edge_validation_points_lie_on_the_boxs_faces_and_leave_the_plain_draw_as_it_was():
+    from buckbi.train.selection import validation_points
+    plain = get_recipe("signoff")
+    before = [(p.vin, p.vref, p.ro) for p in validation_points(plain, 1)[0]]
+    assert before[0] == pytest.approx((236.937, 142.180, 181.499), abs=1e-3)  # seed 1's first point, as every run drew it
+    for box in ({}, {"ro": (5.0, 1000.0, "log"), "ratio": (0.2, 0.97, "uniform")}):
+        recipe = ablation("signoff", select_edges=0.5, select_points=40, **({"box": box} if box else {}))
+        points = validation_points(recipe, 3)[0]
+        faces = [p for p in points[:20] if p.vin in (150.0, 250.0) or p.vref in (50.0, 150.0)]
+        assert len(faces) == 20, [(p.vin, p.vref) for p in points[:20]]
+        assert {p.vin for p in faces} & {150.0, 250.0} and {p.vref for p in faces} & {50.0, 150.0}  # both axes, ends
+        inside = [p for p in points[20:] if p.vin not in (150.0, 250.0) and p.vref not in (50.0, 150.0)]
+        assert len(inside) == 20
+        assert all(150 <= p.vin <= 250 and 50 <= p.vref <= 150 and p.vref < p.vin for p in points)
+        assert not any(abs(p.vin - v) < 5 and abs(p.vref - r) < 5 for p in points for v, r in recipe.holdout)
+        if box:  # the drawn ratio kept: the pinned axis moves the other along it
+            assert all(0.2 <= p.vref / p.vin <= 0.97 for p in points)
+    assert [(p.vin, p.vref, p.ro) for p in validation_points(plain, 1)[0]] == before
+    with pytest.raises(RecipeError, match="select_edges is a share"):
+        ablation("signoff", select_edges=1.5)
+
+
+def test_the_guard_band_counts_a_passed_line_by_how_far_it_runs_into_its_limits():
+    from buckbi.testplan.plan import load_plan
+    from buckbi.train.selection import guard_share
+    tests = {t.name: t for t in load_plan("default").tests}
+    loop, start = tests["loopgain"], tests["startup"]  # phase margin >= 45, gain margin >= 2.5; settle <= 5 ms ...
+    assert guard_share(loop, {"phase_margin_deg": 47.5, "gain_margin_dB": 10.0}, 0.0) == 0.0  # off
+    # 45 / 47.5 = 0.947 of the limit used: (0.947 - 0.8) / 0.2 = 0.74 of a miss
+    assert guard_share(loop, {"phase_margin_deg": 47.5, "gain_margin_dB": 10.0}, 0.2) == pytest.approx(
+        (45 / 47.5 - 0.8) / 0.2)
+    assert guard_share(loop, {"phase_margin_deg": 90.0, "gain_margin_dB": math.inf}, 0.2) == 0.0  # far inside
+    assert guard_share(loop, {"phase_margin_deg": 90.0, "gain_margin_dB": 2.9}, 0.2) == pytest.approx(
+        (2.5 / 2.9 - 0.8) / 0.2)  # the limit run closest decides
+    assert guard_share(start, {"overshoot_pct": 0.0, "settle_ms": 4.5, "dc_error_pct": 0.1, "ripple_pct": 0.5},
+                       0.2) == pytest.approx((4.5 / 5 - 0.8) / 0.2)  # an upper limit: value / limit
+    assert guard_share(start, {"overshoot_pct": 0.0, "settle_ms": 3.0, "dc_error_pct": 0.1, "ripple_pct": 0.5},
+                       0.2) == 0.0
+    lim = next(lim for lim in loop.limits if lim.figure == "phase_margin_deg")
+    assert lim.usage(-10.0) == math.inf and lim.usage(math.nan) == math.inf and lim.usage(math.inf) == 0.0
+    assert ablation("signoff", select_guard=0.2).select_guard == 0.2
+    with pytest.raises(RecipeError, match="select_guard is a share"):
+        ablation("signoff", select_guard=1.0)

@@ -84,6 +84,15 @@ class Limit:
     def text(self) -> str:
         return f"{'>=' if self.lower else '<='} {self.value:g}"
 
+    def usage(self, x: float) -> float:
+        """How much of the limit a value uses: x / limit for an upper limit, limit / x for a lower one (1: at the
+        limit, above 1: past it; inf where it fails without a ratio: NaN, or a lower limit met by x <= 0)."""
+        if math.isnan(x):
+            return math.inf
+        if self.lower:
+            return 0.0 if x == math.inf else (self.value / x if x > 0 else math.inf)
+        return x / self.value if self.value > 0 else (0.0 if x <= self.value else math.inf)
+
 
 @dataclass(frozen=True)
 class Tolerance:

@@ -84,6 +84,15 @@ class Recipe:
     select_every: int = 0
     select_after: int = 0
     select_points: int = 12
+    # share of the validation points drawn on a face of the training box (vin or vref, one at a time, at its low or
+    # high end; the held-out corners still excluded): a plan signs off at the envelope's edges, where a network that
+    # sees data on one side only is least constrained (the recipe's misses gather at vin 150 V); 0: all inside
+    select_edges: float = 0.0
+    # a guard band for select_by = "plan": a validation line the network passes with a figure in the last
+    # select_guard share of its limit counts that far towards a miss (a phase margin of 47.5 degrees against 45 with
+    # 0.2: half a miss); candidates that pass the same lines are told apart by how close they run to the limits,
+    # as production test guard-bands its limits against what it does not measure; 0: passed lines count 0
+    select_guard: float = 0.0
     # "closeness": closed-loop error and loop-gain mismatch against the teacher; "plan": the default plan's tests at the
     # validation points, the lines the teacher passes and the network misses, closeness breaking ties
     select_by: str = "closeness"
@@ -206,6 +215,12 @@ class Recipe:
             raise RecipeError(f"recipe {self.name}: target_margin_deg is in 0..180 degrees, got {self.target_margin_deg}")
         if self.history_noise < 0:
             raise RecipeError(f"recipe {self.name}: history_noise is an rms (duty), >= 0; got {self.history_noise}")
+        if not 0 <= self.select_guard < 1:
+            raise RecipeError(f"recipe {self.name}: select_guard is a share of each limit in 0..1 (0.2: the last 20 %), "
+                              f"got {self.select_guard}")
+        if not 0 <= self.select_edges <= 1:
+            raise RecipeError(f"recipe {self.name}: select_edges is a share of the validation points in 0..1, got "
+                              f"{self.select_edges}")
         if not 0 <= self.dagger_share <= 1:
             raise RecipeError(f"recipe {self.name}: dagger_share is a share in 0..1, got {self.dagger_share}")
         for scenario, weight in self.scenarios:
@@ -280,8 +295,14 @@ class Recipe:
         raise RecipeError(f"recipe {self.name}: no episode could be drawn in 200 tries (the hold-out boxes or step "
                           f"sizes leave no room in the training box)")
 
-    def point(self, rng: np.random.Generator, steps: int) -> EpisodeParams | None:
-        """One operating point of the box with its parts and noise drawn (None: it fell in a held-out box)."""
+    def box_ends(self, axis: str) -> tuple[float, float]:
+        """The training box's low and high end along ``axis`` (the converter's range where the box leaves it)."""
+        lo, hi, _ = self.box.get(axis, (*self.conv.ranges[axis], "uniform"))
+        return lo, hi
+
+    def point(self, rng: np.random.Generator, steps: int, pin: dict[str, float] | None = None) -> EpisodeParams | None:
+        """One operating point of the box with its parts and noise drawn (None: it fell in a held-out box or, with
+        ``pin`` (vin or vref set after the draw; with a ratio axis the other follows the drawn ratio), outside it)."""
         def draw(lo: float, hi: float, kind: str) -> float:
             return float(rng.uniform(lo, hi) if kind == "uniform" else math.exp(rng.uniform(math.log(lo), math.log(hi))))
         axes = {k: self.box.get(k, (*self.conv.ranges[k], "uniform")) for k in ("vin", "ro", "Lo", "vref")}
@@ -293,6 +314,13 @@ class Recipe:
                 return None
             drawn["vin"] = float(rng.uniform(v_lo, v_hi))
             drawn["vref"] = ratio * drawn["vin"]
+        if pin:
+            drawn |= pin
+            if "ratio" in self.box:
+                other = "vref" if "vin" in pin else "vin"
+                drawn[other] = drawn["vin"] * ratio if other == "vref" else drawn["vref"] / ratio
+            if not all(axes[k][0] <= drawn[k] <= axes[k][1] for k in ("vin", "vref")):
+                return None
         dv, dr = self.holdout_box
         if drawn["vref"] >= drawn["vin"] or any(abs(drawn["vin"] - v) < dv and abs(drawn["vref"] - r) < dr
                                                  for v, r in self.holdout):

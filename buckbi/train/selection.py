@@ -36,12 +36,18 @@ class Validation:
 
 
 def validation_points(recipe: Recipe, seed: int) -> tuple[list[EpisodeParams], dict[str, list[dict]]]:
-    """``recipe.select_points`` points of the recipe's box (held-out corners excluded, no noise, nominal parts),
-    each with a reference step of +-10 % (the sign alternates) and the load step."""
+    """``recipe.select_points`` points of the recipe's box (held-out corners excluded, no noise, nominal parts), the
+    first ``select_edges`` share of them on a face of the box (vin or vref at one of its ends), each with a reference
+    step of +-10 % (the sign alternates) and the load step."""
     rng = np.random.default_rng([seed, VALIDATION_STREAM])
     points: list[EpisodeParams] = []
+    edges = int(round(recipe.select_edges * recipe.select_points))
     while len(points) < recipe.select_points:
-        p = recipe.point(rng, 2048)
+        pin = None
+        if len(points) < edges:  # a face: the axis, then its end
+            axis = ("vin", "vref")[int(rng.integers(2))]
+            pin = {axis: recipe.box_ends(axis)[int(rng.integers(2))]}
+        p = recipe.point(rng, 2048, pin)
         if p is None:
             continue
         points.append(recipe.conv.params(vin=p.vin, vref=p.vref, ro=p.ro, Lo=p.Lo, steps=p.steps))
@@ -123,8 +129,10 @@ class Selection:
                      f"{len(self.v.points)} validation points")
         if self.recipe.select_by != "plan":
             return closeness
-        return ("the default plan's tests at the validation points that the teacher passes and the network misses; "
-                f"ties broken by 1/100 of the {closeness}")
+        guard = (f", a passed line in the last {self.recipe.select_guard:.0%} of a limit counting that far towards a "
+                 "miss" if self.recipe.select_guard else "")
+        return ("the default plan's tests at the validation points that the teacher passes and the network misses"
+                f"{guard}; ties broken by 1/100 of the {closeness}")
 
     def due(self, episode: int) -> bool:
         return selection_due(self.recipe, episode)
@@ -135,19 +143,21 @@ class Selection:
             return closeness
         return self.plan_misses(actor) + closeness / 100.0  # lines first; closeness to the teacher breaks ties
 
-    def plan_misses(self, actor: nn.Module) -> int:
-        """Validation-plan lines (``validation_cells``) the teacher passes and the network misses."""
+    def plan_misses(self, actor: nn.Module) -> float:
+        """Validation-plan lines (``validation_cells``) the teacher passes and the network misses (with the recipe's
+        ``select_guard``: plus the share of the guard band the passed ones run into)."""
         from ..testplan.cells import run_cell
         from ..testplan.report import missed_limits
         if self.teacher_passes is None:
             self.cells = validation_cells(self.recipe, self.v.points)
             self.teacher_passes = [not missed_limits(t, "teacher", (r := run_cell(None, t, c, "teacher", "pwl"))
                                                      ["figures"], r["error"]) for t, c in self.cells]
-        misses = 0
+        misses = 0.0
         for (test, corner), teacher_ok in zip(self.cells, self.teacher_passes):
             if teacher_ok:
                 r = run_cell(actor, test, corner, "nn", "pwl")
-                misses += bool(missed_limits(test, "nn", r["figures"], r["error"]))
+                missed = bool(missed_limits(test, "nn", r["figures"], r["error"]))
+                misses += 1.0 if missed else guard_share(test, r["figures"], self.recipe.select_guard)
         return misses
 
     def loop_gain_mismatch(self, actor: nn.Module) -> float:
@@ -197,6 +207,20 @@ class Selection:
         atomic_write_text(self.csv, table.to_csv(index=False))
         log.info("[Ep%d] selection by %s: score %.3f%s", episode, self.recipe.select_by, s, " (kept)" if s < best else "")
         return s
+
+
+def guard_share(test, figures: dict, guard: float) -> float:
+    """How far a passed line runs into its limits' guard band (the last ``guard`` share of each): 0 outside it,
+    rising linearly to 1 at the limit; the largest over its limits (0 where ``guard`` is 0)."""
+    if not guard:
+        return 0.0
+    share = 0.0
+    for lim in test.limits:
+        value = figures.get(lim.figure)
+        if value is None or np.isnan(float(value)):
+            continue
+        share = max(share, float(np.clip((lim.usage(float(value)) - (1.0 - guard)) / guard, 0.0, 1.0)))
+    return share
 
 
 def selection_due(recipe: Recipe, episode: int) -> bool:
