@@ -109,12 +109,20 @@ def test_the_excitation_has_the_rms_asked_for_and_the_teacher_labels_its_respons
 
 
 @pytest.mark.ltspice
-@pytest.mark.parametrize("scenario", ["refstep", "loadstep"])
-def test_the_recipes_labelled_episodes_agree_in_ngspice(simulator, tmp_path, scenario):
+@pytest.mark.parametrize("scenario,noise_seed", [("refstep", None), ("loadstep", None),
+                                                 # the first noise value -2.26 and +2.35 sigma: SPICE's operating
+                                                 # point at t = 0 once read the first as a DC error (the teacher's
+                                                 # integrator at a rail, duty 1 in the first period: Vout 18 % of vin
+                                                 # apart; ./buckbi.sh train --seed 2 stopped at its first check)
+                                                 ("startup", 8), ("startup", 22)])
+def test_the_recipes_labelled_episodes_agree_in_ngspice(simulator, tmp_path, scenario, noise_seed):
     from dataclasses import replace
     from buckbi.pwl.agreement import check_step, deviation, tolerance_for, violations
     plan = _plan_of(TINY, scenario)
-    params = replace(plan.params, noise_mV=30.0)
+    params = replace(plan.params, noise_mV=30.0 if noise_seed is None else 100.0)
+    if noise_seed is not None:
+        params = replace(params, noise_seed=noise_seed)
+        assert abs(params.noise_volts()[0]) > 0.2  # the case that failed: far from 0 at t = 0
     actor = seed_actor()
     fast = run_episode("gym1", actor, params, tmp_path / "f", "pwl", scenario=scenario, settings=plan.settings)
     step = check_step(params.fsw)

@@ -79,13 +79,16 @@ def param_file_text(params: EpisodeParams, nn_file: str | Path | None, gym: str,
 
 def noise_sense_text(params: EpisodeParams) -> str:
     """The sense part with the sensor's noise: a staircase in series with V(out), value noise[k] from T/2 before the
-    k-th sampling instant to T/2 after it (10 ns steps, mid-way between two samples: as the fast kernel holds it)."""
+    k-th sampling instant to T/2 after it (10 ns steps, mid-way between two samples: as the fast kernel holds it).
+    It starts from 0 V and steps to noise[0] 10 ns in: SPICE's operating point at t = 0 would otherwise read the
+    first value as a DC error and wind the teacher's integrator to a rail before the run begins, where the fast
+    kernel starts every state at zero."""
     from ..pwl.simulate import circuit
     per = 1 / params.fsw
     step = circuit(params).t_ctrl + per / 2  # where period k's noise gives way to period k+1's
     n = params.noise_volts()
     n = [float(v) for v in n]
-    pts = [f"0 {n[0]!r}"]
+    pts = ["0 0.0", f"{10e-9!r} {n[0]!r}"]
     for k in range(len(n) - 1):
         t = k * per + step
         pts += [f"{t!r} {n[k]!r}", f"{t + 10e-9!r} {n[k + 1]!r}"]
