@@ -370,7 +370,7 @@ RECIPES = {r.name: r for r in (
            soft_start_ms=(0.5, 4.0), parts_tolerance=TOLERANCE_DRAW, excitation_mV=(0.0, 100.0),
            dagger_share=0.3, dagger_after=40, holdout=HOLDOUT, replay=40, minibatch=512,
            loop_gain_weight=0.01, loop_gain_points=2, loop_gain_band=(50.0, 24e3, 3), holdout_box=(5.0, 5.0),
-           select_every=40, select_after=800, select_by="plan", average=0.9, spice_check_every=400),
+           select_every=40, select_after=800, select_by="plan", select_points=24, average=0.9, spice_check_every=400),
 )}
 
 
