@@ -295,17 +295,16 @@ class Recipe:
         raise RecipeError(f"recipe {self.name}: no episode could be drawn in 200 tries (the hold-out boxes or step "
                           f"sizes leave no room in the training box)")
 
-    def box_ends(self, axis: str) -> tuple[float, float]:
-        """The training box's low and high end along ``axis`` (the converter's range where the box leaves it)."""
-        lo, hi, _ = self.box.get(axis, (*self.conv.ranges[axis], "uniform"))
-        return lo, hi
+    def box_axis(self, axis: str) -> tuple[float, float, str]:
+        """The training box along ``axis``: (low, high, draw); the converter's range, uniform, where the box leaves it."""
+        return self.box.get(axis, (*self.conv.ranges[axis], "uniform"))
 
     def point(self, rng: np.random.Generator, steps: int, pin: dict[str, float] | None = None) -> EpisodeParams | None:
         """One operating point of the box with its parts and noise drawn (None: it fell in a held-out box or, with
         ``pin`` (vin or vref set after the draw; with a ratio axis the other follows the drawn ratio), outside it)."""
         def draw(lo: float, hi: float, kind: str) -> float:
             return float(rng.uniform(lo, hi) if kind == "uniform" else math.exp(rng.uniform(math.log(lo), math.log(hi))))
-        axes = {k: self.box.get(k, (*self.conv.ranges[k], "uniform")) for k in ("vin", "ro", "Lo", "vref")}
+        axes = {k: self.box_axis(k) for k in ("vin", "ro", "Lo", "vref")}
         drawn = {k: draw(*spec) for k, spec in axes.items()}  # the seed's draw order
         if "ratio" in self.box:  # the ratio first, then vin uniform where vref = ratio x vin stays in vref's range
             ratio = draw(*self.box["ratio"])

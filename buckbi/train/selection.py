@@ -46,7 +46,7 @@ def validation_points(recipe: Recipe, seed: int) -> tuple[list[EpisodeParams], d
         pin = None
         if len(points) < edges:  # a face: the axis, then its end
             axis = ("vin", "vref")[int(rng.integers(2))]
-            pin = {axis: recipe.box_ends(axis)[int(rng.integers(2))]}
+            pin = {axis: recipe.box_axis(axis)[int(rng.integers(2))]}
         p = recipe.point(rng, 2048, pin)
         if p is None:
             continue
