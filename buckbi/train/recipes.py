@@ -71,6 +71,12 @@ class Recipe:
     # on-policy rows whose teacher is at a rail (duty < 0.001 or > 0.99): "keep", or "drop" (its integrator wound up
     # behind the network's persisting error: a label for the teacher's history, not for the state the network reads)
     dagger_rails: str = "keep"
+    # redraw an episode whose teacher loop is unstable (POP: its periodic orbit's critical pole >= 1, or no orbit) at a
+    # point it visits (the start, and where a step takes it; a load step's levels as resistors) with its drawn parts:
+    # with the capacitor's ESR above ~1.4-1.8 x nominal the Type III's gain at the switching ripple makes the loop
+    # flip-unstable (period-map eigenvalue -1.1 to -1.6), the teacher driving gym 1 settles into a period-2
+    # oscillation (applied duty alternating by up to 0.9) and its rows teach the network that oscillation
+    stable_teacher: bool = False
     holdout: tuple[tuple[float, float], ...] = ()  # (vin, vref) corners no episode is drawn near
     holdout_box: tuple[float, float] = (10.0, 10.0)  # +- V in vin and vref around a held-out corner
     spice_check_every: int = 100  # on the fast engine, every N-th episode again in ngspice (--spice-check-every)
@@ -128,6 +134,10 @@ class Recipe:
     average: float = 0.0  # the network run and saved: an average of the optimiser's weights, this decay per update
     transient_weight: float = 0.0  # rows drawn with odds 1 + this x |the label's change| / its mean (the steps' rows)
     loop_gain_weight: float = 0.0
+    # the term's weight at the recipe's last update, reached from loop_gain_weight along a half cosine over the
+    # updates (as the learning rate falls): imitation shapes the network first, the small-signal law is held harder
+    # as it settles (None: constant)
+    loop_gain_weight_final: float | None = None
     loop_gain_points: int = 0  # operating points of the batch at which T(f) is matched
     loop_gain_band: tuple[float, float, int] = (100.0, 12.5e3, 3)  # f_lo, f_hi (Hz), points per octave
     # extra weight of the mismatch in a one-octave Gaussian window around the teacher's crossover (0: uniform)
@@ -193,6 +203,8 @@ class Recipe:
                 raise RecipeError(f"recipe {self.name}: {name} must be >= 1")
         for axis, spec in self.box.items():
             self._check_axis(axis, spec)
+        if self.loop_gain_weight_final is not None and self.loop_gain_weight_final < 0:
+            raise RecipeError(f"recipe {self.name}: loop_gain_weight_final must be >= 0 (or None: constant)")
         if self.select_by not in ("closeness", "plan"):
             raise RecipeError(f"recipe {self.name}: select_by is 'closeness' or 'plan', got {self.select_by!r}")
         if self.dagger_rails not in ("keep", "drop"):
@@ -262,6 +274,15 @@ class Recipe:
         done = min(1.0, update / max(1, self.updates - 1))
         return self.lr_final + (self.lr - self.lr_final) * 0.5 * (1 + math.cos(math.pi * done))
 
+    def loop_gain_weight_at(self, update: int) -> float:
+        """The loop-gain term's weight at the ``update``-th update (0-based): a half cosine from loop_gain_weight to
+        loop_gain_weight_final."""
+        if self.loop_gain_weight_final is None:
+            return self.loop_gain_weight
+        done = min(1.0, update / max(1, self.updates - 1))
+        w0, w1 = self.loop_gain_weight, self.loop_gain_weight_final
+        return w0 + (w1 - w0) * 0.5 * (1 - math.cos(math.pi * done))
+
     def frequencies(self) -> np.ndarray:
         lo, hi, per_octave = self.loop_gain_band
         n = max(2, int(round(math.log2(hi / lo) * per_octave)) + 1)
@@ -290,6 +311,8 @@ class Recipe:
                 continue
             settings = self._settings(rng, scenario)
             if get_scenario(scenario).problems(params, settings):
+                continue
+            if self.stable_teacher and teacher_unstable(params, scenario, settings):
                 continue
             return EpisodePlan(gym, scenario, settings, scenario_params(params, scenario, settings))
         raise RecipeError(f"recipe {self.name}: no episode could be drawn in 200 tries (the hold-out boxes or step "
@@ -347,6 +370,35 @@ class Recipe:
         elif scenario == "loadstep":
             st |= {"light_ohm": u(self.light_ohm), "heavy_ohm": u(self.heavy_ohm)}
         return st
+
+
+def visited_points(params: EpisodeParams, scenario: str, settings: dict) -> list[EpisodeParams]:
+    """The operating points an episode settles at: its start, and the point a reference or line step takes it to;
+    a load step's two levels (its current-source load as the resistor that draws the same current at vref)."""
+    if scenario == "refstep":
+        return [params, replace(params, vref=params.vref * (1 + settings["step_pct"] / 100))]
+    if scenario == "linestep":
+        return [params, replace(params, vin=params.vin * (1 + settings["step_pct"] / 100))]
+    if scenario == "loadstep":
+        return [replace(params, ro=settings["light_ohm"]), replace(params, ro=settings["heavy_ohm"])]
+    return [params]
+
+
+def teacher_unstable(params: EpisodeParams, scenario: str, settings: dict) -> str:
+    """Why the teacher's loop cannot be imitated at a point the episode visits ('' where it is stable at all of
+    them): no periodic orbit, or an orbit whose linearised period map has an eigenvalue of modulus >= 1 (POP, sensor
+    noise left out)."""
+    from ..loopgain.pop import Loop, PopError, critical_pole, find_orbit
+    for p in visited_points(replace(params, noise_mV=0.0), scenario, settings):
+        try:
+            loop = Loop("teacher", None, p)
+            rho = critical_pole(loop, find_orbit(loop))
+        except PopError as e:
+            return str(e)
+        if rho >= 1.0:
+            return (f"the teacher's orbit at vin {p.vin:g} V, vref {p.vref:g} V, ro {p.ro:g} Ohm is unstable "
+                    f"(critical pole {rho:.3f})")
+    return ""
 
 
 # The default plan's corners this recipe never trains near (README "train", docs/training.md): the two extremes of the
@@ -413,7 +465,11 @@ def _as_setting(current, value, pair: str):
         if not isinstance(value, (list, tuple)):
             raise RecipeError(f"--set {pair!r}: this setting is a list, e.g. [0, 50]")
         return tuple(tuple(v) if isinstance(v, list) else v for v in value)
-    if isinstance(current, bool) or (isinstance(current, (int, float)) and isinstance(value, bool)):
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise RecipeError(f"--set {pair!r}: give True or False")
+        return value
+    if isinstance(current, (int, float)) and isinstance(value, bool):
         raise RecipeError(f"--set {pair!r}: give a number")
     if isinstance(current, float) and isinstance(value, (int, float)):
         return float(value)

@@ -309,6 +309,7 @@ class SignoffImitation(BehaviourImitation):
         lr = self.recipe.lr_at(self.updates) * self.lr / self.recipe.lr  # --lr scales the recipe's schedule
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        weight = r.loop_gain_weight_at(self.updates)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         self.actor.train()
@@ -329,7 +330,7 @@ class SignoffImitation(BehaviourImitation):
                 if not torch.isfinite(lg):  # a point whose linearisation broke down under this step: drop it
                     targets = [t for t in targets if torch.isfinite(t.loss(self.actor).detach())]
                     lg = loop_gain_loss(self.actor, targets)
-                total = fit + r.loop_gain_weight * lg.to(mse.dtype)
+                total = fit + weight * lg.to(mse.dtype)
                 if r.stability_weight:
                     st = stability_loss(self.actor, targets)
                     total = total + r.stability_weight * st.to(mse.dtype)
@@ -353,7 +354,7 @@ class SignoffImitation(BehaviourImitation):
                            "margin": float(pmh.detach()), "loop_gain_points": len(targets)}
         log.debug("signoff update: mse %.3e, loop-gain term %.3e, pole hinge %.3e, margin hinge %.3e at %d points",
                   *self.last_terms.values())
-        return (self.last_terms["mse"] + r.loop_gain_weight * self.last_terms["loop_gain"]
+        return (self.last_terms["mse"] + weight * self.last_terms["loop_gain"]
                 + r.stability_weight * self.last_terms["stability"] + r.margin_weight * self.last_terms["margin"])
 
     def _gain(self, params: EpisodeParams | None) -> float:
