@@ -113,6 +113,21 @@ def test_saturated_time_counts_periods_at_0_or_1():
     assert episode_figures(ep)["saturated_ms"] == pytest.approx(1.0, abs=0.021)
 
 
+def test_duty_swing_sees_a_period_2_oscillation_at_the_settled_end_of_any_level():
+    flat = synthetic("startup", lambda t: np.full_like(t, VREF))
+    assert episode_figures(flat)["duty_swing_pct"] == 0.0
+    alternating = lambda t: 0.5 + 0.2 * (-1.0) ** np.round(t / T)  # noqa: E731  0.3 / 0.7 period by period
+    assert episode_figures(synthetic("startup", lambda t: np.full_like(t, VREF), duty=alternating))[
+        "duty_swing_pct"] == pytest.approx(40.0)
+    # a load step whose heavy level alone oscillates (40 to 60 ms; the settled start-up and the end hold the duty)
+    heavy = lambda t: np.where((t > 40e-3) & (t < 60e-3), alternating(t), 0.5)  # noqa: E731
+    f = episode_figures(synthetic("loadstep", lambda t: np.full_like(t, VREF), duty=heavy))
+    assert f["duty_swing_pct"] == pytest.approx(40.0, rel=0.01)  # (the row at 60 ms already back at 0.5)
+    # a transient's swing (the duty stepping once after an event) is not a settled level's
+    once = lambda t: np.where(t > 40e-3, 0.6, 0.5)  # noqa: E731
+    assert episode_figures(synthetic("loadstep", lambda t: np.full_like(t, VREF), duty=once))["duty_swing_pct"] == 0.0
+
+
 def test_long_run_judges_from_its_setting():
     ep = synthetic("longrun", lambda t: np.where((t > 50e-3) & (t < 51e-3), 97.0, VREF),
                    settings={"duration_ms": 100, "judge_from_ms": 20})

@@ -133,6 +133,24 @@ def test_the_default_plan_is_shipped_and_valid():
         assert c.vref / c.ro < icrit
 
 
+def test_the_tolerance_plan_fails_a_teacher_that_oscillates_at_half_the_switching_frequency():
+    from buckbi.testplan.plan import cell_definition, draw_parts
+    from buckbi.testplan.report import missed_limits
+    plan = load_plan(str(Path(__file__).parents[1] / "docs" / "plans" / "tolerances.toml"))
+    test = next(t for t in plan.tests if t.name == "startup-mc")
+    corner = plan.corners["vin250-vref100-half"]
+    draws = draw_parts(test, corner)
+    nominal_like, flip = draws[0], draws[56]  # ESR 0.301 and 0.430 Ohm (x1.23, x1.76), L1 and C1 near nominal
+    ok = run_cell(None, test, corner, "teacher", "pwl", parts=nominal_like)
+    bad = run_cell(None, test, corner, "teacher", "pwl", parts=flip)
+    assert ok["figures"]["duty_swing_pct"] < 0.1 and not missed_limits(test, "teacher", ok["figures"])
+    assert bad["figures"]["duty_swing_pct"] > 50  # measured 73.7: the duty alternating period by period
+    assert missed_limits(test, "teacher", bad["figures"]) == [
+        f"duty_swing_pct = {bad['figures']['duty_swing_pct']:.4g} (limit <= 1)"]  # every other figure passes
+    # a cell stored before the figure existed runs again: the figures are part of its definition
+    assert "duty_swing_pct" in json.loads(cell_definition(test, corner, "teacher", "", "pwl", flip))["figures"]
+
+
 def test_the_cli_writes_results_junit_and_an_offline_report_and_exits_1_on_a_failing_nn(tmp_path):
     plan = write(tmp_path, PLAN)
     res = cli(str(plan), "--actor", "seed-pretrained", "--simulator", "pwl", "--jobs", "1", "--quiet", "--out",
@@ -142,7 +160,7 @@ def test_the_cli_writes_results_junit_and_an_offline_report_and_exits_1_on_a_fai
     out = tmp_path / "out"
     table = pd.read_csv(out / "results.csv", keep_default_na=False)
     assert list(table.columns[:7]) == ["test", "corner", "controller", "figure", "value", "limit", "verdict"]
-    assert len(table) == 2 * (2 * 6 + 6)  # NN and teacher, 2 start-up cells x 6 figures + 1 refstep x 6
+    assert len(table) == 2 * (2 * 7 + 7)  # NN and teacher, 2 start-up cells x 7 figures + 1 refstep x 7
     row = table[(table.test == "refstep") & (table.controller == "nn") & (table.figure == "overshoot_pct")].iloc[0]
     assert row.verdict == "fail" and float(row.value) > 50 and row.limit == "<= 50"
     teacher = table[table.controller == "teacher"]
@@ -193,7 +211,7 @@ def test_a_resumed_plan_reruns_only_the_cells_whose_definition_changed(tmp_path)
     kept = set(first) & set(after)
     assert len(kept) == 6 and len(after) == 8  # the old refstep lines stay in the file, unused
     table = pd.read_csv(out / "results.csv")
-    assert len(table[table.test == "refstep"]) == 12  # only the current definition is reported
+    assert len(table[table.test == "refstep"]) == 14  # only the current definition is reported (2 x 7 figures)
 
 
 def test_a_killed_plan_resumes_with_every_cell_once_and_the_same_figures(tmp_path):

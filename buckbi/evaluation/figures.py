@@ -46,6 +46,10 @@ FIGURES = {f.name: f for f in (
     Figure("line_reg_pct_per_V", "%/V", "|dVout_dc / dVin| / vref between the two input levels"),
     Figure("load_reg_pct_per_A", "%/A", "|dVout_dc / dIout| / vref between the two load levels"),
     Figure("saturated_ms", "ms", "time the applied duty sits at 0 or 1"),
+    Figure("duty_swing_pct", "%", "the applied duty's mean change from one period to the next at the settled end of "
+           "each level (the last quarter before each event and before the end; the largest), % of full duty: a "
+           "settled loop holds its duty, a subharmonic (period-2) oscillation alternates it while the "
+           "period-averaged Vout barely moves"),
     Figure("max_dev_pct", "%", "long run: largest |Vout_avg - vref| / vref from judge_from_ms on"),
     Figure("max_abs_input", "", "long run: largest |NN input| from judge_from_ms on (NN only; inputs are / vmax)"),
     Figure("crossover_Hz", "Hz", "loop gain: the 0 dB crossover"),
@@ -54,7 +58,7 @@ FIGURES = {f.name: f for f in (
            "reach -180 degrees in the measured range)"),
 )}
 
-_COMMON = ("dc_error_pct", "sse_pct", "ripple_pct", "saturated_ms")
+_COMMON = ("dc_error_pct", "sse_pct", "ripple_pct", "saturated_ms", "duty_swing_pct")
 SCENARIO_FIGURES = {
     "startup": _COMMON + ("overshoot_pct", "settle_ms"),
     "loadstep": _COMMON + ("overshoot_pct", "undershoot_pct", "step_dev_pct", "recovery_ms", "load_reg_pct_per_A"),
@@ -134,6 +138,7 @@ def episode_figures(ep: Episode, band_pct: float = BAND_PCT) -> dict[str, float]
     out["ripple_pct"] = float((np.nanmax(hi[rsel]) - np.nanmin(lo[rsel])) / vref * 100) if rsel.any() else math.nan
     duty = rows["V(duty)"].to_numpy()
     out["saturated_ms"] = float(((duty <= SAT_TOL) | (duty >= 1 - SAT_TOL)).sum() * per * 1e3)
+    out["duty_swing_pct"] = duty_swing(tr, duty, [0.0] + [t for _, t in events] + [end])
     if s.name in ("startup", "longrun"):
         pre = tm <= first + 1e-12
         out["overshoot_pct"] = max(0.0, float((vm[pre].max() - vref) / vref * 100))
@@ -146,6 +151,17 @@ def episode_figures(ep: Episode, band_pct: float = BAND_PCT) -> dict[str, float]
     if events:
         out |= _event_figures(ep, s, tm, vm, events, end, band)
     return out
+
+
+def duty_swing(t: np.ndarray, duty: np.ndarray, bounds: list[float]) -> float:
+    """The largest, over the settled end of each level (the last quarter of each interval between ``bounds``), of
+    the duty's mean |change| from one period to the next, % of full duty (nan where no level has two rows)."""
+    swings = []
+    for a, b in zip(bounds, bounds[1:]):
+        d = duty[_window(t, b - (b - a) / 4, b)]
+        if len(d) > 1:
+            swings.append(float(np.abs(np.diff(d)).mean() * 100))
+    return max(swings) if swings else math.nan
 
 
 def _event_figures(ep: Episode, s, tm, vm, events, end, band) -> dict[str, float]:

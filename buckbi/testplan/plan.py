@@ -448,7 +448,9 @@ def cell_definition(test: Test, corner: Corner, controller: str, actor_id: str, 
                     parts: dict | None = None) -> str:
     """What a cell's result depends on (not its limits: verdicts are taken again from stored figures)."""
     from .. import __version__
+    from ..evaluation.figures import figures_of
     return json.dumps({"buckbi": __version__, "scenario": test.scenario, "settings": test.settings,
+                       "figures": list(figures_of(test.scenario)),  # a figure added since: the cell runs again
                        "weights": test.weights if controller == "nn" else "",
                        "deploy": [test.adc_bits, test.delay_periods] if controller == "nn" else
                        ([test.adc_bits] if test.adc_bits else []),
