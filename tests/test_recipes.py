@@ -560,6 +560,32 @@ def test_a_clamp_output_starts_as_the_seeds_draws_through_a_hard_sigmoid_and_is_
     assert isinstance(actor[-1], nn.Hardtanh) and (actor[-1].min_val, actor[-1].max_val) == (0.0, 1.0)
 
 
+def test_a_leaky_hidden_layer_keeps_the_seeds_draws_and_a_gradient_below_zero(tmp_path):
+    torch.manual_seed(5)
+    seed = seed_actor().double()
+    torch.manual_seed(5)
+    leaky = fresh_actor("sigmoid", "leaky_relu").double()
+    assert [type(m) for m in leaky] == [nn.Linear, nn.LeakyReLU, nn.Linear, nn.LeakyReLU, nn.Linear, nn.Sigmoid]
+    for a, b in zip(seed.parameters(), leaky.parameters()):
+        assert torch.equal(a, b)
+    # a first-layer unit whose input lies below zero everywhere: dead under ReLU, 0.01 of the slope under LeakyReLU
+    x = torch.rand(64, 19, dtype=torch.float64)
+    for net in (seed, leaky):
+        with torch.no_grad():
+            net[0].bias[0] = -1e3
+    g_relu = torch.autograd.grad(seed(x).sum(), seed[0].weight)[0][0]
+    g_leaky = torch.autograd.grad(leaky(x).sum(), leaky[0].weight)[0][0]
+    assert torch.all(g_relu == 0) and torch.any(g_leaky != 0)
+    with pytest.raises(CheckpointError, match="unknown hidden activation 'gelu'; choose one of relu, leaky_relu"):
+        fresh_actor("sigmoid", "gelu")
+    with pytest.raises(RecipeError, match="hidden is 'relu' or 'leaky_relu'"):
+        ablation("signoff", hidden="tanh")
+    train(TrainConfig(workdir=tmp_path / "leaky", recipe=replace(TINY, hidden="leaky_relu"), simulator="pwl", seed=11,
+                      progress=False, spice_check_every=0, episodes=4))
+    actor, _ = load_checkpoint(tmp_path / "leaky" / "actor_final.pth")
+    assert isinstance(actor[1], nn.LeakyReLU) and actor[1].negative_slope == 0.01
+
+
 def _tiny(tmp_path, name: str, **kw) -> TrainConfig:
     return TrainConfig(workdir=tmp_path / name, recipe=TINY, simulator="pwl", seed=11, progress=False,
                        spice_check_every=0, **kw)

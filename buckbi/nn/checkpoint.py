@@ -79,13 +79,22 @@ def seed_actor(input_dim: int = 19, hidden1: int = 32, hidden2: int = 16, output
 
 
 OUTPUTS = ("sigmoid", "clamp")
+HIDDEN = ("relu", "leaky_relu")
 
 
-def fresh_actor(output: str = "sigmoid") -> nn.Sequential:
+def fresh_actor(output: str = "sigmoid", hidden: str = "relu") -> nn.Sequential:
     """A freshly initialised 19-32-16-1 actor. "sigmoid": the seed's. "clamp": the same draws ending in a duty limiter
     (Hardtanh 0..1), its last layer scaled so that it starts as hardsigmoid of the seed's pre-activation; linear over
-    the whole duty range, where a sigmoid flattens towards small and large duties."""
+    the whole duty range, where a sigmoid flattens towards small and large duties. ``hidden``: the hidden layers'
+    activation, the seed's ReLU or LeakyReLU(0.01) (the same draws: a unit whose inputs all fall below zero keeps a
+    gradient instead of dying)."""
+    if hidden not in HIDDEN:
+        raise CheckpointError(f"unknown hidden activation {hidden!r}; choose one of {', '.join(HIDDEN)}")
     actor = seed_actor()
+    if hidden == "leaky_relu":
+        for k, layer in enumerate(actor):
+            if isinstance(layer, nn.ReLU):
+                actor[k] = nn.LeakyReLU(0.01)
     if output == "sigmoid":
         return actor
     if output != "clamp":

@@ -112,7 +112,7 @@ class Trainer:
                 check_actor_shape(actor, cfg.init)
                 log.info("starting from %s", cfg.init)
             else:
-                actor = fresh_actor(self.recipe.output)
+                actor = fresh_actor(self.recipe.output, self.recipe.hidden)
             meta = {"seed": seed, "episode": 0, "init": str(Path(cfg.init).resolve()) if cfg.init else None}
         self.init_source = meta.get("init")
         seed = int(meta.get("seed", cfg.seed if cfg.seed is not None else 0))
