@@ -32,8 +32,9 @@ def pole_table() -> str:
             p = EpisodeParams(vin=vin, vref=vref, ro=ro, Lo=50e-6, ESR=nominal * f)
             try:
                 loop = Loop("teacher", None, p)
-                rho = critical_pole(loop, find_orbit(loop))
-                ev = np.linalg.eigvals(find_orbit(loop).jacobian)
+                orbit = find_orbit(loop)
+                rho = critical_pole(loop, orbit)
+                ev = np.linalg.eigvals(orbit.jacobian)
                 flip = rho >= 1.0 and abs(ev[np.argmax(np.abs(ev))].imag) < 1e-9 and ev[np.argmax(np.abs(ev))].real < 0
                 cells.append(f"{rho:.3f}" + (" (flip)" if flip else ""))
             except PopError:
