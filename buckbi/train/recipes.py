@@ -143,6 +143,9 @@ class Recipe:
     # as it settles (None: constant)
     loop_gain_weight_final: float | None = None
     loop_gain_points: int = 0  # operating points of the batch at which T(f) is matched
+    # with N > 0 the term holds every point of the last N batches at every optimiser step instead (train/pool.py:
+    # the network's T from its Jacobian, loopgain/rank_one.py), loop_gain_points then unused. 0: off
+    loop_gain_pool: int = 0
     loop_gain_band: tuple[float, float, int] = (100.0, 12.5e3, 3)  # f_lo, f_hi (Hz), points per octave
     # extra weight of the mismatch in a one-octave Gaussian window around the teacher's crossover (0: uniform)
     loop_gain_crossover_boost: float = 0.0

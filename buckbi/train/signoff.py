@@ -84,22 +84,31 @@ def raised_gain(f_Hz: np.ndarray, T: np.ndarray, target_deg: float) -> float:
     return best
 
 
+def teacher_target(params: EpisodeParams, f_Hz: np.ndarray, crossover_boost: float = 0.0,
+                   target_margin_deg: float = 0.0):
+    """The loop-gain term's target at one operating point: (the point without sensor noise and ADC, the teacher's
+    LoopGain, the gain factor, the target T(f) and the per-frequency weights as tensors)."""
+    from ..loopgain.pop import loop_gain
+    clean = replace(params, noise_mV=0.0, adc_bits=0)  # the small-signal law, not the sensor
+    # the margins are read on a grid from a 20th of the band's lowest frequency (light-load crossovers lie low)
+    wide = np.geomspace(f_Hz[0] / 20, clean.fsw / 2, 160) if target_margin_deg else np.empty(0)
+    teacher = loop_gain("teacher", None, replace(clean, delay_periods=0), np.concatenate([f_Hz, wide]))
+    T = teacher.T[:len(f_Hz)]
+    gain = raised_gain(wide, teacher.T[len(f_Hz):], target_margin_deg) if target_margin_deg else 1.0
+    return (clean, teacher, gain, torch.from_numpy(gain * T),
+            torch.from_numpy(crossover_weights(gain * T, f_Hz, crossover_boost)))
+
+
 class LoopGainTarget:
     """The teacher's T(f) at one operating point (its gain raised where its phase margin is short of
     ``target_margin_deg``: ``raised_gain``) and the network's, differentiable, at the teacher's orbit."""
 
     def __init__(self, actor: nn.Module, params: EpisodeParams, f_Hz: np.ndarray, crossover_boost: float = 0.0,
                  stability_share: float = 0.5, target_margin_deg: float = 0.0):
-        from ..loopgain.pop import FixedOrbitLoopGain, loop_gain, orbit_at_teacher
-        clean = replace(params, noise_mV=0.0, adc_bits=0)  # the small-signal law, not the sensor
-        # the margins are read on a grid from a 20th of the band's lowest frequency (light-load crossovers lie low)
-        wide = np.geomspace(f_Hz[0] / 20, clean.fsw / 2, 160) if target_margin_deg else np.empty(0)
-        teacher = loop_gain("teacher", None, replace(clean, delay_periods=0), np.concatenate([f_Hz, wide]))
-        T = teacher.T[:len(f_Hz)]
-        self.gain = raised_gain(wide, teacher.T[len(f_Hz):], target_margin_deg) if target_margin_deg else 1.0
+        from ..loopgain.pop import FixedOrbitLoopGain, orbit_at_teacher
+        clean, teacher, self.gain, self.T_teacher, self.weights = teacher_target(params, f_Hz, crossover_boost,
+                                                                                 target_margin_deg)
         self.f, self.params = f_Hz, clean
-        self.T_teacher = torch.from_numpy(self.gain * T)
-        self.weights = torch.from_numpy(crossover_weights(self.gain * T, f_Hz, crossover_boost))
         self.fixed = FixedOrbitLoopGain(actor, clean, orbit_at_teacher(actor, clean, teacher.orbit))
         self.keep: list[int] | None = None  # the loop's states, found by the first excess_pole (the hinge is a setting)
         # the network's critical pole may lie this far out: the teacher's, plus a share of its distance to the unit circle
@@ -263,6 +272,11 @@ class SignoffImitation(BehaviourImitation):
         self.fast: list[torch.Tensor] | None = None  # the optimiser's own weights where the actor is their average
         self.steps: torch.Tensor | None = None  # precondition "inputs": the first layer's per-input step scales
         self.scale_init = True  # precondition "inputs" also scales a fresh network's first layer (not an --init one)
+        self.pool = None
+        if recipe.loop_gain_weight and recipe.loop_gain_pool:
+            from .pool import LoopGainPool
+            self.pool = LoopGainPool(recipe.frequencies(), recipe.loop_gain_pool, recipe.loop_gain_crossover_boost,
+                                     recipe.target_margin_deg)
 
     def targets(self, episodes: list[Episode]) -> list[LoopGainTarget]:
         """Loop-gain targets at ``loop_gain_points`` of the batch's points (where both have an orbit)."""
@@ -270,6 +284,8 @@ class SignoffImitation(BehaviourImitation):
         r = self.recipe
         if not (r.loop_gain_weight and r.loop_gain_points and episodes):
             return []
+        if self.pool is not None and not (r.stability_weight or r.margin_weight):
+            return []  # the pool holds the term; the batch's targets only for the hinges
         order = torch.randperm(len(episodes), generator=self.generator).tolist()
         out = []
         for i in order:
@@ -306,6 +322,9 @@ class SignoffImitation(BehaviourImitation):
         first = self._precondition(x)
         average = self._swap_in_fast()
         targets = self.targets(episodes)
+        if self.pool is not None:
+            self.pool.add([e.params for e in episodes])
+            self.pool.refresh(self.actor)
         lr = self.recipe.lr_at(self.updates) * self.lr / self.recipe.lr  # --lr scales the recipe's schedule
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -326,8 +345,8 @@ class SignoffImitation(BehaviourImitation):
                 xb, yb = shifted_accumulator(x[rows], y[rows], gain[rows], r.accumulator_shift, self.generator)
                 xb = noisy_history(xb, r.history_noise, self.generator)
                 fit, mse = fit_loss(self.actor, xb, yb, r.fit_loss, relative_weights(xb, r.relative_fit))
-                lg = loop_gain_loss(self.actor, targets)
-                if not torch.isfinite(lg):  # a point whose linearisation broke down under this step: drop it
+                lg = loop_gain_loss(self.actor, targets) if self.pool is None else self.pool.loss(self.actor)
+                if self.pool is None and not torch.isfinite(lg):  # a point whose linearisation broke down under this step: drop it
                     targets = [t for t in targets if torch.isfinite(t.loss(self.actor).detach())]
                     lg = loop_gain_loss(self.actor, targets)
                 total = fit + weight * lg.to(mse.dtype)
@@ -351,7 +370,8 @@ class SignoffImitation(BehaviourImitation):
         self._average(average)
         self.updates += 1
         self.last_terms = {"mse": float(mse.detach()), "loop_gain": float(lg.detach()), "stability": float(st.detach()),
-                           "margin": float(pmh.detach()), "loop_gain_points": len(targets)}
+                           "margin": float(pmh.detach()),
+                           "loop_gain_points": len(targets) if self.pool is None else len(self.pool)}
         log.debug("signoff update: mse %.3e, loop-gain term %.3e, pole hinge %.3e, margin hinge %.3e at %d points",
                   *self.last_terms.values())
         return (self.last_terms["mse"] + weight * self.last_terms["loop_gain"]
@@ -405,7 +425,8 @@ class SignoffImitation(BehaviourImitation):
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(), "updates": self.updates,
                 "fast": self.fast, "steps": self.steps,
-                "buffer": [tuple(torch.from_numpy(a.copy()) for a in item) for item in self.buffer]}
+                "buffer": [tuple(torch.from_numpy(a.copy()) for a in item) for item in self.buffer],
+                **({"pool": self.pool.state_dict()} if self.pool is not None else {})}
 
     def load_state_dict(self, state: dict) -> None:
         if "optimizer" not in state or "buffer" not in state:
@@ -417,6 +438,8 @@ class SignoffImitation(BehaviourImitation):
         self.fast = state.get("fast")
         self.steps = state.get("steps")
         self.buffer = [tuple(torch.as_tensor(a).numpy() for a in item) for item in state["buffer"]]
+        if self.pool is not None:
+            self.pool.load_state_dict(state.get("pool", []))
 
 
 def signoff_learner(actor: nn.Module, config) -> SignoffImitation:
