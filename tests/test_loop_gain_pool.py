@@ -16,7 +16,8 @@ from buckbi.nn.actors import seed_pretrained_actor
 from buckbi.nn.checkpoint import load_checkpoint, seed_actor
 from buckbi.train import train
 from buckbi.train.pool import LoopGainPool
-from buckbi.train.signoff import SignoffImitation, mismatch, teacher_target
+from buckbi.train.signoff import SignoffImitation, mismatch
+from buckbi.train.targets import teacher_target
 from tests.test_recipes import TINY, _tiny
 
 F = frequencies(50, 24e3, 3)

@@ -20,7 +20,8 @@ from buckbi.episodes.run import run_episode
 from buckbi.nn.checkpoint import CheckpointError, fresh_actor, load_checkpoint, seed_actor
 from buckbi.train import TrainConfig, Trainer, train
 from buckbi.train.recipes import HOLDOUT, RECIPES, RecipeError, ablation, get_recipe
-from buckbi.train.signoff import (LoopGainTarget, SignoffImitation, crossover_weights, fit_loss, input_steps, labelled,
+from buckbi.train.targets import crossover_weights
+from buckbi.train.signoff import (LoopGainTarget, SignoffImitation, fit_loss, input_steps, labelled,
                                   least_phase_margin, loop_gain_loss, margin_loss, mismatch, noisy_history,
                                   rail_rows_kept, relative_weights, shifted_accumulator, stability_loss)
 
@@ -742,7 +743,7 @@ def test_the_raised_target_gives_the_teacher_margin_where_light_load_takes_it_aw
     from buckbi.loopgain.margins import margins
     from buckbi.loopgain.pop import loop_gain
     from buckbi.nn.actors import resolve_actor
-    from buckbi.train.signoff import GAIN_STEPS, raised_gain
+    from buckbi.train.targets import GAIN_STEPS, raised_gain
     f = np.geomspace(2.5, 25e3, 160)
     light = EpisodeParams(vin=150.0, vref=140.0, ro=750.0, Lo=50e-6)  # the default plan's vin150-vref140-light
     T = loop_gain("teacher", None, light, f).T

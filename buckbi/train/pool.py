@@ -31,7 +31,7 @@ class PoolPoint:
         """Raises PopError where the teacher has no stable orbit with its duty inside 0..1 (the point is left out)."""
         from ..loopgain.pop import FixedOrbitLoopGain, orbit_at_teacher
         from ..loopgain.rank_one import ConstantDuty, RankOneLoopGain
-        from .signoff import teacher_target
+        from .targets import teacher_target
         clean, teacher, _, T_teacher, weights = teacher_target(params, f_Hz, crossover_boost, target_margin_deg)
         stand_in = ConstantDuty(teacher.orbit.duty)  # the segments after the sample at the teacher's duty
         fixed = FixedOrbitLoopGain(stand_in, clean, orbit_at_teacher(stand_in, clean, teacher.orbit))
@@ -85,19 +85,25 @@ class LoopGainPool:
 
     def loss(self, actor: nn.Module) -> torch.Tensor:
         """The mean over the pool's points of the weighted loop-gain mismatch (points whose T is not finite under
-        this step left out; 0 where there are none)."""
-        from ..loopgain.rank_one import jacobians, rank_one_T
+        this step left out before the gradient is taken: a NaN never reaches the weights; 0 where none is left)."""
         s = self._stack
         if s is None:
             return torch.zeros((), dtype=torch.float64)
+        per_point = self._per_point(actor, slice(None))
+        finite = torch.isfinite(per_point.detach())
+        if bool(finite.all()):
+            return per_point.mean()
+        if not bool(finite.any()):
+            return torch.zeros((), dtype=torch.float64)
+        return self._per_point(actor, torch.nonzero(finite).flatten()).mean()
+
+    def _per_point(self, actor: nn.Module, rows) -> torch.Tensor:
+        from ..loopgain.rank_one import jacobians, rank_one_T
+        s = {k: v[rows] for k, v in self._stack.items()}
         J = jacobians(actor, s["held"])
         T = rank_one_T(J, s["ax"], s["ay"], s["r"], s["gx"], s["gy"], s["un1"], s["g0n"], self._period)
         ratio = T / s["T_teacher"]
-        per_point = (s["weights"] * (torch.log(ratio.abs()) ** 2 + torch.angle(ratio) ** 2)).mean(-1)
-        finite = torch.isfinite(per_point.detach())
-        if not bool(finite.any()):
-            return torch.zeros((), dtype=torch.float64)
-        return per_point[finite].mean()
+        return (s["weights"] * (torch.log(ratio.abs()) ** 2 + torch.angle(ratio) ** 2)).mean(-1)
 
     def state_dict(self) -> list[list[dict]]:
         return [[asdict(p) for p in batch] for batch in self.batches]

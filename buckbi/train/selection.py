@@ -111,7 +111,7 @@ class Selection:
         for name, *_ in VALIDATION_SCENARIOS:
             self.v.teacher[name] = closed_loop_vout("teacher", None, self.v, name, self.root / "sim-selection")
         from ..loopgain.pop import PopError, loop_gain
-        from .signoff import crossover_weights
+        from .targets import crossover_weights
         self.weights: list[np.ndarray | None] = []
         for p in points:
             try:
