@@ -841,3 +841,34 @@ def test_the_guard_band_counts_a_passed_line_by_how_far_it_runs_into_its_limits(
     assert ablation("signoff", select_guard=0.2).select_guard == 0.2
     with pytest.raises(RecipeError, match="select_guard is a share"):
         ablation("signoff", select_guard=1.0)
+
+
+def test_restarts_train_runs_alike_to_single_ones_and_keep_the_best_at_a_draw_of_their_own(tmp_path):
+    from buckbi.train.restarts import restart_seeds
+    assert restart_seeds(1, 2) == [1, 2] and restart_seeds(3, 2) == [5, 6] and restart_seeds(None, 2) == [None, None]
+    with pytest.raises(ValueError, match="--seed must be >= 1"):
+        restart_seeds(0, 2)
+    twice = replace(TINY, restarts=2)
+    log = train(TrainConfig(workdir=tmp_path / "r", recipe=twice, simulator="pwl", seed=6, progress=False,
+                            spice_check_every=0))
+    assert set(log["restart"]) == {"restart-11", "restart-12"} and len(log) == 2 * TINY.episodes
+    # each run is the run of its seed alone, weight for weight
+    alone = train(_tiny(tmp_path, "alone"))  # seed 11
+    a, _ = load_checkpoint(tmp_path / "alone" / "actor_final.pth")
+    b, _ = load_checkpoint(tmp_path / "r" / "restart-11" / "actor_final.pth")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert list(alone["loss_actor"]) == list(log[log["restart"] == "restart-11"]["loss_actor"])
+    table = pd.read_csv(tmp_path / "r" / "restarts.csv")
+    assert list(table["run"]) == ["restart-11", "restart-12"] and table["kept"].sum() == 1
+    kept = table[table["kept"]].iloc[0]
+    assert kept["restart_score"] == table["restart_score"].min()
+    net, meta = load_checkpoint(tmp_path / "r" / "actor_selected.pth")
+    own, _ = load_checkpoint(tmp_path / "r" / kept["run"] / "actor_selected.pth")
+    assert meta["run"] == kept["run"] and meta["restart_score"] == pytest.approx(kept["restart_score"])
+    assert all(torch.equal(x, y) for x, y in zip(net.state_dict().values(), own.state_dict().values()))
+    # run again: both runs are complete, the pick is made again alike
+    again = train(TrainConfig(workdir=tmp_path / "r", recipe=twice, simulator="pwl", seed=6, progress=False,
+                              spice_check_every=0))
+    assert len(again) == len(log) and pd.read_csv(tmp_path / "r" / "restarts.csv").equals(table)
+    with pytest.raises(RecipeError, match="restarts is a number of runs"):
+        replace(TINY, restarts=0)

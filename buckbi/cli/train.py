@@ -81,12 +81,14 @@ def run(args: argparse.Namespace) -> int:
     log = train(config)
     ok = log[log["status"] == "ok"]
     last = f", last loss {ok['loss_actor'].iloc[-1]:.3e}" if len(ok) else ""
-    print(f"{len(log)} episodes logged in {args.workdir}/log.csv{last}; "
-          f"plots: {args.workdir}/loss_plot.html, {args.workdir}/episode_plot.html")
+    where = f"{args.workdir}/restart-*/" if "restart" in log.columns else f"{args.workdir}/"
+    print(f"{len(log)} episodes logged in {where}log.csv{last}; plots: {where}loss_plot.html, {where}episode_plot.html")
     selected = Path(args.workdir) / "actor_selected.pth"
     if selected.exists():
         from ..nn.checkpoint import load_checkpoint
         _, meta = load_checkpoint(selected)
-        print(f"the recipe's network: {selected} (episode {meta['episode']}, score {meta['score']:.3f}: "
-              f"{meta.get('selected_by', 'the selection score')}; {Path(args.workdir) / 'selection.csv'})")
+        where = (Path(args.workdir) / "restarts.csv" if "run" in meta else Path(args.workdir) / "selection.csv")
+        print(f"the recipe's network: {selected} ({meta.get('run', 'episode')}{' episode' if 'run' in meta else ''} "
+              f"{meta['episode']}, score {meta['score']:.3f}: {meta.get('selected_by', 'the selection score')}; "
+              f"{where})")
     return 0

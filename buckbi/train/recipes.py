@@ -167,6 +167,9 @@ class Recipe:
     # those points still ask for the teacher's gain: with 50, seeds 1-4 passed 113, 118, 114 and 66 lines
     # (docs/training.md). 0: the teacher's own
     target_margin_deg: float = 0.0
+    # runs of the recipe trained side by side (one process each; --seed s: seeds K(s-1)+1 .. Ks), the kept network of
+    # each scored again at a validation draw of its own and the best kept (train/restarts.py). 1: one run
+    restarts: int = 1
     select_no_orbit: float = 2.0  # the selection score's charge per validation point where the network has no orbit
     # the converter the episodes run on (None: the reference buck); the settings above are written for the
     # reference's and ``for_converter`` carries them over (times in control periods, loads and the box in its ranges)
@@ -239,6 +242,11 @@ class Recipe:
         if not 0 <= self.select_guard < 1:
             raise RecipeError(f"recipe {self.name}: select_guard is a share of each limit in 0..1 (0.2: the last 20 %), "
                               f"got {self.select_guard}")
+        if isinstance(self.restarts, bool) or not isinstance(self.restarts, int) or self.restarts < 1:
+            raise RecipeError(f"recipe {self.name}: restarts is a number of runs, >= 1; got {self.restarts!r}")
+        if self.restarts > 1 and not self.select_every:
+            raise RecipeError(f"recipe {self.name}: restarts = {self.restarts} picks among the runs' selected "
+                              "networks; give the recipe a selection (select_every > 0)")
         if not 0 <= self.select_edges <= 1:
             raise RecipeError(f"recipe {self.name}: select_edges is a share of the validation points in 0..1, got "
                               f"{self.select_edges}")

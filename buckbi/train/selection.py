@@ -19,6 +19,7 @@ from .recipes import Recipe
 
 log = logging.getLogger("buckbi.train")
 VALIDATION_STREAM = 0x5E1EC7  # rng([seed, this]): the validation points, apart from every episode's draw
+RESTART_STREAM = 0x9E57A7  # the restarts' final comparison: a draw apart from each run's own validation points
 STEPS = {"soft_start_ms": 2.0, "t_step_ms": 15.0, "t_back_ms": 28.0, "duration_ms": 41.0}
 # (scenario, its settings, from when its error counts (ms, after the soft start), control periods it runs)
 VALIDATION_SCENARIOS = (("refstep", STEPS, 5.0, 2048),
@@ -35,11 +36,12 @@ class Validation:
     teacher_T: list[np.ndarray | None]  # the teacher's loop gain at each point (None: it has none there)
 
 
-def validation_points(recipe: Recipe, seed: int) -> tuple[list[EpisodeParams], dict[str, list[dict]]]:
+def validation_points(recipe: Recipe, seed: int,
+                      stream: int = VALIDATION_STREAM) -> tuple[list[EpisodeParams], dict[str, list[dict]]]:
     """``recipe.select_points`` points of the recipe's box (held-out corners excluded, no noise, nominal parts), the
     first ``select_edges`` share of them on a face of the box (vin or vref at one of its ends), each with a reference
     step of +-10 % (the sign alternates) and the load step."""
-    rng = np.random.default_rng([seed, VALIDATION_STREAM])
+    rng = np.random.default_rng([seed, stream])
     points: list[EpisodeParams] = []
     edges = int(round(recipe.select_edges * recipe.select_points))
     while len(points) < recipe.select_points:
@@ -101,12 +103,12 @@ class Selection:
     weights, mean over the points, each at its own periodic orbit), plus the recipe's ``select_no_orbit`` per point where the teacher has a
     stable orbit and the network none. A network that fails to run scores inf."""
 
-    def __init__(self, recipe: Recipe, seed: int, root: Path):
+    def __init__(self, recipe: Recipe, seed: int, root: Path, stream: int = VALIDATION_STREAM):
         self.recipe, self.root = recipe, Path(root)
         self.best_file, self.csv = self.root / "actor_selected.pth", self.root / "selection.csv"
         self.cells: list = []
         self.teacher_passes: list[bool] | None = None  # select_by = "plan": the teacher's verdicts, once per run
-        points, settings = validation_points(recipe, seed)
+        points, settings = validation_points(recipe, seed, stream)
         self.v = Validation(points, settings, {}, [])
         for name, *_ in VALIDATION_SCENARIOS:
             self.v.teacher[name] = closed_loop_vout("teacher", None, self.v, name, self.root / "sim-selection")
