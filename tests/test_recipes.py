@@ -872,3 +872,8 @@ def test_restarts_train_runs_alike_to_single_ones_and_keep_the_best_at_a_draw_of
     assert len(again) == len(log) and pd.read_csv(tmp_path / "r" / "restarts.csv").equals(table)
     with pytest.raises(RecipeError, match="restarts is a number of runs"):
         replace(TINY, restarts=0)
+    # a folder of one layout is never resumed with the other (nothing in it overwritten)
+    with pytest.raises(ValueError, match="holds a run of one"):
+        train(TrainConfig(workdir=tmp_path / "alone", recipe=twice, simulator="pwl", seed=6, progress=False))
+    with pytest.raises(ValueError, match="holds runs of a recipe with restarts"):
+        train(_tiny(tmp_path, "r"))

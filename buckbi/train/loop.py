@@ -63,6 +63,9 @@ class Trainer:
             moved = self.dir.archive_previous()
             if moved:
                 log.warning("--fresh: moved the previous run to %s", moved)
+        if (self.dir.root / "restarts.csv").exists() or any(self.dir.root.glob("restart-*/actor_final.pth")):
+            raise ValueError(f"{self.dir.root} holds runs of a recipe with restarts (restart-*/): resume it with the "
+                             "same --set restarts=..., or add --fresh to move them aside")
         self.actor, self.learner, self.seed, done = self._restore()
         self.runner = config.runner or run_episodes
         self.check = (SpiceCheck(config.check_every, self.runner, config.spice_simulator, config.spice_max_step,

@@ -39,17 +39,32 @@ def _one(config):
 def train_restarts(config) -> pd.DataFrame:
     """Train the runs (in parallel, up to one per core), pick the best kept network; returns their joined log."""
     recipe = get_recipe(config.recipe)
+    from .artefacts import RunDir
     root = Path(config.workdir)
     root.mkdir(parents=True, exist_ok=True)
+    if config.fresh:
+        moved = RunDir(root).archive_previous()
+        if moved:
+            log.warning("--fresh: moved the previous runs to %s", moved)
+    elif (root / "actor_final.pth").exists():
+        raise ValueError(f"{root} holds a run of one (actor_final.pth): a recipe with restarts = {recipe.restarts} "
+                         "trains its runs in restart-*/ beside it; add --fresh to move it aside, or give another "
+                         "--workdir")
     single = replace(recipe, restarts=1)
     runs = [replace(config, recipe=single, seed=s, workdir=root / f"restart-{s if s is not None else k + 1}",
-                    progress=False) for k, s in enumerate(restart_seeds(config.seed, recipe.restarts))]
+                    progress=False, fresh=False)
+            for k, s in enumerate(restart_seeds(config.seed, recipe.restarts))]
     workers = max(1, min(len(runs), os.cpu_count() or 1))
     log.info("training %d runs of the %s recipe side by side in %s (%d at a time)", len(runs), recipe.name, root,
              workers)
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         logs = list(pool.map(_one, runs))
-    pick_restart(root, single, [r.workdir for r in runs])
+    waiting = [r.workdir.name for r in runs if not (r.workdir / "actor_selected.pth").exists()]
+    if waiting:  # stopped before their selection (--episodes): the pick waits for the rest of the runs
+        log.warning("no pick among the runs yet: %s not at their selection; run the command again to go on",
+                    ", ".join(waiting))
+    else:
+        pick_restart(root, single, [r.workdir for r in runs])
     return pd.concat([lg.assign(restart=r.workdir.name) for lg, r in zip(logs, runs)], ignore_index=True)
 
 
