@@ -144,7 +144,8 @@ class Recipe:
     loop_gain_weight_final: float | None = None
     loop_gain_points: int = 0  # operating points of the batch at which T(f) is matched
     # with N > 0 the term holds every point of the last N batches at every optimiser step instead (train/pool.py:
-    # the network's T from its Jacobian, loopgain/rank_one.py), loop_gain_points then unused. 0: off
+    # the network's T from its Jacobian, loopgain/rank_one.py), loop_gain_points then unused. With 40 (~310 points),
+    # seeds 1 and 2 passed 111 and 103 lines (the recipe's 119 and 114; docs/training.md). 0: off
     loop_gain_pool: int = 0
     loop_gain_band: tuple[float, float, int] = (100.0, 12.5e3, 3)  # f_lo, f_hi (Hz), points per octave
     # extra weight of the mismatch in a one-octave Gaussian window around the teacher's crossover (0: uniform)
