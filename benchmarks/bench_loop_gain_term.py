@@ -10,7 +10,6 @@ recipe's band (50 Hz .. 24 kHz, 3 per octave), points drawn over the recipe's bo
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
@@ -29,19 +28,10 @@ def points(n: int, seed: int = 0):
     return out
 
 
-def median_time(step, repeat: int) -> float:
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def main() -> int:
     import torch
+    from timing import timed
+
     from buckbi.loopgain.pop import PopError
     from buckbi.nn.actors import pretrained_actor
     from buckbi.train.pool import LoopGainPool
@@ -84,8 +74,8 @@ def main() -> int:
             net.zero_grad()
             pool.loss(net).backward()
 
-        a = median_time(plain, args.repeat) if n <= 40 else float("nan")
-        b = median_time(pooled, args.repeat)
+        a = timed(plain, args.repeat, warmup=3).median if n <= 40 else float("nan")
+        b = timed(pooled, args.repeat, warmup=3).median
         print(f"| {n} | {1e3 * a:.2f} | {1e3 * b:.2f} | {a / b:.1f} |" if np.isfinite(a) else
               f"| {n} | (not run) | {1e3 * b:.2f} | |")
     return 0
