@@ -169,7 +169,8 @@ class Recipe:
     # (docs/training.md). 0: the teacher's own
     target_margin_deg: float = 0.0
     # runs of the recipe trained side by side (one process each; --seed s: seeds K(s-1)+1 .. Ks), the kept network of
-    # each scored again at a validation draw of its own and the best kept (train/restarts.py). 1: one run
+    # each scored again at a validation draw of its own and the best kept (train/restarts.py). With 2, seeds 1-4 kept
+    # networks passing 119, 111, 110 and 117 lines (one run each: 119, 114, 110, 111; docs/training.md). 1: one run
     restarts: int = 1
     select_no_orbit: float = 2.0  # the selection score's charge per validation point where the network has no orbit
     # the converter the episodes run on (None: the reference buck); the settings above are written for the
