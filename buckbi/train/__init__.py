@@ -5,6 +5,7 @@ __getattr__, __all__ = lazy_attributes(__name__, {
     ".artefacts": ("COLUMNS", "SEED_COLUMNS", "RunDir"),
     ".learners": ("BehaviourImitation", "Learner", "RecurrentActorError", "bi_update"),
     ".config": ("TrainConfig",),
-    ".loop": ("Trainer", "TrainingStopped", "train"),
+    ".loop": ("Trainer", "TrainingStopped"),
+    ".run": ("train",),
     ".schedule": ("DEFAULT_SCHEDULE", "ScheduleError", "gym_for_episode", "parse_schedule"),
 })

@@ -347,14 +347,4 @@ def _report(bar, ep: int, gym: str, loss: float | None, error: str) -> None:
         bar.update(1)
 
 
-def train(config: TrainConfig) -> pd.DataFrame:
-    """Run (or resume) training in ``config.workdir``; returns the log (with the recipe's ``restarts``: its runs',
-    side by side, and the best kept network picked: train/restarts.py)."""
-    from .recipes import get_recipe
-    if get_recipe(config.recipe).restarts > 1:
-        from .restarts import train_restarts
-        return train_restarts(config)
-    return Trainer(config).run()
-
-
-__all__ = ["TrainConfig", "Trainer", "TrainingStopped", "bi_update", "train", "CheckpointError", "Learner"]
+__all__ = ["TrainConfig", "Trainer", "TrainingStopped", "bi_update", "CheckpointError", "Learner"]

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..nn.checkpoint import load_checkpoint, save_checkpoint
 from ..util.fsutil import atomic_write_text
+from .loop import Trainer
 from .recipes import Recipe, get_recipe
 
 log = logging.getLogger("buckbi.train")
@@ -32,8 +33,7 @@ def restart_seeds(seed: int | None, restarts: int) -> list[int | None]:
 
 
 def _one(config):
-    from .loop import train
-    return train(config)
+    return Trainer(config).run()
 
 
 def train_restarts(config) -> pd.DataFrame:
