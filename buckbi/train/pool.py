@@ -99,11 +99,11 @@ class LoopGainPool:
 
     def _per_point(self, actor: nn.Module, rows) -> torch.Tensor:
         from ..loopgain.rank_one import jacobians, rank_one_T
+        from .targets import mismatch
         s = {k: v[rows] for k, v in self._stack.items()}
         J = jacobians(actor, s["held"])
         T = rank_one_T(J, s["ax"], s["ay"], s["r"], s["gx"], s["gy"], s["un1"], s["g0n"], self._period)
-        ratio = T / s["T_teacher"]
-        return (s["weights"] * (torch.log(ratio.abs()) ** 2 + torch.angle(ratio) ** 2)).mean(-1)
+        return mismatch(T, s["T_teacher"], s["weights"], dim=-1)
 
     def state_dict(self) -> list[list[dict]]:
         return [[asdict(p) for p in batch] for batch in self.batches]

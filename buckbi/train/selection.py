@@ -166,7 +166,7 @@ class Selection:
         import torch
 
         from ..loopgain.pop import PopError, loop_gain
-        from .signoff import mismatch
+        from .targets import mismatch
         terms, missing = [], 0
         for p, Tt, w in zip(self.v.points, self.v.teacher_T, self.weights):
             if Tt is None:

@@ -13,18 +13,10 @@ from ..contract import Episode, IOContract
 from ..converters.buck.spec import ACCUMULATOR, DUTY_CHANGE, DUTY_HISTORY, IO, EpisodeParams, accumulator_gain
 from .learners import BehaviourImitation
 from .recipes import Recipe
-from .targets import teacher_target
+from .targets import mismatch, teacher_target
 
 log = logging.getLogger("buckbi.train")
 RAIL_LOW, RAIL_HIGH = 1e-3, 0.99  # a label outside these: the teacher at a rail
-
-
-def mismatch(T_nn: torch.Tensor, T_teacher: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """The loop-gain mismatch: the (weighted) mean over f of |ln(T_nn / T_teacher)|^2, gain error in nepers and
-    phase error in radians, squared. The learner's term and the model selection's score both use it."""
-    ratio = T_nn / T_teacher
-    terms = torch.log(ratio.abs()) ** 2 + torch.angle(ratio) ** 2
-    return (terms if weights is None else weights * terms).mean()
 
 
 def least_phase_margin(T: torch.Tensor, f_Hz: np.ndarray) -> torch.Tensor | None:

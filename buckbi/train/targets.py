@@ -65,3 +65,11 @@ def teacher_target(params: EpisodeParams, f_Hz: np.ndarray, crossover_boost: flo
             torch.from_numpy(crossover_weights(gain * T, f_Hz, crossover_boost)))
 
 
+def mismatch(T_nn: torch.Tensor, T_teacher: torch.Tensor, weights: torch.Tensor | None = None,
+             dim: int | None = None) -> torch.Tensor:
+    """The loop-gain mismatch: the (weighted) mean over f of |ln(T_nn / T_teacher)|^2, gain error in nepers and
+    phase error in radians, squared. The learner's term and the model selection's score both use it."""
+    ratio = T_nn / T_teacher
+    terms = torch.log(ratio.abs()) ** 2 + torch.angle(ratio) ** 2
+    terms = terms if weights is None else weights * terms
+    return terms.mean() if dim is None else terms.mean(dim)  # dim -1: one value per point of a stack
